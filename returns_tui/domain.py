@@ -1,0 +1,513 @@
+"""The rules of DESIGN §1–2, once, as pure functions of (request, action, now).
+
+Nothing here does I/O or reads a clock: the services load a request, ask this module what an
+action (or the passing of time) does to it, and store the answer. A refusal is a `Refused`
+exception carrying one plain sentence for people.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import pendulum
+from pendulum import DateTime, Duration
+
+from returns_tui.errors import Refused, WrongStatus
+from returns_tui.money import parse_amount
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    AWAITING_BUYER_SHIP = "awaiting_buyer_ship"
+    BUYER_SHIPPED = "buyer_shipped"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    IN_MEDIATION = "in_mediation"
+
+
+class Tab(StrEnum):
+    """The console's tabs; the value is the name used by `export --tab` and in its output."""
+
+    ALL = "all"
+    TO_PROCEED = "to_proceed"
+    IN_PROCESS = "in_process"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+    APPEALS = "appeals"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+class Arbitration(StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUPPORT_BUYER = "support_buyer"
+    SUPPORT_SELLER = "support_seller"
+
+
+class Kind(StrEnum):
+    """Record kinds (DESIGN §4)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    AUTO_APPROVED = "auto_approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    SHIPPED = "shipped"
+    RECEIVED = "received"
+    AUTO_REFUNDED = "auto_refunded"
+    APPEALED = "appealed"
+    MEDIATED = "mediated"
+    NOTED = "noted"
+
+
+class RequestType(StrEnum):
+    REFUND = "refund"
+    RETURN_AND_REFUND = "return_and_refund"
+
+
+TAB_OF_STATUS: dict[Status, Tab] = {
+    Status.PENDING: Tab.TO_PROCEED,
+    Status.AWAITING_BUYER_SHIP: Tab.IN_PROCESS,
+    Status.BUYER_SHIPPED: Tab.IN_PROCESS,
+    Status.COMPLETED: Tab.COMPLETED,
+    Status.REJECTED: Tab.CLOSED,
+    Status.CANCELLED: Tab.CLOSED,
+    Status.IN_MEDIATION: Tab.APPEALS,
+}
+
+
+def statuses_of(tab: Tab) -> tuple[Status, ...]:
+    """The statuses a tab shows (All shows every one)."""
+    if tab is Tab.ALL:
+        return tuple(Status)
+    return tuple(s for s, t in TAB_OF_STATUS.items() if t is tab)
+
+
+OPEN_STATUSES = frozenset(
+    {Status.PENDING, Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED, Status.IN_MEDIATION}
+)
+# The statuses whose deadline, once reached, moves the request by itself.
+TIMED_STATUSES = (Status.PENDING, Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED)
+
+# The state machine: which record kinds may move a request from which status to which.
+# The invariant checker and the property tests walk records along this table.
+EDGES: dict[Kind, set[tuple[Status | None, Status]]] = {
+    Kind.SUBMITTED: {(None, Status.PENDING)},
+    Kind.ACCEPTED: {
+        (Status.PENDING, Status.COMPLETED),
+        (Status.PENDING, Status.AWAITING_BUYER_SHIP),
+    },
+    Kind.AUTO_APPROVED: {
+        (Status.PENDING, Status.COMPLETED),
+        (Status.PENDING, Status.AWAITING_BUYER_SHIP),
+    },
+    Kind.REJECTED: {(Status.PENDING, Status.REJECTED)},
+    Kind.CANCELLED: {
+        (Status.PENDING, Status.CANCELLED),
+        (Status.AWAITING_BUYER_SHIP, Status.CANCELLED),
+    },
+    Kind.EXPIRED: {(Status.AWAITING_BUYER_SHIP, Status.CANCELLED)},
+    Kind.SHIPPED: {(Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED)},
+    Kind.RECEIVED: {(Status.BUYER_SHIPPED, Status.COMPLETED)},
+    Kind.AUTO_REFUNDED: {(Status.BUYER_SHIPPED, Status.COMPLETED)},
+    Kind.APPEALED: {(Status.REJECTED, Status.IN_MEDIATION)},
+    Kind.MEDIATED: {
+        (Status.IN_MEDIATION, Status.COMPLETED),
+        (Status.IN_MEDIATION, Status.AWAITING_BUYER_SHIP),
+        (Status.IN_MEDIATION, Status.REJECTED),
+    },
+    Kind.NOTED: {(s, s) for s in Status},
+}
+
+DEFAULT_REASONS: dict[str, str] = {
+    "no_proof": "No proof provided",
+    "item_used_or_damaged": "Item used or damaged by the buyer",
+    "not_as_claimed": "Item is not as the buyer claims",
+    "outside_policy": "Outside the return policy",
+    "already_delivered_on_time": "Order was delivered on time",
+    "agreement_reached": "Agreement reached with the buyer",
+    "wrong_item_returned": "Wrong item returned",
+    "other": "Other (note required)",
+}
+
+NOTE_MAX = 500
+TRACKING_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The market's settings: the windows of DESIGN §1 and the reject reasons."""
+
+    respond_window: Duration = field(default_factory=lambda: pendulum.duration(hours=48))
+    ship_window: Duration = field(default_factory=lambda: pendulum.duration(days=5))
+    receive_window: Duration = field(default_factory=lambda: pendulum.duration(days=8))
+    after_rejection_window: Duration = field(default_factory=lambda: pendulum.duration(hours=48))
+    reasons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REASONS))
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as the rules see it. `deadline_at` is the next deadline of its status:
+    respond_by, ship_by, receive_by, or for a rejection the end of the buyer's window."""
+
+    id: str
+    order_id: str
+    shop: str
+    type: RequestType
+    buyer: str
+    product: str
+    sku: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    reason: str
+    buyer_note: str
+    created_at: DateTime
+    attempt: int
+    status: Status
+    arbitration: Arbitration | None
+    respond_by: DateTime
+    deadline_at: DateTime | None
+    rejected_at: DateTime | None = None
+    tracking: str | None = None
+    version: int = 0
+    status_since: DateTime | None = None  # when it entered its status (notes do not count)
+
+
+@dataclass(frozen=True)
+class Record:
+    at: DateTime
+    actor: str
+    kind: Kind
+    from_status: Status | None
+    to_status: Status
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an action or a deadline does: the request after it, and the records it writes."""
+
+    after: Request
+    records: tuple[Record, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Time moves by itself
+
+
+def next_due(req: Request) -> DateTime | None:
+    """When this request next moves by itself, or None if nothing is due in its status."""
+    return req.deadline_at if req.status in TIMED_STATUSES else None
+
+
+def _approve(req: Request, at: DateTime, rules: Rules) -> Request:
+    """What `accept` (or an auto-approval, or mediation for the buyer) does at time `at`."""
+    if req.type is RequestType.REFUND:
+        return replace(req, status=Status.COMPLETED, deadline_at=None)
+    return replace(req, status=Status.AWAITING_BUYER_SHIP, deadline_at=at + rules.ship_window)
+
+
+def catch_up(req: Request, now: DateTime, rules: Rules) -> Change:
+    """Apply, in deadline order, every deadline of `req` that is ≤ now. Each automatic
+    transition is stamped with its deadline, not with `now` (DESIGN §2)."""
+    records: list[Record] = []
+    while (due := next_due(req)) is not None and due <= now:
+        before = req.status
+        if before is Status.PENDING:
+            req, kind = _approve(req, due, rules), Kind.AUTO_APPROVED
+        elif before is Status.AWAITING_BUYER_SHIP:
+            req, kind = replace(req, status=Status.CANCELLED, deadline_at=None), Kind.EXPIRED
+        else:
+            req, kind = replace(req, status=Status.COMPLETED, deadline_at=None), Kind.AUTO_REFUNDED
+        req = replace(req, status_since=due)
+        records.append(Record(due, "system", kind, before, req.status))
+    return Change(req, tuple(records))
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions
+
+
+@dataclass(frozen=True)
+class OrderHistory:
+    """What the rules need to know of the other requests on the same order."""
+
+    shop: str | None = None  # the order's shop, if the order is known
+    statuses: tuple[Status, ...] = ()
+    rejected_count: int = 0
+    latest_rejected_at: DateTime | None = None
+    latest_request_id: str | None = None
+    appeal_made: bool = False
+    appeal_decided: bool = False
+
+
+def summarize_order(requests: Iterable[Request]) -> OrderHistory:
+    """Build an OrderHistory from the requests on one order, oldest first.
+
+    A rejected request counts as rejected whether it is still `rejected` or was later
+    appealed and mediated: what counts is that the seller rejected it once."""
+    reqs = sorted(requests, key=lambda r: (r.attempt, r.created_at, r.id))
+    if not reqs:
+        return OrderHistory()
+    rejected = [r for r in reqs if r.rejected_at is not None]
+    return OrderHistory(
+        shop=reqs[0].shop,
+        statuses=tuple(r.status for r in reqs),
+        rejected_count=len(rejected),
+        latest_rejected_at=max((r.rejected_at for r in rejected), default=None),
+        latest_request_id=reqs[-1].id,
+        appeal_made=any(r.arbitration is not None for r in reqs),
+        appeal_decided=any(
+            r.arbitration in (Arbitration.SUPPORT_BUYER, Arbitration.SUPPORT_SELLER) for r in reqs
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A buyer's new request, as it arrives (from `apply` or the demo's buyers)."""
+
+    id: str
+    order_id: str
+    shop: str
+    type: str
+    buyer: str
+    product: str
+    sku: str
+    quantity: Any
+    amount: Any
+    currency: str
+    reason: str
+    note: str = ""
+
+
+def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
+    """A buyer submits a request on an order (DESIGN §2, *Requests on one order*)."""
+    _require_text(sub.id, "request id", 64)
+    _require_text(sub.order_id, "order id", 64)
+    _require_text(sub.shop, "shop", 64)
+    if sub.type not in set(RequestType):
+        raise Refused(f"The type must be refund or return_and_refund, not {sub.type!r}.")
+    if isinstance(sub.quantity, bool) or not isinstance(sub.quantity, int) or sub.quantity < 1:
+        raise Refused("The quantity must be a whole number of at least 1.")
+    if not isinstance(sub.currency, str) or not CURRENCY_RE.fullmatch(sub.currency):
+        raise Refused("The currency must be three capital letters, such as USD.")
+    amount_cents = parse_amount(sub.amount, sub.currency)
+    for name, value, limit in (
+        ("buyer", sub.buyer, 200),
+        ("product", sub.product, 500),
+        ("sku", sub.sku, 100),
+        ("reason", sub.reason, 100),
+    ):
+        _require_text(value, name, limit)
+    if not isinstance(sub.note, str) or len(sub.note) > 2000:
+        raise Refused("The buyer's note must be text of at most 2000 characters.")
+
+    if order.shop is not None and order.shop != sub.shop:
+        raise Refused(f"Order {sub.order_id} belongs to another shop, not {sub.shop}.")
+    if any(s in OPEN_STATUSES for s in order.statuses):
+        raise Refused(f"Order {sub.order_id} already has an open request.")
+    if Status.COMPLETED in order.statuses:
+        raise Refused(f"Order {sub.order_id} was already refunded.")
+    if order.appeal_decided:
+        raise Refused(f"An appeal on order {sub.order_id} was already decided.")
+    if order.rejected_count >= 2:
+        raise Refused(
+            f"Order {sub.order_id} was rejected twice; the buyer can only submit an appeal."
+        )
+    if order.latest_rejected_at is not None:
+        if now >= order.latest_rejected_at + rules.after_rejection_window:
+            raise Refused(
+                f"The window for a second request on order {sub.order_id} has closed."
+            )
+    req = Request(
+        id=sub.id,
+        order_id=sub.order_id,
+        shop=sub.shop,
+        type=RequestType(sub.type),
+        buyer=sub.buyer,
+        product=sub.product,
+        sku=sub.sku,
+        quantity=sub.quantity,
+        amount_cents=amount_cents,
+        currency=sub.currency,
+        reason=sub.reason,
+        buyer_note=sub.note,
+        created_at=now,
+        attempt=1 + order.rejected_count,
+        status=Status.PENDING,
+        arbitration=None,
+        respond_by=now + rules.respond_window,
+        deadline_at=now + rules.respond_window,
+        version=0,
+        status_since=now,
+    )
+    details = {"note": sub.note} if sub.note else {}
+    return Change(req, (Record(now, "buyer", Kind.SUBMITTED, None, Status.PENDING, details),))
+
+
+def _require_status(req: Request, verb: str, *allowed: Status) -> None:
+    if req.status not in allowed:
+        raise WrongStatus(req.id, verb, req.status)
+
+
+def _change(req: Request, actor: str, at: DateTime, kind: Kind, after: Request, **details: Any):
+    if after.status is not req.status:
+        after = replace(after, status_since=at)
+    return Change(after, (Record(at, actor, kind, req.status, after.status, details),))
+
+
+def accept(req: Request, actor: str, now: DateTime, rules: Rules) -> Change:
+    _require_status(req, "accepted", Status.PENDING)
+    return _change(req, actor, now, Kind.ACCEPTED, _approve(req, now, rules))
+
+
+def reject(req: Request, actor: str, now: DateTime, rules: Rules, reason: Any, note: Any) -> Change:
+    _require_status(req, "rejected", Status.PENDING)
+    note = "" if note is None else note
+    check_reject_input(reason, note, rules)
+    after = replace(
+        req,
+        status=Status.REJECTED,
+        rejected_at=now,
+        deadline_at=now + rules.after_rejection_window,
+    )
+    details: dict[str, Any] = {"reason": reason}
+    if note:
+        details["note"] = note
+    return _change(req, actor, now, Kind.REJECTED, after, **details)
+
+
+def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:
+    """The reject dialog's checks, also used by the dialog itself before it closes."""
+    if not isinstance(reason, str) or reason not in rules.reasons:
+        raise Refused(f"Choose a reason from the list; {reason!r} is not one.")
+    if not isinstance(note, str):
+        raise Refused("The note must be text.")
+    if reason == "other" and not note.strip():
+        raise Refused("A note is required when the reason is 'other'.")
+    if len(note) > NOTE_MAX:
+        raise Refused(f"The note is {len(note)} characters; at most {NOTE_MAX} are allowed.")
+
+
+def cancel(req: Request, now: DateTime) -> Change:
+    _require_status(req, "cancelled", Status.PENDING, Status.AWAITING_BUYER_SHIP)
+    after = replace(req, status=Status.CANCELLED, deadline_at=None)
+    return _change(req, "buyer", now, Kind.CANCELLED, after)
+
+
+def ship(req: Request, now: DateTime, rules: Rules, tracking: Any) -> Change:
+    _require_status(req, "shipped", Status.AWAITING_BUYER_SHIP)
+    if not isinstance(tracking, str) or not TRACKING_RE.fullmatch(tracking):
+        raise Refused("The tracking number must be 1 to 64 letters, digits or '-'.")
+    after = replace(
+        req, status=Status.BUYER_SHIPPED, tracking=tracking, deadline_at=now + rules.receive_window
+    )
+    return _change(req, "buyer", now, Kind.SHIPPED, after, tracking=tracking)
+
+
+def receive(req: Request, actor: str, now: DateTime) -> Change:
+    _require_status(req, "received", Status.BUYER_SHIPPED)
+    after = replace(req, status=Status.COMPLETED, deadline_at=None)
+    return _change(req, actor, now, Kind.RECEIVED, after)
+
+
+def appeal(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
+    _require_status(req, "appealed", Status.REJECTED)
+    if req.arbitration is not None or order.appeal_made:
+        raise Refused(f"An appeal was already made on order {req.order_id}.")
+    if order.latest_request_id is not None and order.latest_request_id != req.id:
+        raise Refused(
+            f"{req.id} cannot be appealed: a later request ({order.latest_request_id}) "
+            f"was submitted on order {req.order_id}."
+        )
+    assert req.rejected_at is not None
+    if now >= req.rejected_at + rules.after_rejection_window:
+        raise Refused(f"The 48-hour window to appeal {req.id} has closed.")
+    after = replace(
+        req, status=Status.IN_MEDIATION, arbitration=Arbitration.IN_PROGRESS, deadline_at=None
+    )
+    return _change(req, "buyer", now, Kind.APPEALED, after)
+
+
+def mediate(req: Request, actor: str, now: DateTime, rules: Rules, decision: Any, note: Any):
+    _require_status(req, "mediated", Status.IN_MEDIATION)
+    if decision not in ("buyer", "seller"):
+        raise Refused("The decision must be 'buyer' or 'seller'.")
+    check_note(note)
+    if decision == "buyer":
+        after = replace(_approve(req, now, rules), arbitration=Arbitration.SUPPORT_BUYER)
+    else:
+        after = replace(
+            req, status=Status.REJECTED, arbitration=Arbitration.SUPPORT_SELLER, deadline_at=None
+        )
+    return _change(req, actor, now, Kind.MEDIATED, after, decision=decision, note=note)
+
+
+def check_note(note: Any) -> None:
+    if not isinstance(note, str) or not note.strip():
+        raise Refused("A note of 1 to 500 characters is required.")
+    if len(note) > NOTE_MAX:
+        raise Refused(f"The note is {len(note)} characters; at most {NOTE_MAX} are allowed.")
+
+
+def add_note(req: Request, actor: str, now: DateTime, note: Any) -> Change:
+    check_note(note)
+    return _change(req, actor, now, Kind.NOTED, req, note=note)
+
+
+def _require_text(value: Any, name: str, limit: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise Refused(f"The {name} is missing.")
+    if len(value) > limit:
+        raise Refused(f"The {name} is longer than {limit} characters.")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the screens and the checker ask of the rules
+
+
+def buyer_options(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> str:
+    """What the buyer may still do after a rejection, in one sentence for the detail panel."""
+    if req.status is not Status.REJECTED:
+        return ""
+    if req.arbitration is Arbitration.SUPPORT_SELLER:
+        return "The platform upheld the rejection; the buyer can do nothing more."
+    assert req.rejected_at is not None
+    window_end = req.rejected_at + rules.after_rejection_window
+    if now >= window_end:
+        return "The buyer's window to appeal or resubmit has closed."
+    can_appeal = not order.appeal_made and order.latest_request_id in (None, req.id)
+    can_resubmit = order.rejected_count < 2 and order.latest_request_id in (None, req.id)
+    if can_appeal and can_resubmit:
+        return "The buyer may submit a second request or appeal."
+    if can_appeal:
+        return "Rejected twice: the buyer can only appeal."
+    return "The buyer can no longer appeal this request."
+
+
+def path_violations(status: Status, records: Sequence[Record]) -> list[str]:
+    """Why these records are not a path of the state machine ending in `status` (empty if ok)."""
+    problems: list[str] = []
+    current: Status | None = None
+    for i, rec in enumerate(records):
+        if i == 0 and rec.kind is not Kind.SUBMITTED:
+            problems.append("the first record is not 'submitted'")
+        if rec.from_status != current:
+            problems.append(f"record {i + 1} starts from {rec.from_status}, not {current}")
+        if (rec.from_status, rec.to_status) not in EDGES[rec.kind]:
+            problems.append(f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status}")
+        current = rec.to_status
+    if current != status:
+        problems.append(f"status is {status} but the last record ends in {current}")
+    return problems

@@ -1,0 +1,38 @@
+"""Money as integer hundredths and Decimal strings, never floats."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from returns_tui.errors import Refused
+
+# ISO 4217 currencies without minor units; every other currency is taken to have two.
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG"})
+_AMOUNT_RE = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
+
+
+def minor_digits(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL else 2
+
+
+def parse_amount(text: Any, currency: str) -> int:
+    """A positive decimal string with at most two decimals (and no more than the currency
+    has) to integer hundredths. Numbers are refused: JSON floats cannot hold money exactly."""
+    if not isinstance(text, str) or not (m := _AMOUNT_RE.fullmatch(text)):
+        raise Refused("The amount must be a positive decimal string with at most two decimals.")
+    whole, frac = m.group(1), m.group(2) or ""
+    if frac.strip("0") and len(frac) > minor_digits(currency):
+        raise Refused(f"{currency} amounts have no minor units; {text} is not one.")
+    cents = int(whole) * 100 + int(frac.ljust(2, "0"))
+    if cents <= 0:
+        raise Refused("The amount must be more than zero.")
+    return cents
+
+
+def format_amount(cents: int, currency: str) -> str:
+    """Integer hundredths as a decimal string with the currency's minor digits ("12.99")."""
+    value = Decimal(cents).scaleb(-2)
+    digits = minor_digits(currency)
+    return f"{value:.{digits}f}"

@@ -1,0 +1,84 @@
+"""Who may do what (DESIGN §3), as pure checks. The services call these on every read and
+write, so that no screen or script can get around them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from returns_tui.errors import Forbidden
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    AGENT = "agent"
+    ADMIN = "admin"
+    BUYER = "buyer"  # not a user: buyers' actions arrive through `apply` and the demo
+    SYSTEM = "system"  # the deadlines
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role
+    shops: frozenset[str] = frozenset()
+
+    @property
+    def sees_all_shops(self) -> bool:
+        return self.role in (Role.AGENT, Role.ADMIN, Role.BUYER, Role.SYSTEM)
+
+    def visible_shops(self) -> frozenset[str] | None:
+        """The shops this actor may see, or None for every shop."""
+        return None if self.sees_all_shops else self.shops
+
+    def sees(self, shop: str) -> bool:
+        return self.sees_all_shops or shop in self.shops
+
+
+BUYER = Actor("buyer", Role.BUYER)
+SYSTEM = Actor("system", Role.SYSTEM)
+
+# action -> the roles that may take it (DESIGN §2's "actor" column)
+ALLOWED: dict[str, frozenset[Role]] = {
+    "submit": frozenset({Role.BUYER}),
+    "cancel": frozenset({Role.BUYER}),
+    "ship": frozenset({Role.BUYER}),
+    "appeal": frozenset({Role.BUYER}),
+    "accept": frozenset({Role.OPERATOR}),
+    "reject": frozenset({Role.OPERATOR}),
+    "receive": frozenset({Role.OPERATOR}),
+    "mediate": frozenset({Role.AGENT}),
+    "note": frozenset({Role.OPERATOR, Role.AGENT}),
+}
+
+ACTIONS = tuple(ALLOWED)
+
+_WHO = {
+    Role.BUYER: "the buyer",
+    Role.OPERATOR: "a shop's operator",
+    Role.AGENT: "a support agent",
+}
+
+
+def may(actor: Actor, action: str, shop: str) -> bool:
+    """True when `actor` may take `action` on a request of `shop`."""
+    if actor.role not in ALLOWED.get(action, frozenset()):
+        return False
+    return actor.role is not Role.OPERATOR or shop in actor.shops
+
+
+def require(actor: Actor, action: str, shop: str) -> None:
+    if actor.role not in ALLOWED[action]:
+        who = " or ".join(_WHO[r] for r in sorted(ALLOWED[action]))
+        raise Forbidden(f"Only {who} may {action}; {actor.name} is {_article(actor.role)}.")
+    if actor.role is Role.OPERATOR and shop not in actor.shops:
+        raise Forbidden(f"{actor.name} is not an operator of shop {shop}.")
+
+
+def require_admin(actor: Actor, what: str) -> None:
+    if actor.role is not Role.ADMIN:
+        raise Forbidden(f"Only an admin may {what}; {actor.name} is {_article(actor.role)}.")
+
+
+def _article(role: Role) -> str:
+    return f"an {role.value}" if role.value[0] in "aeiou" else f"a {role.value}"

@@ -1,0 +1,524 @@
+"""The services: every read and every change, one transaction each, with the roles checked.
+
+Screens, the CLI and scripts call only this. A change goes: begin (on SQLite, BEGIN
+IMMEDIATE), read the request, apply its deadlines up to now (the rules say a deadline comes
+before any action at the same time), ask the domain what the action does, then write it with
+a compare-and-set on the request's version. If the compare-and-set finds that someone else
+changed the request in between (PostgreSQL lets two transactions read the same version), the
+change is tried again on fresh data, where the rules then refuse it, naming the winner.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from pendulum import DateTime
+from sqlalchemy.engine import Connection, Engine
+
+from returns_tui import domain as d
+from returns_tui.errors import Conflict, NotAUser, NotFound, Refused, WrongStatus
+from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
+from returns_tui.store import queries as q
+from returns_tui.store.engine import WriteConflict, is_sqlite, read, write
+from returns_tui.store.rows import record_values, request_values, to_record, to_request
+from returns_tui.store.schema import applied_keys, orders, records, requests, user_shops, users
+from returns_tui.clock import utc_now
+from returns_tui.timefmt import utc_text
+
+T = TypeVar("T")
+# How often a change is retried after losing a compare-and-set before giving up.
+MAX_TRIES = 8
+SWEEP_BATCH = 2000
+CHANGE_CHANNEL = "returns_tui_changes"
+
+
+class _Lost(Exception):
+    """The compare-and-set found the row changed: retry on fresh data."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a keyed change: the stored verdict, and whether it was a repeat."""
+
+    verdict: dict[str, Any]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Swept:
+    request_id: str
+    shop: str
+    kind: d.Kind
+    at: DateTime
+    status: d.Status
+
+
+class Returns:
+    """The one door to the data. `rules` holds the market's windows and reasons."""
+
+    def __init__(self, engine: Engine, rules: d.Rules | None = None) -> None:
+        self.engine = engine
+        self.rules = rules or d.Rules()
+
+    # -----------------------------------------------------------------------------------------
+    # Identity
+
+    def login(self, name: str) -> Actor:
+        """The user called `name`, or NotAUser."""
+        with read(self.engine) as conn:
+            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+            if row is None:
+                raise NotAUser(f"{name} is not a returns-tui user; ask an admin to add you.")
+            shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
+            return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
+
+    def actor_for(self, name: str) -> Actor:
+        """The actor of an `apply` line: `buyer`, or a user's login name."""
+        return BUYER if name == "buyer" else self.login(name)
+
+    # -----------------------------------------------------------------------------------------
+    # Changes to one request
+
+    def accept(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
+        return self._act(actor, "accept", request_id, now, lambda r, o: d.accept(r, actor.name, now, self.rules))
+
+    def reject(
+        self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any = ""
+    ) -> d.Request:
+        return self._act(
+            actor,
+            "reject",
+            request_id,
+            now,
+            lambda r, o: d.reject(r, actor.name, now, self.rules, reason, note),
+        )
+
+    def receive(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
+        return self._act(actor, "receive", request_id, now, lambda r, o: d.receive(r, actor.name, now))
+
+    def note(self, actor: Actor, request_id: str, now: DateTime, note: Any) -> d.Request:
+        return self._act(actor, "note", request_id, now, lambda r, o: d.add_note(r, actor.name, now, note))
+
+    def mediate(
+        self, actor: Actor, request_id: str, now: DateTime, decision: Any, note: Any
+    ) -> d.Request:
+        return self._act(
+            actor,
+            "mediate",
+            request_id,
+            now,
+            lambda r, o: d.mediate(r, actor.name, now, self.rules, decision, note),
+        )
+
+    def cancel(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
+        return self._act(actor, "cancel", request_id, now, lambda r, o: d.cancel(r, now))
+
+    def ship(self, actor: Actor, request_id: str, now: DateTime, tracking: Any) -> d.Request:
+        return self._act(actor, "ship", request_id, now, lambda r, o: d.ship(r, now, self.rules, tracking))
+
+    def appeal(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
+        return self._act(
+            actor, "appeal", request_id, now, lambda r, o: d.appeal(r, o, now, self.rules), order=True
+        )
+
+    def submit(self, actor: Actor, sub: d.Submission, now: DateTime) -> d.Request:
+        require(actor, "submit", sub.shop)
+        return self._retrying(lambda conn: self._submit(conn, sub, now))
+
+    def perform(
+        self, actor: Actor, action: str, request_id: str, now: DateTime, **params: Any
+    ) -> d.Request:
+        """Any action by name, with its parameters: what `apply` and the demo's buyers use."""
+        if action == "submit":
+            return self.submit(actor, params["submission"], now)
+        method: Callable[..., d.Request] | None = getattr(self, action, None)
+        if action not in _ACTION_PARAMS or method is None:
+            raise Refused(f"Unknown action {action!r}.")
+        return method(actor, request_id, now, **params)
+
+    def perform_keyed(
+        self, actor: Actor, action: str, request_id: str, now: DateTime, key: str, **params: Any
+    ) -> Outcome:
+        """`perform` with an idempotency key: the verdict is stored in the same transaction as
+        the effect; a key seen before is not applied again, and its verdict is returned."""
+        token = _KEY.set(key)
+        try:
+            self.perform(actor, action, request_id, now, **params)
+            return Outcome({"ok": True})
+        except _Duplicate as dup:
+            return Outcome(dup.verdict, duplicate=True)
+        except Refused as exc:
+            verdict = {"ok": False, "error": exc.message}
+        finally:
+            _KEY.reset(token)
+        # A refusal changed nothing; its verdict is stored on its own so a re-run repeats it.
+        try:
+            self._retrying(lambda conn: _store_verdict(conn, key, verdict, now))
+        except _Duplicate as dup:
+            return Outcome(dup.verdict, duplicate=True)
+        return Outcome(verdict)
+
+    # -----------------------------------------------------------------------------------------
+    # Time
+
+    def sweep(self, now: DateTime, actor: Actor = SYSTEM) -> list[Swept]:
+        """Apply every deadline ≤ now, each stamped with its deadline. Safe in many processes
+        at once: on SQLite writers queue; on PostgreSQL each takes rows the others have not
+        locked."""
+        del actor  # any user may sweep (DESIGN §3); the records say `system`
+        done: list[Swept] = []
+        while True:
+            batch = self._retrying(lambda conn: self._sweep_batch(conn, now))
+            done.extend(batch)
+            if len(batch) < SWEEP_BATCH:
+                return done
+
+    def _sweep_batch(self, conn: Connection, now: DateTime) -> list[Swept]:
+        rows = q.due_rows(conn, now, SWEEP_BATCH)
+        changes = []
+        for row in rows:
+            before = to_request(row)
+            caught = d.catch_up(before, now, self.rules)
+            changes.append((before, caught.after, caught.records))
+        _save_many(conn, changes)
+        return [
+            Swept(before.id, before.shop, rec.kind, rec.at, rec.to_status)
+            for before, _after, recs in changes
+            for rec in recs
+        ]
+
+    # -----------------------------------------------------------------------------------------
+    # Reads
+
+    def counts(self, actor: Actor, search: str = "") -> dict[d.Tab, int]:
+        with read(self.engine) as conn:
+            return q.counts(conn, actor.visible_shops(), search)
+
+    def page(
+        self,
+        actor: Actor,
+        tab: d.Tab,
+        sort: q.Sort,
+        search: str = "",
+        *,
+        after: q.ListRow | None = None,
+        limit: int = 100,
+        backwards: bool = False,
+    ) -> list[q.ListRow]:
+        flt = q.Filter(actor.visible_shops(), tab, search)
+        with read(self.engine) as conn:
+            return q.page(conn, flt, sort, after=after, limit=limit, backwards=backwards)
+
+    def position(
+        self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow
+    ) -> int:
+        with read(self.engine) as conn:
+            return q.position(conn, q.Filter(actor.visible_shops(), tab, search), sort, row)
+
+    def get(self, actor: Actor, request_id: str) -> d.Request:
+        with read(self.engine) as conn:
+            return self._visible(conn, actor, request_id)
+
+    def order_history(self, actor: Actor, request_id: str) -> d.OrderHistory:
+        with read(self.engine) as conn:
+            req = self._visible(conn, actor, request_id)
+            return d.summarize_order(to_request(r) for r in q.order_rows(conn, req.order_id))
+
+    def records(self, actor: Actor, request_id: str) -> list[d.Record]:
+        with read(self.engine) as conn:
+            self._visible(conn, actor, request_id)
+            return [to_record(r) for r in q.record_rows(conn, request_id)]
+
+    def due_soon(self, actor: Actor, start: DateTime, end: DateTime) -> list[tuple[str, DateTime]]:
+        with read(self.engine) as conn:
+            return q.due_soon(conn, actor.visible_shops(), start, end)
+
+    def export(self, actor: Actor, tab: d.Tab = d.Tab.ALL) -> Iterator[tuple[Any, list[Any]]]:
+        """Rows and records the actor may see, in id order, streamed in batches."""
+        if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
+            raise NotAUser(f"{actor.name} is not a user.")
+        with read(self.engine) as conn:
+            yield from q.export_rows(conn, actor.visible_shops(), tab)
+
+    # -----------------------------------------------------------------------------------------
+    # Users (DESIGN §3): the first user of an empty database must be an admin
+
+    def add_user(
+        self, caller: str, name: str, role: str, shops: tuple[str, ...], now: DateTime
+    ) -> None:
+        if role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
+            raise Refused(f"The role must be operator, agent or admin, not {role!r}.")
+        if not name or len(name) > 64 or not name.isprintable() or name in ("buyer", "system"):
+            raise Refused(f"{name!r} cannot be a user name.")
+        if role == Role.OPERATOR and not shops:
+            raise Refused("An operator needs at least one --shop.")
+        if role != Role.OPERATOR and shops:
+            raise Refused("Only operators have shops; agents and admins see every shop.")
+
+        def body(conn: Connection) -> None:
+            if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0:
+                if role != Role.ADMIN:
+                    raise Refused("The first user of a new database must be an admin.")
+            else:
+                require_admin(self._login_in(conn, caller), "change users")
+            if conn.execute(sa.select(users.c.name).where(users.c.name == name)).first():
+                raise Refused(f"{name} is already a user.")
+            conn.execute(sa.insert(users).values(name=name, role=role, created_at=now))
+            if shops:
+                conn.execute(sa.insert(user_shops), [{"name": name, "shop": s} for s in sorted(set(shops))])
+
+        self._retrying(body)
+
+    def remove_user(self, caller: str, name: str) -> None:
+        def body(conn: Connection) -> None:
+            me = self._login_in(conn, caller)
+            require_admin(me, "change users")
+            if name == me.name:
+                raise Refused("An admin cannot remove themselves.")
+            conn.execute(sa.delete(user_shops).where(user_shops.c.name == name))
+            if conn.execute(sa.delete(users).where(users.c.name == name)).rowcount == 0:
+                raise Refused(f"{name} is not a user.")
+
+        self._retrying(body)
+
+    def list_users(self, caller: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        with read(self.engine) as conn:
+            self._login_in(conn, caller)
+            shops: dict[str, list[str]] = {}
+            for name, shop in conn.execute(sa.select(user_shops).order_by(user_shops.c.shop)):
+                shops.setdefault(name, []).append(shop)
+            rows = conn.execute(sa.select(users).order_by(users.c.name))
+            return [(r.name, r.role, tuple(shops.get(r.name, ()))) for r in rows]
+
+    def has_users(self) -> bool:
+        with read(self.engine) as conn:
+            return conn.execute(sa.select(users.c.name).limit(1)).first() is not None
+
+    # -----------------------------------------------------------------------------------------
+    # Inside the transactions
+
+    def _login_in(self, conn: Connection, name: str) -> Actor:
+        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+        if row is None:
+            raise NotAUser(f"{name} is not a returns-tui user; ask an admin to add you.")
+        shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
+        return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
+
+    def _visible(self, conn: Connection, actor: Actor, request_id: str) -> d.Request:
+        row = q.request_row(conn, request_id) if isinstance(request_id, str) else None
+        if row is None or not actor.sees(row["shop"]):
+            # The same sentence whether it does not exist or belongs to another shop.
+            raise NotFound(f"There is no request {request_id!s:.64} that you can see.")
+        return to_request(row)
+
+    def _act(
+        self,
+        actor: Actor,
+        action: str,
+        request_id: str,
+        now: DateTime,
+        decide: Callable[[d.Request, d.OrderHistory], d.Change],
+        *,
+        order: bool = False,
+    ) -> d.Request:
+        def body(conn: Connection) -> d.Request:
+            before = self._visible(conn, actor, request_id)
+            require(actor, action, before.shop)
+            if before.status_since is not None and now < before.status_since:
+                raise Refused(
+                    f"{before.id} changed at {utc_text(before.status_since)}, after this "
+                    f"action's time ({utc_text(now)})."
+                )
+            caught = d.catch_up(before, now, self.rules)
+            history = d.OrderHistory()
+            if order:
+                history = d.summarize_order(
+                    to_request(r) for r in q.order_rows(conn, before.order_id)
+                )
+            try:
+                change = decide(caught.after, history)
+            except WrongStatus as exc:
+                raise WrongStatus(
+                    exc.request_id, exc.verb, exc.status, _last_change(conn, before, caught)
+                ) from None
+            if order:
+                _bump_order(conn, before.order_id, before.shop)
+            return _save(conn, before, change.after, caught.records + change.records)
+
+        return self._retrying(body)
+
+    def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
+        if isinstance(sub.id, str) and q.request_row(conn, sub.id) is not None:
+            raise Refused(f"A request with the id {sub.id} already exists.")
+        others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
+        caught = [d.catch_up(r, now, self.rules) for r in others]
+        history = d.summarize_order(c.after for c in caught)
+        change = d.submit(sub, history, now, self.rules)
+        _save_many(conn, [(b, c.after, c.records) for b, c in zip(others, caught, strict=True)])
+        _bump_order(conn, sub.order_id, sub.shop)
+        new = replace(change.after, version=len(change.records))
+        conn.execute(sa.insert(requests).values(**request_values(new)))
+        conn.execute(
+            sa.insert(records),
+            [record_values(new.id, i + 1, rec) for i, rec in enumerate(change.records)],
+        )
+        return new
+
+    def _retrying(self, body: Callable[[Connection], T]) -> T:
+        """Run `body` in a write transaction; on a lost compare-and-set or a unique-key
+        collision, run it again on fresh data. A keyed change (see perform_keyed) first looks
+        its key up, and stores its verdict before the commit."""
+        key = _KEY.get()
+        for _ in range(MAX_TRIES):
+            try:
+                with write(self.engine) as conn:
+                    if key is not None:
+                        _check_key(conn, key)
+                    result = body(conn)
+                    if key is not None:
+                        _store_verdict(conn, key, {"ok": True}, None)
+                    _announce(conn)
+                    return result
+            except (_Lost, WriteConflict):
+                continue
+        raise Conflict("Others kept changing the same data; nothing was changed, try again.")
+
+
+_ACTION_PARAMS = {
+    "accept": (),
+    "reject": ("reason", "note"),
+    "cancel": (),
+    "ship": ("tracking",),
+    "receive": (),
+    "appeal": (),
+    "mediate": ("decision", "note"),
+    "note": ("note",),
+}
+
+
+def action_params(action: str) -> tuple[str, ...] | None:
+    """The parameters an action takes besides the request id, or None if unknown."""
+    return _ACTION_PARAMS.get(action)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.Record, ...]):
+    """Write one request's change with a compare-and-set on the version it was read at."""
+    after = replace(after, version=before.version + len(recs))
+    values = request_values(after)
+    del values["id"]
+    result = conn.execute(
+        sa.update(requests)
+        .where(requests.c.id == before.id, requests.c.version == before.version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise _Lost
+    conn.execute(
+        sa.insert(records),
+        [record_values(before.id, before.version + i + 1, r) for i, r in enumerate(recs)],
+    )
+    return after
+
+
+_CAS_UPDATE = (
+    sa.update(requests)
+    .where(requests.c.id == sa.bindparam("b_id"), requests.c.version == sa.bindparam("b_version"))
+    .values({c: sa.bindparam(c) for c in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")})
+)
+
+
+def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple[d.Record, ...]]]):
+    """Write many automatic transitions in two statements (the sweep's fast path)."""
+    changes = [c for c in changes if c[2]]
+    if not changes:
+        return
+    params, recs = [], []
+    for before, after, rec_list in changes:
+        values = request_values(replace(after, version=before.version + len(rec_list)))
+        params.append(
+            {"b_id": before.id, "b_version": before.version}
+            | {k: values[k] for k in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")}
+        )
+        recs.extend(
+            record_values(before.id, before.version + i + 1, r) for i, r in enumerate(rec_list)
+        )
+    result = conn.execute(_CAS_UPDATE, params)
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+        raise _Lost
+    conn.execute(sa.insert(records), recs)
+
+
+def _bump_order(conn: Connection, order_id: str, shop: str) -> None:
+    """Compare-and-set on the order, for the rules that look at the whole order. Of two
+    transactions that read the same order, the second to write loses and is retried."""
+    row = conn.execute(sa.select(orders.c.version).where(orders.c.order_id == order_id)).first()
+    if row is None:
+        conn.execute(sa.insert(orders).values(order_id=order_id, shop=shop, version=1))
+        return
+    result = conn.execute(
+        sa.update(orders)
+        .where(orders.c.order_id == order_id, orders.c.version == row.version)
+        .values(version=row.version + 1)
+    )
+    if result.rowcount != 1:
+        raise _Lost
+
+
+def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:
+    """Who last moved the request, for a refusal: "rejected by bob at 2026-11-27 10:02 UTC"."""
+    if caught.records:
+        rec = caught.records[-1]
+        who, kind, at = rec.actor, rec.kind.value, rec.at
+    else:
+        row = q.last_move(conn, before.id)
+        if row is None:
+            return ""
+        rec = to_record(row)
+        who, kind, at = rec.actor, rec.kind.value, rec.at
+    return f"{kind.replace('_', ' ')} by {who} at {utc_text(at)}"
+
+
+def _announce(conn: Connection) -> None:
+    """Tell idle consoles on PostgreSQL that something changed (delivered at commit).
+    SQLite consoles watch PRAGMA data_version instead, which costs nothing to write."""
+    if not is_sqlite(conn):
+        conn.execute(sa.select(sa.func.pg_notify(CHANGE_CHANNEL, "")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Idempotency keys
+
+
+class _Duplicate(Exception):
+    def __init__(self, verdict: dict[str, Any]) -> None:
+        self.verdict = verdict
+
+
+# The key of the keyed change under way, read by `_retrying` so that the verdict is stored in
+# the same transaction as the change without threading the key through every action.
+_KEY: ContextVar[str | None] = ContextVar("returns_tui_key", default=None)
+
+
+def _check_key(conn: Connection, key: str) -> None:
+    row = conn.execute(sa.select(applied_keys.c.verdict).where(applied_keys.c.key == key)).first()
+    if row is not None:
+        raise _Duplicate(json.loads(row.verdict))
+
+
+def _store_verdict(
+    conn: Connection, key: str, verdict: dict[str, Any], at: DateTime | None
+) -> None:
+    """Store a key's verdict; a key stored before raises _Duplicate with its verdict."""
+    _check_key(conn, key)
+    conn.execute(
+        sa.insert(applied_keys).values(key=key, verdict=json.dumps(verdict), at=at or utc_now())
+    )

@@ -1,0 +1,198 @@
+"""Opening the database: the URL, SQLite's settings, transactions, schema checks and the
+translation of driver errors into one sentence."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from platformdirs import user_data_dir
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+
+from returns_tui.errors import SchemaError, StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a writer waits for another writer's lock before giving up (SQLite).
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_url() -> str:
+    """RETURNS_TUI_DB, else an SQLite file in the user's data directory."""
+    if url := os.environ.get("RETURNS_TUI_DB"):
+        return url
+    path = Path(user_data_dir("returns-tui", appauthor=False)) / "returns.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """An engine for the URL, with SQLite in WAL mode, foreign keys on and a busy timeout.
+
+    SQLite transactions are begun by us (BEGIN, or BEGIN IMMEDIATE for writes) rather than
+    by the driver, so that a writer takes the lock before it reads what it will change."""
+    url = url or default_url()
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise StoreError(f"{url!r} is not a database URL this program can open ({exc}).") from None
+    if is_sqlite(engine):
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
+        cur.execute("PRAGMA foreign_keys = ON")
+        # In WAL mode NORMAL is durable against application crashes; a power loss may lose
+        # the last transactions but never corrupts the file.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+        del mode
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WriteConflict(StoreError):
+    """Two writers collided on a unique key or a serialization check; the caller retries."""
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn driver errors into StoreError with one sentence."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise WriteConflict(describe(exc)) from exc
+    except DBAPIError as exc:
+        raise StoreError(describe(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"The database could not be used: {exc.__class__.__name__}.") from exc
+
+
+def describe(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    lowered = text.lower()
+    if "database or disk is full" in lowered or "no space left" in lowered:
+        return "The database is full (no space left); nothing was changed."
+    if "readonly" in lowered or "read-only" in lowered:
+        return "The database is read-only; nothing was changed."
+    if "unable to open database" in lowered:
+        return "The database file cannot be opened; check the path and its permissions."
+    if "append-only" in lowered:
+        return "Records are append-only; they cannot be changed or deleted."
+    if "locked" in lowered or "busy" in lowered:
+        return "The database is busy; try again."
+    if "connection" in lowered or "could not" in lowered or "server" in lowered:
+        return f"The database server cannot be reached: {text}"
+    return f"The database refused the operation: {text}"
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: BEGIN IMMEDIATE on SQLite, so writers queue instead of failing
+    half-way; READ COMMITTED on PostgreSQL, where the compare-and-set decides races."""
+    with translated_errors(), engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    with translated_errors(), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: created and upgraded by Alembic, checked before anything else touches the data
+
+
+def _alembic_config(conn: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to the newest revision; returns (before, after).
+    Safe to run twice, and by two processes at once (they take a lock first)."""
+    with translated_errors(), engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        with conn.begin():
+            if not is_sqlite(conn):  # SQLite's BEGIN IMMEDIATE already serializes us
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7140931)")
+            before = _current_revision(conn)
+            head = _head()
+            if before is not None and before not in _known_revisions():
+                raise SchemaError(_newer_message(before))
+            if before != head:
+                command.upgrade(_alembic_config(conn), "head")
+        return before, head
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is missing, older or newer than ours."""
+    with translated_errors(), engine.connect() as conn:
+        current = _current_revision(conn)
+    if current == _head():
+        return
+    if current is None:
+        raise SchemaError("The database has no returns-tui schema yet; run `returns-tui init`.")
+    if current in _known_revisions():
+        raise SchemaError("The database schema is older than this program; run `returns-tui init`.")
+    raise SchemaError(_newer_message(current))
+
+
+def _newer_message(revision: str) -> str:
+    return (
+        f"The database was made by a newer returns-tui (schema {revision}); "
+        "upgrade returns-tui to use it."
+    )
+
+
+def _current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _script() -> ScriptDirectory:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg)
+
+
+def _head() -> str:
+    head = _script().get_current_head()
+    assert head is not None
+    return head
+
+
+def _known_revisions() -> set[str]:
+    return {rev.revision for rev in _script().walk_revisions()}

@@ -1,0 +1,282 @@
+"""The reads the console and the exports need, a page at a time.
+
+Pages use keyset pagination on (sort column, id): the next page starts after the last row's
+key, so page 1 000 costs what page 1 costs. Each tab is one range of a (tab, column, id)
+index; an operator's shops are one range each of the (shop, tab, column, id) indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from pendulum import DateTime
+from sqlalchemy.engine import Connection
+
+from returns_tui.domain import Tab
+from returns_tui.store.schema import records, requests
+
+
+class Sort(StrEnum):
+    DEADLINE = "deadline"  # next deadline soonest first; requests with none come last
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    WAITING = "waiting"  # longest in its status first: the Appeals queue, oldest appeal first
+
+    @property
+    def label(self) -> str:
+        return {
+            Sort.DEADLINE: "most urgent first",
+            Sort.NEWEST: "newest first",
+            Sort.OLDEST: "oldest first",
+            Sort.WAITING: "longest waiting first",
+        }[self]
+
+
+DEFAULT_SORT = {
+    Tab.ALL: Sort.NEWEST,
+    Tab.TO_PROCEED: Sort.DEADLINE,
+    Tab.IN_PROCESS: Sort.DEADLINE,
+    Tab.COMPLETED: Sort.NEWEST,
+    Tab.CLOSED: Sort.NEWEST,
+    Tab.APPEALS: Sort.WAITING,
+}
+
+_SORT_COLUMN = {
+    Sort.DEADLINE: requests.c.deadline_at,
+    Sort.NEWEST: requests.c.created_at,
+    Sort.OLDEST: requests.c.created_at,
+    Sort.WAITING: requests.c.status_since,
+}
+
+
+class ListRow(NamedTuple):
+    """What a table row shows, and the key that pages after it."""
+
+    id: str
+    order_id: str
+    shop: str
+    buyer: str
+    product: str
+    type: str
+    amount_cents: int
+    currency: str
+    status: str
+    deadline_at: DateTime | None
+    created_at: DateTime
+    status_since: DateTime
+    tracking: str | None
+    version: int
+
+
+LIST_COLUMNS = [getattr(requests.c, f) for f in ListRow._fields]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which requests: the viewer's shops (None = every shop), a tab, and a search text."""
+
+    shops: frozenset[str] | None
+    tab: Tab = Tab.ALL
+    search: str = ""
+
+    def where(self) -> list[Any]:
+        clauses: list[Any] = []
+        if self.shops is not None:
+            clauses.append(requests.c.shop.in_(sorted(self.shops)))
+        if self.tab is not Tab.ALL:
+            clauses.append(requests.c.tab == self.tab.value)
+        if text := self.search.strip():
+            clauses.append(_search_clause(text))
+        return clauses
+
+
+def _search_clause(text: str) -> Any:
+    """An exact id, order id or tracking number (indexed), or a part of a buyer's name or a
+    product (a scan, stopped early by the page's LIMIT)."""
+    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.or_(
+        requests.c.id == text,
+        requests.c.order_id == text,
+        requests.c.tracking == text,
+        sa.func.lower(requests.c.buyer).like(pattern, escape="\\"),
+        sa.func.lower(requests.c.product).like(pattern, escape="\\"),
+    )
+
+
+def counts(conn: Connection, shops: frozenset[str] | None, search: str = "") -> dict[Tab, int]:
+    """Requests per tab, All included, from one GROUP BY."""
+    query = sa.select(requests.c.tab, sa.func.count()).group_by(requests.c.tab)
+    for clause in Filter(shops, Tab.ALL, search).where():
+        query = query.where(clause)
+    per_tab = {Tab(tab): n for tab, n in conn.execute(query)}
+    result = {tab: per_tab.get(tab, 0) for tab in Tab if tab is not Tab.ALL}
+    result[Tab.ALL] = sum(result.values())
+    return result
+
+
+def page(
+    conn: Connection,
+    flt: Filter,
+    sort: Sort,
+    *,
+    after: ListRow | None = None,
+    limit: int = 100,
+    backwards: bool = False,
+) -> list[ListRow]:
+    """Up to `limit` rows of the filter in `sort` order, after the row `after` (or from the
+    start). With `backwards`, the rows before `after` (or the last page), still returned in
+    `sort` order: that is how the table pages up and jumps to the end."""
+    column = _SORT_COLUMN[sort]
+    descending = (sort is Sort.NEWEST) != backwards
+    # Rows without a deadline come after every row with one, in id order.
+    nullable = sort is Sort.DEADLINE
+    rows: list[ListRow] = []
+    segments = [False, True] if nullable else [False]
+    if nullable and backwards:
+        segments.reverse()
+    for null_segment in segments:
+        if after is not None and nullable:
+            after_null = after.deadline_at is None
+            # Moving forwards we never go back to the dated segment from the undated one,
+            # and backwards never forwards into it.
+            if not backwards and after_null and not null_segment:
+                continue
+            if backwards and not after_null and null_segment:
+                continue
+        query = sa.select(*LIST_COLUMNS)
+        for clause in flt.where():
+            query = query.where(clause)
+        if null_segment:
+            query = query.where(column.is_(None))
+            key_cols: Sequence[Any] = [requests.c.id]
+        else:
+            if nullable:
+                query = query.where(column.is_not(None))
+            key_cols = [column, requests.c.id]
+        if after is not None and (not nullable or (after.deadline_at is None) == null_segment):
+            key = [getattr(after, c.name) for c in key_cols]
+            cmp = sa.tuple_(*key_cols) < sa.tuple_(*key) if descending else None
+            if cmp is None:
+                cmp = sa.tuple_(*key_cols) > sa.tuple_(*key)
+            query = query.where(cmp)
+        order = [c.desc() if descending else c.asc() for c in key_cols]
+        query = query.order_by(*order).limit(limit - len(rows))
+        rows.extend(ListRow(*r) for r in conn.execute(query))
+        if len(rows) >= limit:
+            break
+    if backwards:
+        rows.reverse()
+    return rows
+
+
+def position(conn: Connection, flt: Filter, sort: Sort, row: ListRow) -> int:
+    """How many rows come before `row` in this order (for "row 1 234 of 98 765")."""
+    return conn.execute(_before_query(flt, sort, row)).scalar_one()
+
+
+def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
+    column = _SORT_COLUMN[sort]
+    query = sa.select(sa.func.count()).select_from(requests)
+    for clause in flt.where():
+        query = query.where(clause)
+    value = getattr(row, column.name)
+    if sort is Sort.DEADLINE and value is None:
+        return query.where(
+            sa.or_(column.is_not(None), sa.and_(column.is_(None), requests.c.id < row.id))
+        )
+    key_cols = sa.tuple_(column, requests.c.id)
+    key = sa.tuple_(value, row.id)
+    if sort is Sort.NEWEST:
+        return query.where(key_cols > key)
+    return query.where(key_cols < key)
+
+
+def request_row(conn: Connection, request_id: str) -> Any:
+    return conn.execute(sa.select(requests).where(requests.c.id == request_id)).mappings().first()
+
+
+def order_rows(conn: Connection, order_id: str) -> list[Any]:
+    query = sa.select(requests).where(requests.c.order_id == order_id)
+    return list(conn.execute(query).mappings())
+
+
+def record_rows(conn: Connection, request_id: str) -> list[Any]:
+    query = (
+        sa.select(records)
+        .where(records.c.request_id == request_id)
+        .order_by(records.c.seq)
+    )
+    return list(conn.execute(query).mappings())
+
+
+def last_move(conn: Connection, request_id: str) -> Any:
+    """The last record that changed the request's status (notes change none)."""
+    query = (
+        sa.select(records)
+        .where(records.c.request_id == request_id, records.c.kind != "noted")
+        .order_by(records.c.seq.desc())
+        .limit(1)
+    )
+    return conn.execute(query).mappings().first()
+
+
+def due_rows(conn: Connection, now: DateTime, limit: int) -> list[Any]:
+    """Requests whose deadline has come, oldest deadline first, locked for this transaction
+    (on PostgreSQL; rows another sweep holds are skipped, not waited for)."""
+    timed = [Tab.TO_PROCEED.value, Tab.IN_PROCESS.value]
+    query = (
+        sa.select(requests)
+        .where(requests.c.tab.in_(timed), requests.c.deadline_at <= now)
+        .order_by(requests.c.deadline_at, requests.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(conn.execute(query).mappings())
+
+
+def due_soon(
+    conn: Connection, shops: frozenset[str] | None, start: DateTime, end: DateTime
+) -> list[tuple[str, DateTime]]:
+    """Pending requests whose 48 h run out in [start, end): the "an hour from auto-approval"
+    warnings."""
+    query = sa.select(requests.c.id, requests.c.deadline_at).where(
+        requests.c.tab == Tab.TO_PROCEED.value,
+        requests.c.deadline_at >= start,
+        requests.c.deadline_at < end,
+    )
+    if shops is not None:
+        query = query.where(requests.c.shop.in_(sorted(shops)))
+    return [(r.id, r.deadline_at) for r in conn.execute(query.order_by(requests.c.deadline_at))]
+
+
+def export_rows(
+    conn: Connection, shops: frozenset[str] | None, tab: Tab, batch: int = 2000
+) -> Iterator[tuple[Any, list[Any]]]:
+    """Every request of the filter in id order with its records, read a batch at a time."""
+    after: str | None = None
+    while True:
+        query = sa.select(requests).order_by(requests.c.id).limit(batch)
+        for clause in Filter(shops, tab).where():
+            query = query.where(clause)
+        if after is not None:
+            query = query.where(requests.c.id > after)
+        chunk = list(conn.execute(query).mappings())
+        if not chunk:
+            return
+        ids = [r["id"] for r in chunk]
+        recs: dict[str, list[Any]] = {i: [] for i in ids}
+        rec_query = (
+            sa.select(records)
+            .where(records.c.request_id.in_(ids))
+            .order_by(records.c.request_id, records.c.seq)
+        )
+        for rec in conn.execute(rec_query).mappings():
+            recs[rec["request_id"]].append(rec)
+        for row in chunk:
+            yield row, recs[row["id"]]
+        after = ids[-1]
+

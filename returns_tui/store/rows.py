@@ -1,0 +1,61 @@
+"""Rows to domain objects and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from returns_tui import domain as d
+from returns_tui.store.schema import from_micros
+
+REQUEST_FIELDS = (
+    "id order_id shop type buyer product sku quantity amount_cents currency reason buyer_note "
+    "created_at attempt status arbitration respond_by deadline_at rejected_at tracking "
+    "status_since version"
+).split()
+
+
+def to_request(row: Mapping[str, Any]) -> d.Request:
+    arb = row["arbitration"]
+    return d.Request(
+        **{k: row[k] for k in REQUEST_FIELDS if k not in ("type", "status", "arbitration")},
+        type=d.RequestType(row["type"]),
+        status=d.Status(row["status"]),
+        arbitration=d.Arbitration(arb) if arb else None,
+    )
+
+
+def request_values(req: d.Request) -> dict[str, Any]:
+    """Column values for an insert or update (the TypeDecorator converts the times)."""
+    values = {k: getattr(req, k) for k in REQUEST_FIELDS}
+    values["type"] = req.type.value
+    values["status"] = req.status.value
+    values["arbitration"] = req.arbitration.value if req.arbitration else None
+    values["tab"] = d.TAB_OF_STATUS[req.status].value
+    return values
+
+
+def record_values(request_id: str, seq: int, rec: d.Record) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "seq": seq,
+        "at": rec.at,
+        "actor": rec.actor,
+        "kind": rec.kind.value,
+        "from_status": rec.from_status.value if rec.from_status else None,
+        "to_status": rec.to_status.value,
+        "details": json.dumps(rec.details, ensure_ascii=False) if rec.details else None,
+    }
+
+
+def to_record(row: Mapping[str, Any]) -> d.Record:
+    at = row["at"]
+    return d.Record(
+        at=at if not isinstance(at, int) else from_micros(at),
+        actor=row["actor"],
+        kind=d.Kind(row["kind"]),
+        from_status=d.Status(row["from_status"]) if row["from_status"] else None,
+        to_status=d.Status(row["to_status"]),
+        details=json.loads(row["details"]) if row["details"] else {},
+    )

@@ -1,0 +1,103 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when RETURNS_TUI_TEST_PG names a
+server) on PostgreSQL, and a cast of users."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pendulum
+import pytest
+import sqlalchemy as sa
+
+from returns_tui import domain as d
+from returns_tui.roles import Actor
+from returns_tui.services import Returns
+from returns_tui.store.engine import open_engine, upgrade
+
+PG_URL = os.environ.get("RETURNS_TUI_TEST_PG")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="RETURNS_TUI_TEST_PG is not set (no PostgreSQL)")
+
+# A fixed moment: every test passes `now` explicitly, no test reads the real clock for rules.
+T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
+
+
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'returns.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("RETURNS_TUI_TEST_PG is not set (no PostgreSQL)")
+    name = "rt_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_pg)])
+def db_url(request, tmp_path) -> str:
+    """The URL of a fresh, empty database, once per backend."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = open_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def svc(engine) -> Returns:
+    """The services on a fresh database with the cast below."""
+    service = Returns(engine)
+    service.add_user("root-admin", "root-admin", "admin", (), T0)
+    service.add_user("root-admin", "alice", "operator", ("acme",), T0)
+    service.add_user("root-admin", "bob", "operator", ("acme",), T0)
+    service.add_user("root-admin", "olga", "operator", ("globex",), T0)
+    service.add_user("root-admin", "sam", "agent", (), T0)
+    return service
+
+
+@pytest.fixture
+def alice(svc) -> Actor:
+    return svc.login("alice")
+
+
+@pytest.fixture
+def sam(svc) -> Actor:
+    return svc.login("sam")
+
+
+def submission(rid: str = "R1", order: str = "O1", shop: str = "acme", **over) -> d.Submission:
+    """A valid buyer's request; override any field."""
+    fields = dict(
+        id=rid,
+        order_id=order,
+        shop=shop,
+        type="return_and_refund",
+        buyer="Ana Lima",
+        product="Stoneware mug",
+        sku="MUG-1",
+        quantity=1,
+        amount="12.99",
+        currency="USD",
+        reason="damaged",
+        note="cracked on arrival",
+    )
+    fields.update(over)
+    return d.Submission(**fields)
