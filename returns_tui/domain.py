@@ -433,7 +433,7 @@ def appeal(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> Ch
         )
     assert req.rejected_at is not None
     if now >= req.rejected_at + rules.after_rejection_window:
-        raise Refused(f"The 48-hour window to appeal {req.id} has closed.")
+        raise Refused(f"The window to appeal {req.id} has closed.")
     after = replace(
         req, status=Status.IN_MEDIATION, arbitration=Arbitration.IN_PROGRESS, deadline_at=None
     )

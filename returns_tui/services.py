@@ -367,6 +367,7 @@ class Returns:
             sa.insert(records),
             [record_values(new.id, i + 1, rec) for i, rec in enumerate(change.records)],
         )
+        _announce(conn)
         return new
 
     def _retrying(self, body: Callable[[Connection], T]) -> T:
@@ -382,7 +383,6 @@ class Returns:
                     result = body(conn)
                     if key is not None:
                         _store_verdict(conn, key, {"ok": True}, None)
-                    _announce(conn)
                     return result
             except (_Lost, WriteConflict):
                 continue
@@ -426,6 +426,7 @@ def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.R
         sa.insert(records),
         [record_values(before.id, before.version + i + 1, r) for i, r in enumerate(recs)],
     )
+    _announce(conn)
     return after
 
 
@@ -455,6 +456,7 @@ def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple
     if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
         raise _Lost
     conn.execute(sa.insert(records), recs)
+    _announce(conn)
 
 
 def _bump_order(conn: Connection, order_id: str, shop: str) -> None:
@@ -488,7 +490,8 @@ def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:
 
 
 def _announce(conn: Connection) -> None:
-    """Tell idle consoles on PostgreSQL that something changed (delivered at commit).
+    """Tell idle consoles on PostgreSQL that requests changed (delivered at commit, once per
+    transaction however often it is called).
     SQLite consoles watch PRAGMA data_version instead, which costs nothing to write."""
     if not is_sqlite(conn):
         conn.execute(sa.select(sa.func.pg_notify(CHANGE_CHANNEL, "")))

@@ -1,0 +1,103 @@
+"""The settings a market or a team may change, read from one TOML file.
+
+The file is RETURNS_TUI_CONFIG, else `config.toml` in the user's config directory; every
+key is optional:
+
+    [windows]              # exact durations, in hours
+    respond_hours = 48
+    ship_hours = 120
+    receive_hours = 192
+    after_rejection_hours = 48
+
+    [reasons]              # reject reason codes and their labels; `other` needs a note
+    no_proof = "No proof provided"
+
+    [console]
+    sweep_seconds = 5      # how often the console applies deadlines
+    poll_seconds = 1       # how often it looks for others' changes
+
+    [keys]                 # action = "key" (Textual key names), e.g. accept = "y"
+    accept = "a"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from platformdirs import user_config_dir
+
+from returns_tui.domain import DEFAULT_REASONS, Rules
+from returns_tui.errors import ReturnsError
+
+
+class SettingsError(ReturnsError):
+    """The config file cannot be read or holds a wrong value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: Rules = field(default_factory=Rules)
+    sweep_seconds: float = 5.0
+    poll_seconds: float = 1.0
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    if path := os.environ.get("RETURNS_TUI_CONFIG"):
+        return Path(path)
+    return Path(user_config_dir("returns-tui", appauthor=False)) / "config.toml"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or config_path()
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"The config file {path} cannot be read: {exc}.") from None
+    return _parse(data, path)
+
+
+def _parse(data: dict[str, Any], path: Path) -> Settings:
+    windows = data.get("windows", {})
+    reasons = data.get("reasons", DEFAULT_REASONS)
+    console = data.get("console", {})
+    keys = data.get("keys", {})
+
+    def hours(name: str, default: float) -> pendulum.Duration:
+        value = windows.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise SettingsError(f"{path}: windows.{name} must be a positive number of hours.")
+        return pendulum.duration(seconds=round(value * 3600))
+
+    def seconds(name: str, default: float) -> float:
+        value = console.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise SettingsError(f"{path}: console.{name} must be a positive number of seconds.")
+        return float(value)
+
+    if not isinstance(reasons, dict) or not reasons or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in reasons.items()
+    ):
+        raise SettingsError(f"{path}: [reasons] must map reason codes to labels.")
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise SettingsError(f"{path}: [keys] must map action names to key names.")
+    rules = Rules(
+        respond_window=hours("respond_hours", 48),
+        ship_window=hours("ship_hours", 120),
+        receive_window=hours("receive_hours", 192),
+        after_rejection_window=hours("after_rejection_hours", 48),
+        reasons=dict(reasons),
+    )
+    return Settings(
+        rules=rules,
+        sweep_seconds=seconds("sweep_seconds", 5),
+        poll_seconds=seconds("poll_seconds", 1),
+        keys=dict(keys),
+    )
