@@ -10,7 +10,8 @@ from returns_tui.errors import Refused
 
 # ISO 4217 currencies without minor units; every other currency is taken to have two.
 ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG"})
-_AMOUNT_RE = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
+# ASCII only: `\d` alone would also take Arabic-Indic or full-width digits ("١٢" -> 12.00).
+_AMOUNT_RE = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,2}))?")
 
 
 def minor_digits(currency: str) -> int:
