@@ -329,11 +329,7 @@ class Returns:
         def body(conn: Connection) -> d.Request:
             before = self._visible(conn, actor, request_id)
             require(actor, action, before.shop)
-            if before.status_since is not None and now < before.status_since:
-                raise Refused(
-                    f"{before.id} changed at {utc_text(before.status_since)}, after this "
-                    f"action's time ({utc_text(now)})."
-                )
+            _require_not_before_last_record(conn, [before.id], action, now)
             caught = d.catch_up(before, now, self.rules)
             history = d.OrderHistory()
             if order:
@@ -356,6 +352,8 @@ class Returns:
         if isinstance(sub.id, str) and q.request_row(conn, sub.id) is not None:
             raise Refused(f"A request with the id {sub.id} already exists.")
         others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
+        if others:
+            _require_not_before_last_record(conn, [r.id for r in others], "submit", now)
         caught = [d.catch_up(r, now, self.rules) for r in others]
         history = d.summarize_order(c.after for c in caught)
         change = d.submit(sub, history, now, self.rules)
@@ -473,6 +471,32 @@ def _bump_order(conn: Connection, order_id: str, shop: str) -> None:
     )
     if result.rowcount != 1:
         raise _Lost
+
+
+def _require_not_before_last_record(
+    conn: Connection, request_ids: list[str], action: str, now: DateTime
+) -> None:
+    """Refuse an action whose time comes before the newest record of these requests: history
+    is written in time order, so an action cannot slip in before a change already made (a
+    note included). The refusal names who made that change and what the request is now:
+    when an action races the sweep, this is how the loser learns who won."""
+    row = q.last_record(conn, request_ids)
+    if row is None:
+        return
+    rec = to_record(row)
+    if now >= rec.at:
+        return
+    status = q.request_row(conn, row["request_id"])["status"].replace("_", " ")
+    raise Refused(
+        f"{row['request_id']} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
+        f"{_precise(rec.at)}, after this {action}'s time ({_precise(now)}); "
+        f"it is now {status}."
+    )
+
+
+def _precise(at: DateTime) -> str:
+    """A time to the second, for refusals that compare two times of the same minute."""
+    return at.in_timezone("UTC").format("YYYY-MM-DD HH:mm:ss [UTC]")
 
 
 def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:

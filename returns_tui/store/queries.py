@@ -213,6 +213,19 @@ def record_rows(conn: Connection, request_id: str) -> list[Any]:
     return list(conn.execute(query).mappings())
 
 
+def last_record(conn: Connection, request_ids: Sequence[str]) -> Any:
+    """The newest record of these requests (notes included): what an action's time must not
+    come before. Records are written in time order, so within a request the highest seq is
+    the newest."""
+    query = (
+        sa.select(records)
+        .where(records.c.request_id.in_(list(request_ids)))
+        .order_by(records.c.at.desc(), records.c.seq.desc())
+        .limit(1)
+    )
+    return conn.execute(query).mappings().first()
+
+
 def last_move(conn: Connection, request_id: str) -> Any:
     """The last record that changed the request's status (notes change none)."""
     query = (
