@@ -135,11 +135,18 @@ class Returns:
     ) -> d.Request:
         """Any action by name, with its parameters: what `apply` and the demo's buyers use."""
         if action == "submit":
+            if not isinstance(params.get("submission"), d.Submission):
+                raise Refused("A submit needs the request's fields.")
             return self.submit(actor, params["submission"], now)
-        method: Callable[..., d.Request] | None = getattr(self, action, None)
-        if action not in _ACTION_PARAMS or method is None:
+        expected = _ACTION_PARAMS.get(action) if isinstance(action, str) else None
+        if expected is None:
             raise Refused(f"Unknown action {action!r}.")
-        return method(actor, request_id, now, **params)
+        if unknown := sorted(set(params) - set(expected)):
+            raise Refused(f"The action {action} takes no {', '.join(unknown)}.")
+        # A missing parameter is passed as None, so the rules refuse it in a sentence
+        # ("The tracking number must be ...") instead of a TypeError.
+        method: Callable[..., d.Request] = getattr(self, action)
+        return method(actor, request_id, now, **{p: params.get(p) for p in expected})
 
     def perform_keyed(
         self, actor: Actor, action: str, request_id: str, now: DateTime, key: str, **params: Any
