@@ -159,6 +159,10 @@ class Returns:
             return Outcome({"ok": True})
         except _Duplicate as dup:
             return Outcome(dup.verdict, duplicate=True)
+        except Conflict:
+            # Not a verdict but a transient failure (others kept winning the race): nothing
+            # was applied, so nothing is stored, and sending the line again applies it.
+            raise
         except Refused as exc:
             verdict = {"ok": False, "error": exc.message}
         finally:
