@@ -208,6 +208,7 @@ class Returns:
 
     def counts(self, actor: Actor, search: str = "") -> dict[d.Tab, int]:
         with read(self.engine) as conn:
+            actor = self._current(conn, actor)
             return q.counts(conn, actor.visible_shops(), search)
 
     def page(
@@ -221,32 +222,34 @@ class Returns:
         limit: int = 100,
         backwards: bool = False,
     ) -> list[q.ListRow]:
-        flt = q.Filter(actor.visible_shops(), tab, search)
         with read(self.engine) as conn:
+            flt = q.Filter(self._current(conn, actor).visible_shops(), tab, search)
             return q.page(conn, flt, sort, after=after, limit=limit, backwards=backwards)
 
     def position(
         self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow
     ) -> int:
         with read(self.engine) as conn:
+            actor = self._current(conn, actor)
             return q.position(conn, q.Filter(actor.visible_shops(), tab, search), sort, row)
 
     def get(self, actor: Actor, request_id: str) -> d.Request:
         with read(self.engine) as conn:
-            return self._visible(conn, actor, request_id)
+            return self._visible(conn, self._current(conn, actor), request_id)
 
     def order_history(self, actor: Actor, request_id: str) -> d.OrderHistory:
         with read(self.engine) as conn:
-            req = self._visible(conn, actor, request_id)
+            req = self._visible(conn, self._current(conn, actor), request_id)
             return d.summarize_order(to_request(r) for r in q.order_rows(conn, req.order_id))
 
     def records(self, actor: Actor, request_id: str) -> list[d.Record]:
         with read(self.engine) as conn:
-            self._visible(conn, actor, request_id)
+            self._visible(conn, self._current(conn, actor), request_id)
             return [to_record(r) for r in q.record_rows(conn, request_id)]
 
     def due_soon(self, actor: Actor, start: DateTime, end: DateTime) -> list[tuple[str, DateTime]]:
         with read(self.engine) as conn:
+            actor = self._current(conn, actor)
             return q.due_soon(conn, actor.visible_shops(), start, end)
 
     def export(self, actor: Actor, tab: d.Tab = d.Tab.ALL) -> Iterator[tuple[Any, list[Any]]]:
@@ -254,6 +257,7 @@ class Returns:
         if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise NotAUser(f"{actor.name} is not a user.")
         with read(self.engine) as conn:
+            actor = self._current(conn, actor)
             yield from q.export_rows(conn, actor.visible_shops(), tab)
 
     # -----------------------------------------------------------------------------------------
@@ -320,6 +324,15 @@ class Returns:
         shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
         return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
 
+    def _current(self, conn: Connection, actor: Actor) -> Actor:
+        """The actor as the users table has them now. A console or script holds its Actor for
+        hours; a user removed, or moved to other shops, meanwhile must not keep what they had
+        (DESIGN §3: the rules are enforced where the data is read and changed). Buyers and the
+        system are not users."""
+        if actor.role in (Role.BUYER, Role.SYSTEM):
+            return actor
+        return self._login_in(conn, actor.name)
+
     def _visible(self, conn: Connection, actor: Actor, request_id: str) -> d.Request:
         row = q.request_row(conn, request_id) if isinstance(request_id, str) else None
         if row is None or not actor.sees(row["shop"]):
@@ -338,8 +351,9 @@ class Returns:
         order: bool = False,
     ) -> d.Request:
         def body(conn: Connection) -> d.Request:
-            before = self._visible(conn, actor, request_id)
-            require(actor, action, before.shop)
+            current = self._current(conn, actor)
+            before = self._visible(conn, current, request_id)
+            require(current, action, before.shop)
             _require_not_before_last_record(conn, [before.id], action, now)
             caught = d.catch_up(before, now, self.rules)
             history = d.OrderHistory()
