@@ -1,0 +1,50 @@
+"""A yes/no question before a change that cannot be undone (accept, accept the marked rows)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Button, Static
+
+from returns_tui.screens.form import Dialog
+
+
+class ConfirmScreen(Dialog[bool]):
+    """Dismisses with True (Enter, y, the confirm button) or False (Esc, n, Cancel).
+
+    The body is shown as plain text: it may name a buyer or a product."""
+
+    BINDINGS = [
+        Binding("enter,y", "confirm", "Confirm"),
+        Binding("escape,n", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, title: str, body: str, confirm_label: str = "Confirm") -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self._title, classes="dialog-title", markup=False)
+            yield Static(self._body, id="body", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(Content(self._confirm_label), variant="primary", id="confirm")
+                yield Button("Cancel", id="cancel")
+            yield Static("Enter or y confirms · Esc or n cancels", classes="hint", markup=False)
+
+    def on_mount(self) -> None:
+        # Enter on the focused button confirms; Tab then Enter on Cancel cancels.
+        self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,166 @@
+"""The support agent's mediation: the case as the two sides left it, a decision and a note.
+
+Dismisses with `(decision, note)`, decision "buyer" or "seller", or None when cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from returns_tui.domain import NOTE_MAX, Kind, Record, Request, Rules, check_note
+from returns_tui.errors import Refused
+from returns_tui.money import format_amount
+from returns_tui.screens.form import Dialog, ErrorLine, NoteField
+from returns_tui.screens.records import reason_label
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import local_text
+
+NO_DECISION = "Choose a decision: for the buyer or for the seller."
+# Notes are clipped here so that the decision stays on screen; the records show them whole.
+CLIP = 240
+
+
+def _clip(text: str) -> str:
+    text = safe(text)
+    return text if len(text) <= CLIP else text[: CLIP - 1] + "…"
+
+
+def _latest(records: Sequence[Record], kind: Kind) -> Record | None:
+    return next((r for r in reversed(records) if r.kind is kind), None)
+
+
+def case_text(request: Request, records: Sequence[Record], rules: Rules, tz: str | None) -> Text:
+    """What the agent needs to decide, as label/value lines of plain text."""
+    kind = request.type.value.replace("_", " ")
+    amount = f"{format_amount(request.amount_cents, request.currency)} {safe(request.currency)}"
+    asked = f"{request.reason}: {request.buyer_note}" if request.buyer_note else request.reason
+    rows: list[tuple[str, str]] = [
+        (
+            "Request",
+            f"{safe(request.shop)} · order {safe(request.order_id)} · attempt {request.attempt}"
+            f" · {kind}",
+        ),
+        (
+            "Buyer asks",
+            f"{safe(request.buyer)}: {amount} for {safe(request.product)} × {request.quantity}",
+        ),
+        ("Buyer's reason", _clip(asked)),
+    ]
+    rejected = _latest(records, Kind.REJECTED)
+    if rejected is not None:
+        rows.append(
+            (
+                "Rejected",
+                f"{local_text(rejected.at, tz)} by {safe(rejected.actor)}: "
+                f"{reason_label(rejected.details.get('reason', ''), rules)}",
+            )
+        )
+        rows.append(("Seller's note", _clip(str(rejected.details.get("note") or "(none)"))))
+    appealed = _latest(records, Kind.APPEALED)
+    rows.append(("Appealed", local_text(appealed.at, tz) if appealed else "(no appeal record)"))
+
+    width = max(len(label) for label, _ in rows) + 2
+    text = Text()
+    for i, (label, value) in enumerate(rows):
+        if i:
+            text.append("\n")
+        text.append(label.ljust(width), style="dim")
+        text.append(value)
+    return text
+
+
+class MediateScreen(Dialog[tuple[str, str] | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Decide"),
+    ]
+
+    def __init__(
+        self,
+        request: Request,
+        records: Sequence[Record],
+        tz: str | None = None,
+        *,
+        rules: Rules | None = None,
+    ) -> None:
+        super().__init__()
+        self._request = request
+        self._records = list(records)
+        self._tz = tz
+        # Only the reason labels are needed; the default list when the caller has no rules.
+        self._rules = rules or Rules()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(
+                f"Mediate the appeal on {safe(self._request.id)}",
+                classes="dialog-title",
+                markup=False,
+            )
+            yield Static(
+                case_text(self._request, self._records, self._rules, self._tz),
+                id="case",
+                classes="facts",
+            )
+            yield Label("Decision", classes="field-label", markup=False)
+            with RadioSet(id="decision"):
+                yield RadioButton("For the buyer: refund as if accepted", id="buyer")
+                yield RadioButton("For the seller: the rejection stands", id="seller")
+            yield Label(
+                f"Note (required, 1 to {NOTE_MAX} characters; both sides may read it)",
+                classes="field-label",
+                markup=False,
+            )
+            yield NoteField("Why this decision")
+            yield ErrorLine()
+            with Horizontal(classes="buttons"):
+                yield Button("Decide", variant="primary", id="decide")
+                yield Button("Cancel", id="cancel")
+            yield Static(
+                "Enter in the note or ctrl+s decides · Esc cancels", classes="hint", markup=False
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#decision", RadioSet).focus()
+
+    @property
+    def error_text(self) -> str:
+        return self.query_one(ErrorLine).text
+
+    @on(RadioSet.Changed)
+    def _decided(self) -> None:
+        self.query_one(ErrorLine).clear()
+        self.query_one(NoteField).input.focus()
+
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        self.query_one(ErrorLine).clear()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#decide")
+    def action_submit(self) -> None:
+        pressed = self.query_one("#decision", RadioSet).pressed_button
+        note_field = self.query_one(NoteField)
+        error = self.query_one(ErrorLine)
+        if pressed is None or pressed.id not in ("buyer", "seller"):
+            error.show(NO_DECISION)
+            self.query_one("#decision", RadioSet).focus()
+            return
+        try:
+            check_note(note_field.value)
+        except Refused as exc:
+            error.show(exc.message)
+            note_field.input.focus()
+            return
+        self.dismiss((pressed.id, note_field.value.strip()))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

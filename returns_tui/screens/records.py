@@ -1,0 +1,179 @@
+"""View return records: a request's history as a scrollable timeline, oldest first.
+
+Every record's text comes from outside (buyers' notes, actors' names, reason codes from
+`apply`), so each line is built as a `rich.text.Text` from `textsafe.safe` output: never
+parsed as markup, control characters made visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pendulum import Duration
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from returns_tui.domain import Kind, Record, Rules, Status
+from returns_tui.screens.form import Dialog
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import local_text
+
+
+def window_text(window: Duration) -> str:
+    """A rules window in the words a person uses: "48 h", "5 days"."""
+    hours = window.total_seconds() / 3600
+    if hours > 48 and hours % 24 == 0:
+        return f"{int(hours // 24)} days"
+    return f"{hours:g} h"
+
+
+def reason_label(code: object, rules: Rules) -> str:
+    """The label of a reason code; an unknown code (the list changed since) as itself."""
+    text = str(code)
+    return safe(rules.reasons.get(text, text))
+
+
+def what_happened(rec: Record, rules: Rules) -> str:
+    """One record in words, as the timeline's headline."""
+    details = rec.details
+    match rec.kind:
+        case Kind.SUBMITTED:
+            return "request submitted by the buyer"
+        case Kind.ACCEPTED:
+            return "accepted" + _approval_tail(rec)
+        case Kind.AUTO_APPROVED:
+            return (
+                f"auto-approved by the system ({window_text(rules.respond_window)} passed)"
+                + _approval_tail(rec)
+            )
+        case Kind.REJECTED:
+            return f"rejected: {reason_label(details.get('reason', ''), rules)}"
+        case Kind.CANCELLED:
+            return "cancelled by the buyer"
+        case Kind.EXPIRED:
+            return (
+                "cancelled by the system: the item was not shipped within "
+                f"{window_text(rules.ship_window)}"
+            )
+        case Kind.SHIPPED:
+            return "item shipped back by the buyer"
+        case Kind.RECEIVED:
+            return "receipt confirmed; refund issued"
+        case Kind.AUTO_REFUNDED:
+            return (
+                f"refunded automatically ({window_text(rules.receive_window)} passed "
+                "without a confirmation of receipt)"
+            )
+        case Kind.APPEALED:
+            return "appealed by the buyer; the platform mediates"
+        case Kind.MEDIATED:
+            if details.get("decision") == "seller":
+                return "mediation decided for the seller: the rejection stands"
+            return "mediation decided for the buyer" + _approval_tail(rec)
+        case Kind.NOTED:
+            return "note added"
+    return safe(str(rec.kind))
+
+
+def _approval_tail(rec: Record) -> str:
+    if rec.to_status is Status.AWAITING_BUYER_SHIP:
+        return "; the buyer ships the item back"
+    if rec.to_status is Status.COMPLETED:
+        return "; refund issued"
+    return ""
+
+
+def _status_text(status: Status | None) -> str:
+    return "new" if status is None else status.value.replace("_", " ")
+
+
+def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
+    """One entry of the timeline: when, who, the move, what happened, and its details."""
+    move = (
+        f"({_status_text(rec.to_status)})"
+        if rec.from_status == rec.to_status
+        else f"{_status_text(rec.from_status)} → {_status_text(rec.to_status)}"
+    )
+    text = Text.assemble(
+        (local_text(rec.at, tz), "bold"),
+        "   ",
+        (safe(rec.actor).ljust(12), "bold cyan"),
+        " ",
+        (move, "dim"),
+        "\n",
+        (what_happened(rec, rules), "bold"),
+    )
+    details = rec.details
+    if (decision := details.get("decision")) is not None:
+        text.append("\n  Decision: ", style="dim")
+        text.append(f"for the {safe(str(decision))}")
+    if (tracking := details.get("tracking")) is not None:
+        text.append("\n  Tracking: ", style="dim")
+        text.append(safe(str(tracking)))
+    if rec.kind is not Kind.REJECTED and (reason := details.get("reason")) is not None:
+        text.append("\n  Reason: ", style="dim")
+        text.append(reason_label(reason, rules))
+    if note := details.get("note"):
+        label = "Buyer's note" if rec.kind is Kind.SUBMITTED else "Note"
+        text.append(f"\n  {label}: ", style="dim")
+        # Notes may span lines (from `apply`); keep the breaks, make the rest visible.
+        text.append(safe(str(note), single_line=False).replace("\t", "    "))
+    return text
+
+
+class RecordsScreen(Dialog[None]):
+    """The timeline. Esc, v or q closes it; arrows and PageUp/PageDown scroll it."""
+
+    DEFAULT_CSS = """
+    RecordsScreen #dialog {
+        width: 100;
+        height: 90%;
+    }
+    RecordsScreen #timeline {
+        height: 1fr;
+        border: round $panel-lighten-2;
+        padding: 0 1;
+    }
+    RecordsScreen #timeline:focus {
+        border: round $primary;
+    }
+    RecordsScreen .record {
+        margin-bottom: 1;
+    }
+    """
+
+    BINDINGS = [Binding("escape,v,q", "close", "Close")]
+
+    def __init__(
+        self, request_id: str, records: Sequence[Record], rules: Rules, tz: str | None = None
+    ) -> None:
+        super().__init__()
+        self._request_id = request_id
+        self._records = list(records)
+        self._rules = rules
+        self._tz = tz
+
+    def compose(self) -> ComposeResult:
+        count = len(self._records)
+        with Vertical(id="dialog"):
+            yield Static(
+                f"Return records of {safe(self._request_id)}: "
+                f"{count} record{'' if count == 1 else 's'}, oldest first",
+                classes="dialog-title",
+                markup=False,
+            )
+            with VerticalScroll(id="timeline"):
+                if not self._records:
+                    yield Static("No records.", markup=False)
+                for rec in self._records:
+                    yield Static(record_text(rec, self._rules, self._tz), classes="record")
+            yield Static("↑↓ PgUp PgDn scroll · Esc, v or q closes", classes="hint", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#timeline").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

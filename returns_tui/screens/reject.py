@@ -1,0 +1,100 @@
+"""The reject dialog: a reason from the market's list and a note, both checked before it closes.
+
+It dismisses with `(reason_code, note)` or None. The checks are the domain's
+`check_reject_input`, the very ones the service applies, so what the dialog lets through the
+service accepts (unless someone else changed the request meanwhile, which the caller shows).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Select, Static
+
+from returns_tui.domain import NOTE_MAX, Rules, check_reject_input
+from returns_tui.errors import Refused
+from returns_tui.screens.form import Dialog, ErrorLine, NoteField
+from returns_tui.textsafe import safe
+
+NO_REASON = "Choose a reason from the list."
+
+
+class RejectScreen(Dialog[tuple[str, str] | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Reject"),
+    ]
+
+    def __init__(self, request_id: str, rules: Rules) -> None:
+        super().__init__()
+        self._request_id = request_id
+        self._rules = rules
+
+    def compose(self) -> ComposeResult:
+        # Labels come from the config file: shown as text, never as markup.
+        options = [(Text(safe(label)), code) for code, label in self._rules.reasons.items()]
+        with Vertical(id="dialog"):
+            yield Static(
+                f"Reject request {safe(self._request_id)}", classes="dialog-title", markup=False
+            )
+            yield Label("Reason", classes="field-label", markup=False)
+            yield Select(options, prompt="Choose a reason…", id="reason")
+            yield Label(
+                f"Note to the buyer (required for Other; at most {NOTE_MAX} characters)",
+                classes="field-label",
+                markup=False,
+            )
+            yield NoteField("Why the request is rejected")
+            yield ErrorLine()
+            with Horizontal(classes="buttons"):
+                yield Button("Reject", variant="error", id="reject")
+                yield Button("Cancel", id="cancel")
+            yield Static(
+                "Enter in the note or ctrl+s rejects · Esc cancels", classes="hint", markup=False
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Select).focus()
+
+    @property
+    def error_text(self) -> str:
+        return self.query_one(ErrorLine).text
+
+    @on(Select.Changed, "#reason")
+    def _reason_chosen(self, event: Select.Changed) -> None:
+        self.query_one(ErrorLine).clear()
+        if event.value is not Select.NULL:
+            # The next thing to do is the note; Enter there submits.
+            self.query_one(NoteField).input.focus()
+
+    @on(Input.Changed)
+    def _note_edited(self) -> None:
+        self.query_one(ErrorLine).clear()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#reject")
+    def action_submit(self) -> None:
+        select = self.query_one("#reason", Select)
+        note_field = self.query_one(NoteField)
+        error = self.query_one(ErrorLine)
+        if select.value is Select.NULL:
+            # The domain's sentence quotes the bad value; with nothing chosen there is none.
+            error.show(NO_REASON)
+            select.focus()
+            return
+        reason = str(select.value)
+        note = note_field.value
+        try:
+            check_reject_input(reason, note, self._rules)
+        except Refused as exc:
+            error.show(exc.message)
+            note_field.input.focus()
+            return
+        self.dismiss((reason, note.strip()))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
