@@ -1,0 +1,313 @@
+"""Each dialog in a tiny host app, driven as a person drives it: keys, typing, clicks."""
+
+from __future__ import annotations
+
+from textual.geometry import Region
+from textual.widgets import Input, Select, Static
+
+from returns_tui import domain as d
+from returns_tui.screens.confirm import ConfirmScreen
+from returns_tui.screens.form import ErrorLine, NoteField
+from returns_tui.screens.help import HelpScreen
+from returns_tui.screens.mediate import NO_DECISION, MediateScreen
+from returns_tui.screens.note import NoteScreen
+from returns_tui.screens.records import RecordsScreen, what_happened
+from returns_tui.screens.reject import NO_REASON, RejectScreen
+from tests.dialog_data import APPEALED, KEYS, LIFE, RECORDS, Host
+
+SIZE = (120, 36)
+RULES = d.Rules()
+
+
+def shown(widget) -> str:
+    """The text a widget actually paints, line by line."""
+    region = Region(0, 0, widget.outer_size.width, widget.outer_size.height)
+    return "\n".join(strip.text for strip in widget.render_lines(region))
+
+
+async def choose_reason(pilot, code: str) -> None:
+    pilot.app.screen.query_one("#reason", Select).value = code
+    await pilot.pause()
+
+
+async def type_note(pilot, text: str) -> None:
+    field = pilot.app.screen.query_one(NoteField)
+    field.input.focus()
+    field.input.value = text  # as a paste would: the Input itself sets no limit
+    await pilot.pause()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reject
+
+
+async def test_reject_refuses_without_a_reason_and_stays_open():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await type_note(pilot, "no photo")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RejectScreen)
+        assert app.screen.error_text == NO_REASON
+        assert app.results == []
+
+
+async def test_reject_refuses_other_without_a_note():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "other")
+        await type_note(pilot, "   ")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RejectScreen)
+        assert app.screen.error_text == "A note is required when the reason is 'other'."
+        assert app.results == []
+
+
+async def test_reject_refuses_a_501_character_note_and_the_counter_says_so():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "no_proof")
+        await type_note(pilot, "x" * 501)
+        field = app.screen.query_one(NoteField)
+        assert field.counter_text == "501/500"
+        assert field.query_one(".counter").has_class("over")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RejectScreen)
+        assert app.screen.error_text == "The note is 501 characters; at most 500 are allowed."
+        # Back to 500: the counter and the check agree.
+        field.input.value = "x" * 500
+        await pilot.pause()
+        assert field.counter_text == "500/500"
+        assert app.screen.error_text == ""
+        await pilot.press("enter")
+        assert app.results == [("no_proof", "x" * 500)]
+
+
+async def test_reject_submits_with_enter_after_typing_the_note():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "other")
+        # Choosing a reason moves the focus to the note.
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"agreed by phone")
+        assert app.screen.query_one(NoteField).counter_text == "15/500"
+        await pilot.press("enter")
+        assert app.results == [("other", "agreed by phone")]
+        assert not isinstance(app.screen, RejectScreen)
+
+
+async def test_reject_picks_the_reason_with_the_keyboard():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # open the list
+        await pilot.press("down", "enter")  # the first reason
+        assert app.screen.query_one("#reason", Select).value == "no_proof"
+        await pilot.press("enter")  # the note is focused; an empty note is fine here
+        assert app.results == [("no_proof", "")]
+
+
+async def test_reject_ctrl_s_and_the_button_submit_too():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "outside_policy")
+        await pilot.press("ctrl+s")
+        assert app.results == [("outside_policy", "")]
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "no_proof")
+        await pilot.click("#reject")
+        assert app.results == [("no_proof", "")]
+
+
+async def test_reject_escape_cancels_with_none():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose_reason(pilot, "no_proof")
+        await type_note(pilot, "half written")
+        await pilot.press("escape")
+        assert app.results == [None]
+
+
+async def test_reject_escape_first_closes_an_open_reason_list():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        assert app.screen.query_one("#reason", Select).expanded
+        await pilot.press("escape")
+        assert isinstance(app.screen, RejectScreen)
+        await pilot.press("escape")
+        assert app.results == [None]
+
+
+async def test_reject_lists_the_configured_reasons_as_text():
+    rules = d.Rules(reasons={"no_proof": "No proof", "other": "[bold]Other[/] \x1b[2J"})
+    app = Host(RejectScreen("R1", rules))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        overlay = app.screen.query_one("SelectOverlay")
+        text = shown(overlay)
+        assert "[bold]Other[/] ␛[2J" in text
+        await pilot.press("escape", "escape")
+        assert app.results == [None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+async def test_records_show_hostile_text_literally_and_clicking_it_does_nothing():
+    app = Host(RecordsScreen("R100234", RECORDS, RULES, tz="UTC"))
+    async with app.run_test(size=SIZE) as pilot:
+        entries = list(app.screen.query(".record").results(Static))
+        assert len(entries) == 4
+        last = entries[-1]
+        painted = shown(last)
+        assert "see [@click=app.quit]x[/] [bold] [00] ␛[31mred" in painted
+        assert "\x1b" not in painted
+        await pilot.click(last)
+        await pilot.click(last, offset=(18, 2))  # on "[@click=app.quit]x"
+        await pilot.pause()
+        assert app.is_running
+        assert isinstance(app.screen, RecordsScreen)
+
+
+async def test_records_timeline_says_what_happened_in_words():
+    app = Host(RecordsScreen("R1", RECORDS + LIFE[1:], RULES, tz="UTC"))
+    async with app.run_test(size=SIZE):
+        text = "\n".join(str(s.content) for s in app.screen.query(".record").results(Static))
+        assert "2026-11-20 09:00 UTC" in text
+        assert "rejected: No proof provided" in text
+        assert "Note: No photo of the crack was attached." in text
+        assert "pending → rejected" in text
+        assert "auto-approved by the system (48 h passed)" in text
+        assert "Tracking: 1Z999AA10123456784" in text
+        assert "Buyer's note: cracked on arrival" in text
+
+
+def test_what_happened_covers_every_kind():
+    for kind in d.Kind:
+        frm, to = next(iter(d.EDGES[kind]))
+        rec = d.Record(LIFE[0].at, "x", kind, frm, to, {"decision": "seller"})
+        assert what_happened(rec, RULES)
+    rec = d.Record(
+        LIFE[0].at, "system", d.Kind.EXPIRED, d.Status.AWAITING_BUYER_SHIP, d.Status.CANCELLED
+    )
+    assert what_happened(rec, RULES) == (
+        "cancelled by the system: the item was not shipped within 5 days"
+    )
+
+
+async def test_records_close_with_escape_v_and_q():
+    for key in ("escape", "v", "q"):
+        app = Host(RecordsScreen("R1", LIFE, RULES, tz="UTC"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press(key)
+            assert app.results == [None], key
+
+
+# ---------------------------------------------------------------------------------------------
+# Note
+
+
+async def test_note_requires_text_and_returns_it():
+    app = Host(NoteScreen("R1"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        assert app.screen.error_text == "A note of 1 to 500 characters is required."
+        await type_note(pilot, "y" * 501)
+        await pilot.press("enter")
+        assert app.screen.error_text.startswith("The note is 501 characters")
+        await type_note(pilot, "")
+        await pilot.press(*"called the buyer")
+        await pilot.press("enter")
+        assert app.results == ["called the buyer"]
+
+
+async def test_note_escape_cancels():
+    app = Host(NoteScreen("R1"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a", "escape")
+        assert app.results == [None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Mediate
+
+
+async def test_mediate_shows_the_case():
+    app = Host(MediateScreen(APPEALED, RECORDS, tz="UTC"))
+    async with app.run_test(size=SIZE):
+        case = str(app.screen.query_one("#case", Static).content)
+        assert "acme-home" in case
+        assert "2026-11-20 10:30 UTC by alice: No proof provided" in case
+        assert "No photo of the crack was attached." in case
+        assert "Appealed" in case and "2026-11-20 12:00 UTC" in case
+        assert "34.99 USD" in case
+
+
+async def test_mediate_requires_a_decision_and_a_note():
+    app = Host(MediateScreen(APPEALED, RECORDS, tz="UTC"))
+    async with app.run_test(size=SIZE) as pilot:
+        await type_note(pilot, "photo is clear")
+        await pilot.press("enter")
+        assert app.screen.error_text == NO_DECISION
+        # The decision set has the focus again: down highlights, enter chooses.
+        await pilot.press("enter")
+        await type_note(pilot, "")
+        await pilot.press("enter")
+        assert app.screen.error_text == "A note of 1 to 500 characters is required."
+        assert app.results == []
+        await pilot.press(*"photo is clear", "enter")
+        assert app.results == [("buyer", "photo is clear")]
+
+
+async def test_mediate_for_the_seller_and_escape():
+    app = Host(MediateScreen(APPEALED, RECORDS, tz="UTC"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "enter")
+        await pilot.press(*"no proof", "ctrl+s")
+        assert app.results == [("seller", "no proof")]
+    app = Host(MediateScreen(APPEALED, RECORDS, tz="UTC"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        assert app.results == [None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Confirm and help
+
+
+async def test_confirm_returns_true_or_false():
+    for keys, expected in (
+        (["enter"], True),
+        (["y"], True),
+        (["escape"], False),
+        (["n"], False),
+        (["tab", "enter"], False),  # Enter on the focused Cancel button
+    ):
+        app = Host(ConfirmScreen("Accept R1?", "Refund 12.99 USD to [bold]Ana[/]", "Accept"))
+        async with app.run_test(size=SIZE) as pilot:
+            assert "Refund 12.99 USD to [bold]Ana[/]" in shown(app.screen.query_one("#body"))
+            await pilot.press(*keys)
+            assert app.results == [expected], keys
+
+
+async def test_help_lists_the_keys_and_closes():
+    for key in ("escape", "question_mark", "q"):
+        app = Host(HelpScreen(KEYS))
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one("#keys")
+            assert table.row_count == len(KEYS)
+            painted = shown(table)
+            assert "Reject the request" in painted and "ctrl+q" in painted
+            assert "48 h" in str(app.screen.query_one("#about", Static).content)
+            await pilot.press(key)
+            assert app.results == [None], key
+
+
+async def test_error_line_is_never_markup():
+    app = Host(NoteScreen("R1"))
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one(ErrorLine).show("[00] [bold]x")
+        await pilot.pause()
+        assert "[00] [bold]x" in shown(app.screen.query_one(ErrorLine))
