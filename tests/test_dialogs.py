@@ -13,7 +13,7 @@ from returns_tui.screens.mediate import NO_DECISION, MediateScreen
 from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.records import RecordsScreen, what_happened
 from returns_tui.screens.reject import NO_REASON, RejectScreen
-from tests.dialog_data import APPEALED, KEYS, LIFE, RECORDS, Host
+from tests.dialog_data import APPEALED, KEYS, LIFE, RECORDS, Host, screen_text
 
 SIZE = (120, 36)
 RULES = d.Rules()
@@ -311,3 +311,35 @@ async def test_error_line_is_never_markup():
         app.screen.query_one(ErrorLine).show("[00] [bold]x")
         await pilot.pause()
         assert "[00] [bold]x" in shown(app.screen.query_one(ErrorLine))
+
+
+async def test_long_help_and_long_history_keep_title_and_hint_on_screen():
+    many_keys = [(f"k{i}", f"does thing {i}") for i in range(40)]
+    many_records = RECORDS[:1] + [
+        d.Record(
+            RECORDS[0].at.add(minutes=i + 1),
+            "sam",
+            d.Kind.NOTED,
+            d.Status.PENDING,
+            d.Status.PENDING,
+            {"note": f"note {i}"},
+        )
+        for i in range(40)
+    ]
+    for dialog, title, hint in (
+        (HelpScreen(many_keys), "Keys", "Esc, ? or q closes"),
+        (RecordsScreen("R1", many_records, RULES, tz="UTC"), "41 records", "Esc, v or q closes"),
+    ):
+        for size in (SIZE, (100, 24)):
+            app = Host(dialog.__class__(*dialog_args(dialog)))
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause()
+                text = screen_text(app)
+                assert title in text and hint in text, (type(dialog).__name__, size)
+
+
+def dialog_args(dialog):
+    """The arguments a dialog was made with, to make a fresh one per run."""
+    if isinstance(dialog, HelpScreen):
+        return (dialog._keys,)
+    return (dialog._request_id, dialog._records, dialog._rules, dialog._tz)

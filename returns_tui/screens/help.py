@@ -40,8 +40,7 @@ class HelpScreen(Dialog[None]):
         width: 96;
     }
     HelpScreen #keys {
-        height: auto;
-        max-height: 20;
+        height: auto;  /* _fit caps it: the console has many keys, and then they scroll */
     }
     HelpScreen #about {
         margin-top: 1;
@@ -49,6 +48,8 @@ class HelpScreen(Dialog[None]):
     """
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    # The frame, title, paragraph (at the dialog's width) and hint around the table.
+    FIXED_ROWS = 18
 
     def __init__(self, keys: Sequence[tuple[str, str]], *, rules: Rules | None = None) -> None:
         super().__init__()
@@ -69,7 +70,15 @@ class HelpScreen(Dialog[None]):
         # Key names and descriptions may come from the config file: cells as Text, not markup.
         for key, does in self._keys:
             table.add_row(Text(safe(key), style="bold"), Text(safe(does)))
+        self._fit()
         table.focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        rows = int(self.size.height * 0.94) - self.FIXED_ROWS
+        self.query_one("#keys").styles.max_height = max(4, rows)
 
     def action_close(self) -> None:
         self.dismiss(None)

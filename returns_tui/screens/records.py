@@ -130,10 +130,9 @@ class RecordsScreen(Dialog[None]):
     DEFAULT_CSS = """
     RecordsScreen #dialog {
         width: 100;
-        height: 90%;
     }
     RecordsScreen #timeline {
-        height: 1fr;
+        height: auto;  /* as tall as the history; _fit caps it, then it scrolls */
         border: round $panel-lighten-2;
         padding: 0 1;
     }
@@ -146,6 +145,7 @@ class RecordsScreen(Dialog[None]):
     """
 
     BINDINGS = [Binding("escape,v,q", "close", "Close")]
+    FIXED_ROWS = 8
 
     def __init__(
         self, request_id: str, records: Sequence[Record], rules: Rules, tz: str | None = None
@@ -173,7 +173,17 @@ class RecordsScreen(Dialog[None]):
             yield Static("↑↓ PgUp PgDn scroll · Esc, v or q closes", classes="hint", markup=False)
 
     def on_mount(self) -> None:
+        self._fit()
         self.query_one("#timeline").focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # The dialog may use 94% of the screen; its title, hint and frame take FIXED_ROWS.
+        # CSS cannot say "the rest", so the timeline's cap is set here.
+        rows = int(self.size.height * 0.94) - self.FIXED_ROWS
+        self.query_one("#timeline").styles.max_height = max(3, rows)
 
     def action_close(self) -> None:
         self.dismiss(None)
