@@ -357,7 +357,9 @@ class Returns:
             _require_not_before_last_record(conn, [before.id], action, now)
             caught = d.catch_up(before, now, self.rules)
             history = d.OrderHistory()
+            seen = None
             if order:
+                seen = _order_version(conn, before.order_id)  # before the order's requests
                 history = d.summarize_order(
                     to_request(r) for r in q.order_rows(conn, before.order_id)
                 )
@@ -368,7 +370,7 @@ class Returns:
                     exc.request_id, exc.verb, exc.status, _last_change(conn, before, caught)
                 ) from None
             if order:
-                _bump_order(conn, before.order_id, before.shop)
+                _bump_order(conn, before.order_id, before.shop, seen)
             return _save(conn, before, change.after, caught.records + change.records)
 
         return self._retrying(body)
@@ -376,6 +378,7 @@ class Returns:
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         if isinstance(sub.id, str) and q.request_row(conn, sub.id) is not None:
             raise Refused(f"A request with the id {sub.id} already exists.")
+        seen = _order_version(conn, sub.order_id)  # before the order's requests
         others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
         if others:
             _require_not_before_last_record(conn, [r.id for r in others], "submit", now)
@@ -383,7 +386,7 @@ class Returns:
         history = d.summarize_order(c.after for c in caught)
         change = d.submit(sub, history, now, self.rules)
         _save_many(conn, [(b, c.after, c.records) for b, c in zip(others, caught, strict=True)])
-        _bump_order(conn, sub.order_id, sub.shop)
+        _bump_order(conn, sub.order_id, sub.shop, seen)
         new = replace(change.after, version=len(change.records))
         conn.execute(sa.insert(requests).values(**request_values(new)))
         conn.execute(
@@ -482,17 +485,28 @@ def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple
     _announce(conn)
 
 
-def _bump_order(conn: Connection, order_id: str, shop: str) -> None:
-    """Compare-and-set on the order, for the rules that look at the whole order. Of two
-    transactions that read the same order, the second to write loses and is retried."""
+def _order_version(conn: Connection, order_id: str) -> int | None:
+    """The order's version, read before its requests are read (None for a new order)."""
     row = conn.execute(sa.select(orders.c.version).where(orders.c.order_id == order_id)).first()
-    if row is None:
+    return None if row is None else row.version
+
+
+def _bump_order(conn: Connection, order_id: str, shop: str, seen: int | None) -> None:
+    """Compare-and-set on the order, for the rules that look at the whole order (submit,
+    appeal), against the version `seen` before the order's requests were read. Of two
+    transactions that read the same order, the second to write loses and is retried.
+
+    The version must be read first: on PostgreSQL (READ COMMITTED) each statement sees what
+    was committed when it began, so a version read at write time may already include a rival's
+    commit that the earlier read of the requests did not, and both would win. For a new order,
+    a rival's insert collides on the primary key and is retried the same way."""
+    if seen is None:
         conn.execute(sa.insert(orders).values(order_id=order_id, shop=shop, version=1))
         return
     result = conn.execute(
         sa.update(orders)
-        .where(orders.c.order_id == order_id, orders.c.version == row.version)
-        .values(version=row.version + 1)
+        .where(orders.c.order_id == order_id, orders.c.version == seen)
+        .values(version=seen + 1)
     )
     if result.rowcount != 1:
         raise _Lost
