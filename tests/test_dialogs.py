@@ -13,7 +13,7 @@ from returns_tui.screens.mediate import NO_DECISION, MediateScreen
 from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.records import RecordsScreen, what_happened
 from returns_tui.screens.reject import NO_REASON, RejectScreen
-from tests.dialog_data import APPEALED, KEYS, LIFE, RECORDS, Host, screen_text
+from tests.dialog_data import APPEALED, HOSTILE_NOTE, KEYS, LIFE, RECORDS, Host, screen_text
 
 SIZE = (120, 36)
 RULES = d.Rules()
@@ -237,7 +237,7 @@ async def test_note_escape_cancels():
 async def test_mediate_shows_the_case():
     app = Host(MediateScreen(APPEALED, RECORDS, tz="UTC"))
     async with app.run_test(size=SIZE):
-        case = str(app.screen.query_one("#case", Static).content)
+        case = shown(app.screen.query_one("#case", Static))
         assert "acme-home" in case
         assert "2026-11-20 10:30 UTC by alice: No proof provided" in case
         assert "No photo of the crack was attached." in case
@@ -343,3 +343,16 @@ def dialog_args(dialog):
     if isinstance(dialog, HelpScreen):
         return (dialog._keys,)
     return (dialog._request_id, dialog._records, dialog._rules, dialog._tz)
+
+
+async def test_mediate_shows_hostile_buyer_text_literally():
+    from dataclasses import replace
+
+    request = replace(APPEALED, buyer_note=HOSTILE_NOTE, buyer="[b]Eve[/b]\u202e")
+    app = Host(MediateScreen(request, RECORDS, tz="UTC"))
+    async with app.run_test(size=SIZE) as pilot:
+        case = shown(app.screen.query_one("#case", Static))
+        assert "[@click=app.quit]x[/] [bold] [00] ␛[31mred" in case
+        assert "[b]Eve[/b]<U+202E>" in case
+        await pilot.click("#case")
+        assert app.is_running and isinstance(app.screen, MediateScreen)

@@ -67,6 +67,17 @@ class Dialog(ModalScreen[ResultT]):
     """
 
 
+    def on_mount(self) -> None:
+        # Textual runs this as well as a subclass's own on_mount. When a short terminal makes
+        # the dialog scroll, focusing a field scrolls it; show the title first all the same.
+        self.call_after_refresh(self._show_top)
+
+    def _show_top(self) -> None:
+        dialogs = self.query("#dialog")
+        if dialogs:
+            dialogs.first().scroll_home(animate=False)
+
+
 class ErrorLine(Static):
     """One line for a refusal, empty until there is one. Never markup: the sentence may quote
     what the person typed."""

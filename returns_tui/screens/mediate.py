@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -23,8 +24,9 @@ from returns_tui.textsafe import safe
 from returns_tui.timefmt import local_text
 
 NO_DECISION = "Choose a decision: for the buyer or for the seller."
-# Notes are clipped here so that the decision stays on screen; the records show them whole.
-CLIP = 240
+# Free text is clipped here so that the decision stays on screen; the records (v) show it
+# whole. About two lines of the dialog.
+CLIP = 120
 
 
 def _clip(text: str) -> str:
@@ -36,8 +38,10 @@ def _latest(records: Sequence[Record], kind: Kind) -> Record | None:
     return next((r for r in reversed(records) if r.kind is kind), None)
 
 
-def case_text(request: Request, records: Sequence[Record], rules: Rules, tz: str | None) -> Text:
-    """What the agent needs to decide, as label/value lines of plain text."""
+def case_rows(
+    request: Request, records: Sequence[Record], rules: Rules, tz: str | None
+) -> list[tuple[str, str]]:
+    """What the agent needs to decide, as (label, plain text) rows."""
     kind = request.type.value.replace("_", " ")
     amount = f"{format_amount(request.amount_cents, request.currency)} {safe(request.currency)}"
     asked = f"{request.reason}: {request.buyer_note}" if request.buyer_note else request.reason
@@ -49,7 +53,7 @@ def case_text(request: Request, records: Sequence[Record], rules: Rules, tz: str
         ),
         (
             "Buyer asks",
-            f"{safe(request.buyer)}: {amount} for {safe(request.product)} × {request.quantity}",
+            f"{_clip(request.buyer)}: {amount} for {_clip(request.product)} × {request.quantity}",
         ),
         ("Buyer's reason", _clip(asked)),
     ]
@@ -66,14 +70,18 @@ def case_text(request: Request, records: Sequence[Record], rules: Rules, tz: str
     appealed = _latest(records, Kind.APPEALED)
     rows.append(("Appealed", local_text(appealed.at, tz) if appealed else "(no appeal record)"))
 
-    width = max(len(label) for label, _ in rows) + 2
-    text = Text()
-    for i, (label, value) in enumerate(rows):
-        if i:
-            text.append("\n")
-        text.append(label.ljust(width), style="dim")
-        text.append(value)
-    return text
+    return rows
+
+
+def case_table(rows: Sequence[tuple[str, str]]) -> Table:
+    """The rows as two columns, so that a long value wraps under itself, not under the
+    labels. Cells are `Text`: never parsed as markup."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(ratio=1)
+    for label, value in rows:
+        table.add_row(Text(label), Text(value))
+    return table
 
 
 class MediateScreen(Dialog[tuple[str, str] | None]):
@@ -105,7 +113,7 @@ class MediateScreen(Dialog[tuple[str, str] | None]):
                 markup=False,
             )
             yield Static(
-                case_text(self._request, self._records, self._rules, self._tz),
+                case_table(case_rows(self._request, self._records, self._rules, self._tz)),
                 id="case",
                 classes="facts",
             )
