@@ -60,7 +60,7 @@ def test_build_creates_the_users_every_status_and_near_deadlines(built, service)
     # A few pending requests run out within minutes of the demo's start.
     soon = service.due_soon(tester, T0, T0.add(minutes=15))
     assert len(soon) >= 2
-    assert check(open_engine(built.url), T0) == []
+    assert check(service.engine, T0) == []
 
 
 def test_build_as_agent_makes_the_login_the_agent(tmp_path):

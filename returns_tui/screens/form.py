@@ -66,7 +66,6 @@ class Dialog(ModalScreen[ResultT]):
     }
     """
 
-
     def on_mount(self) -> None:
         # Textual runs this as well as a subclass's own on_mount. When a short terminal makes
         # the dialog scroll, focusing a field scrolls it; show the title first all the same.
