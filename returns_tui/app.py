@@ -1,0 +1,105 @@
+"""The Textual application: it wires the console screen to the services, the settings' keymap
+and the command palette, and runs it. The console itself is `screens.main.ConsoleScreen`."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from returns_tui.clock import Clock, utc_now
+from returns_tui.roles import Actor
+from returns_tui.screens.main import ConsoleScreen
+from returns_tui.services import Returns
+from returns_tui.settings import Settings
+
+# Palette entries that escape the console: Textual's screenshot writes a file where the user
+# did not ask (and over SSH, on the server).
+_HIDDEN_SYSTEM_COMMANDS = {"Screenshot"}
+
+
+class ReturnsApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "returns-tui"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
+    ]
+
+    def __init__(
+        self,
+        service: Returns,
+        actor: Actor,
+        settings: Settings | None = None,
+        *,
+        clock: Clock = utc_now,
+        tz: str | None = None,
+        title: str = "returns-tui",
+        on_start: Callable[[ReturnsApp], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.actor = actor
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.tz = tz
+        self.title_text = title
+        self._on_start = on_start
+
+    def get_default_screen(self) -> Screen:
+        return ConsoleScreen(
+            self.service,
+            self.actor,
+            self.settings,
+            clock=self.clock,
+            tz=self.tz,
+            title=self.title_text,
+        )
+
+    @property
+    def main(self) -> ConsoleScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, ConsoleScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        if self._on_start is not None:
+            self._on_start(self)
+        try:
+            # The terminal went away (an SSH connection dropped): leave as if ctrl+q was pressed.
+            # A change under way is one transaction; it commits or it does not.
+            self._loop.add_signal_handler(signal.SIGHUP, self.exit)  # type: ignore[union-attr]
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            pass
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in _HIDDEN_SYSTEM_COMMANDS:
+                yield command
+        console = self.main
+        if screen is not console:
+            return
+        for action, title, help_text in console.PALETTE:
+            if console.check_action(action, ()):
+                yield SystemCommand(title, help_text, getattr(console, f"action_{action}"))
+        for binding in console.BINDINGS:
+            if isinstance(binding, Binding) and binding.action.startswith("tab("):
+                name = binding.action[5:-2]
+                yield SystemCommand(
+                    f"Tab: {binding.description}",
+                    f"Show the {binding.description} tab",
+                    partial(console.action_tab, name),
+                )
+
+
+def run_console(service: Returns, actor: Actor, settings: Settings, **extras) -> int:
+    """Run the console until the user quits; the exit code for the command."""
+    app = ReturnsApp(service, actor, settings, **extras)
+    result = app.run()
+    return app.return_code or (result if isinstance(result, int) else 0) or 0

@@ -1,0 +1,137 @@
+"""What the console reads, as plain functions on top of `Returns`, run in worker threads.
+
+Nothing here touches a widget: each function takes the service and the viewer, asks the
+service, and returns a small frozen value that the screen hands to its widgets. A table shows
+one *window* of at most PAGE rows, fetched with the service's keyset pages, so page 10 000
+costs what page 1 costs and no more than a window is ever in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pendulum import DateTime
+
+from returns_tui import domain as d
+from returns_tui.roles import Actor
+from returns_tui.services import Returns
+from returns_tui.store.queries import ListRow, Sort
+from returns_tui.store.schema import to_micros
+
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class View:
+    """Which rows a table shows: a tab, its order, and a search text."""
+
+    tab: d.Tab
+    sort: Sort
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a window starts. Forwards: the page after `after` (None: the first page).
+    Backwards: the page before `after` (None: the last page)."""
+
+    after: ListRow | None = None
+    backwards: bool = False
+
+    @property
+    def is_first_page(self) -> bool:
+        return self.after is None and not self.backwards
+
+
+FIRST = Anchor()
+LAST = Anchor(None, backwards=True)
+
+
+@dataclass(frozen=True)
+class Window:
+    view: View
+    anchor: Anchor
+    rows: tuple[ListRow, ...]
+    offset: int  # how many rows of the view come before rows[0]
+    more_before: bool
+    more_after: bool
+
+
+def load_window(
+    service: Returns, actor: Actor, view: View, anchor: Anchor, size: int = PAGE
+) -> Window:
+    """The window of `view` at `anchor`. One row more than a page is read to learn whether
+    another page follows. A window that comes back short at the start (a page up that reached
+    the top) or empty (its anchor moved away) is read again as the first or last page, so the
+    table is never half empty while there are rows to show."""
+    rows = service.page(
+        actor,
+        view.tab,
+        view.sort,
+        view.search,
+        after=_key(anchor.after),
+        limit=size + 1,
+        backwards=anchor.backwards,
+    )
+    if anchor.backwards:
+        more_before = len(rows) > size
+        rows = rows[-size:]
+        more_after = anchor.after is not None
+        if anchor.after is not None and not more_before:
+            return load_window(service, actor, view, FIRST, size)
+    else:
+        more_after = len(rows) > size
+        rows = rows[:size]
+        more_before = anchor.after is not None
+        if anchor.after is not None and not rows:
+            return load_window(service, actor, view, LAST, size)
+    offset = 0
+    if rows and not anchor.is_first_page:
+        offset = service.position(actor, view.tab, view.sort, view.search, _key(rows[0]))
+    return Window(view, anchor, tuple(rows), offset, more_before, more_after)
+
+
+def _key(row: ListRow | None) -> ListRow | None:
+    """WORKAROUND for a store bug (reported): `queries.page` and `queries.position` compare
+    (column, id) tuples with the anchor's raw values, so a pendulum DateTime reaches the driver
+    unconverted ("type 'DateTime' is not supported"). Those columns hold microseconds since
+    the epoch (schema.UTCTime), so the anchor goes in with its times as microseconds.
+    Remove once the store binds the key with the column's type."""
+    if row is None:
+        return None
+    return row._replace(
+        **{
+            name: to_micros(value) if value is not None and not isinstance(value, int) else value
+            for name in ("deadline_at", "created_at", "status_since")
+            for value in [getattr(row, name)]
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Everything the detail panel shows about one request."""
+
+    request: d.Request
+    buyer_options: str  # what the buyer may still do after a rejection ("" otherwise)
+    rejection: d.Record | None  # the seller's rejection, for a rejected or appealed request
+    appeal: d.Record | None  # when the buyer appealed
+    mediation: d.Record | None  # the platform's decision
+
+
+def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
+    req = service.get(actor, request_id)
+    options = ""
+    if req.status is d.Status.REJECTED:
+        history = service.order_history(actor, request_id)
+        options = d.buyer_options(req, history, now, service.rules)
+    rejection = appeal = mediation = None
+    if req.rejected_at is not None or req.arbitration is not None:
+        for rec in service.records(actor, request_id):
+            if rec.kind is d.Kind.REJECTED:
+                rejection = rec
+            elif rec.kind is d.Kind.APPEALED:
+                appeal = rec
+            elif rec.kind is d.Kind.MEDIATED:
+                mediation = rec
+    return Detail(req, options, rejection, appeal, mediation)

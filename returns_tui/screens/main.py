@@ -1,0 +1,795 @@
+"""The console: tabs, a table of one tab's requests, the highlighted request's detail, keys.
+
+This screen shows and asks; the services decide. Every database call runs in a thread worker
+that posts a message back (threads never touch widgets), so the screen never waits on the
+database: a tab switch shows the tab's last window at once and the fresh one a moment later.
+
+Three timers keep it live: a 1 s tick repaints the visible countdowns (no database); a poll asks
+the ChangeWatcher whether anyone committed (a PRAGMA or a socket read) and re-reads only then;
+a sweep applies the deadlines in a worker that is armed again only when the last one finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pendulum
+from pendulum import DateTime
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Tabs
+
+from returns_tui import domain as d
+from returns_tui.clock import Clock
+from returns_tui.console_data import (
+    FIRST,
+    LAST,
+    PAGE,
+    Anchor,
+    Detail,
+    View,
+    Window,
+    load_detail,
+    load_window,
+)
+from returns_tui.errors import Refused, ReturnsError, StoreError
+from returns_tui.roles import ALLOWED, Actor
+from returns_tui.services import Returns, Swept
+from returns_tui.settings import Settings
+from returns_tui.store.changes import ChangeWatcher
+from returns_tui.store.queries import DEFAULT_SORT, Sort
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import countdown
+from returns_tui.widgets.banner import Banner
+from returns_tui.widgets.detail import DetailPanel
+from returns_tui.widgets.header import ConsoleHeader
+from returns_tui.widgets.request_table import RequestTable
+from returns_tui.widgets.search_bar import SearchBar
+from returns_tui.widgets.status_line import StatusLine
+from returns_tui.widgets.tab_bar import TabBar
+
+log = logging.getLogger(__name__)
+
+# Which rule (roles.ALLOWED) each key needs; keys a role may not use are hidden and inert.
+NEEDS_RULE = {
+    "accept": "accept",
+    "reject": "reject",
+    "receive": "receive",
+    "note": "note",
+    "mediate": "mediate",
+    "mark": "accept",
+    "accept_marked": "accept",
+}
+SORT_CYCLE = [Sort.DEADLINE, Sort.NEWEST, Sort.OLDEST, Sort.WAITING]
+WARN_BEFORE = pendulum.duration(hours=1)
+DONE_WORDS = {
+    "accept": "accepted",
+    "reject": "rejected",
+    "receive": "received; the refund is issued",
+    "note": "noted",
+    "mediate": "mediated",
+}
+_TABS = Binding.Group("Tabs", compact=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages from the workers
+
+
+# Dataclass messages: Textual's Message initialises itself in __post_init__.
+_Msg = Message
+
+
+@dataclass
+class WindowLoaded(_Msg):
+    seq: int
+    window: Window
+    keep_id: str | None
+    cursor: int
+
+
+@dataclass
+class CountsLoaded(_Msg):
+    search: str
+    counts: dict[d.Tab, int]
+
+
+@dataclass
+class DetailLoaded(_Msg):
+    request_id: str
+    detail: Detail | None
+
+
+@dataclass
+class StoreFailed(_Msg):
+    message: str
+
+
+@dataclass
+class Changed(_Msg):
+    """Someone committed (or the database is back): read again."""
+
+
+@dataclass
+class ActionsDone(_Msg):
+    verb: str
+    done: list[str]
+    refused: list[str]
+    failed: str = ""
+
+
+@dataclass
+class SweepDone(_Msg):
+    swept: list[Swept]
+    due_soon: list[tuple[str, DateTime]]
+
+
+@dataclass
+class DialogData(_Msg):
+    """What a dialog needs, read in a worker: `open` pushes the dialog with it."""
+
+    open: Callable[[], None] = field(repr=False)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ConsoleScreen(Screen):
+    BINDINGS = [
+        Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
+        Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
+        Binding("3", "tab('in_process')", "In Process", id="tab_in_process", group=_TABS),
+        Binding("4", "tab('completed')", "Completed", id="tab_completed", group=_TABS),
+        Binding("5", "tab('closed')", "Closed", id="tab_closed", group=_TABS),
+        Binding("6", "tab('appeals')", "Appeals", id="tab_appeals", group=_TABS),
+        Binding("a", "accept", "Accept", id="accept"),
+        Binding("r", "reject", "Reject", id="reject"),
+        Binding("v", "records", "View", id="records"),
+        Binding("c", "receive", "Receipt", id="receive"),
+        Binding("n", "note", "Note", id="note"),
+        Binding("m", "mediate", "Mediate", id="mediate"),
+        Binding("slash", "search", "Search", id="search", key_display="/"),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("space", "mark", "Mark", id="mark", key_display="␣"),
+        Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+    ]
+
+    # Title and help line of every action, for the help screen and the command palette.
+    PALETTE: list[tuple[str, str, str]] = [
+        ("accept", "Accept request", "Accept the highlighted request (asks first)"),
+        ("reject", "Reject request", "Reject the highlighted request with a reason and a note"),
+        ("records", "View return records", "The highlighted request's history"),
+        ("receive", "Confirm receipt", "The returned item arrived: issue the refund"),
+        ("note", "Add note", "Add a note to the highlighted request"),
+        ("mediate", "Mediate appeal", "Decide an appeal for the buyer or the seller"),
+        ("search", "Search", "By request id, order id, buyer, product or tracking number"),
+        ("sort", "Cycle sort", "Change the order of the table"),
+        ("mark", "Mark row", "Mark or unmark the highlighted request"),
+        ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
+        ("help", "Help", "Every key and what it does"),
+    ]
+
+    # Rows per window: a few screens' worth, so most moves need no read.
+    page_size = PAGE
+
+    def __init__(
+        self,
+        service: Returns,
+        actor: Actor,
+        settings: Settings,
+        *,
+        clock: Clock,
+        tz: str | None = None,
+        title: str = "returns-tui",
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.actor = actor
+        self.settings = settings
+        self.clock = clock
+        self.tz = tz
+        self.title_text = title
+        self.watcher = ChangeWatcher(service.engine)
+        self.tab = d.Tab.ALL
+        self.sorts: dict[d.Tab, Sort] = dict(DEFAULT_SORT)
+        self.search = ""
+        self.window: Window | None = None
+        self.counts: dict[d.Tab, int] | None = None
+        self.detail: Detail | None = None
+        self.store_error: str | None = None
+        # Per tab, the window last shown and the request under the cursor, so that coming back
+        # to a tab shows it at once, where it was left.
+        self._places: dict[d.Tab, tuple[Window, str | None]] = {}
+        self._rows_seq = 0
+        self._pending: tuple[Anchor, str | None, int] | None = None
+        self._sweeping = False
+        self._polling = False
+        self._warned: set[str] = set()
+
+    # -----------------------------------------------------------------------------------------
+    # Layout
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleHeader(self.actor, self.title_text, id="header")
+        yield Banner(id="banner")
+        yield TabBar(id="tabs")
+        yield SearchBar(id="search")
+        yield RequestTable(
+            show_shop=self.actor.visible_shops() != self.actor.shops or len(self.actor.shops) > 1,
+            id="table",
+        )
+        yield StatusLine(id="status")
+        yield DetailPanel(self.service.rules, self.tz, id="detail")
+        yield Footer(show_command_palette=False)
+
+    @property
+    def table(self) -> RequestTable:
+        return self.query_one(RequestTable)
+
+    @property
+    def view(self) -> View:
+        return View(self.tab, self.sorts[self.tab], self.search)
+
+    def on_mount(self) -> None:
+        theme = self.app.current_theme
+        self.table.countdown_styles = {
+            "warning": f"bold {theme.warning}" if theme.warning else "bold yellow",
+            "urgent": f"bold reverse {theme.error}" if theme.error else "bold reverse red",
+        }
+        self.table.focus()
+        # The footer lists the keys once it hears that bindings changed; say so once mounted.
+        self.call_after_refresh(self.refresh_bindings)
+        self._tick()
+        self.reload()
+        self.start_sweep()
+        self.set_interval(1.0, self._tick)
+        self.set_interval(self.settings.poll_seconds, self.start_poll)
+        self.set_interval(self.settings.sweep_seconds, self.start_sweep)
+
+    def on_unmount(self) -> None:
+        self.watcher.close()
+
+    # -----------------------------------------------------------------------------------------
+    # Reading
+
+    def reload(self, *, anchor: Anchor | None = None, keep_id: str | None = None) -> None:
+        """Read counts, the window (where it is, unless `anchor` says where) and the detail."""
+        self.load_counts(self.search)
+        if anchor is None and self._pending is not None:
+            # A move to another window is under way: read that one, not the one it leaves.
+            self.load_rows(*self._pending)
+        else:
+            window = self.window if self.window and self.window.view == self.view else None
+            if anchor is None:
+                anchor = window.anchor if window else FIRST
+            self.load_rows(
+                anchor, keep_id=keep_id or self.table.highlighted_id, cursor=self.table.cursor_row
+            )
+        if rid := self.table.highlighted_id:
+            self.load_detail(rid)
+
+    def load_rows(self, anchor: Anchor, keep_id: str | None, cursor: int) -> None:
+        self._pending = (anchor, keep_id, cursor)
+        self._rows_seq += 1
+        self._read_rows(self._rows_seq, self.view, anchor, keep_id, cursor)
+
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    def _read_rows(
+        self, seq: int, view: View, anchor: Anchor, keep_id: str | None, cursor: int
+    ) -> None:
+        with self._guard():
+            window = load_window(self.service, self.actor, view, anchor, self.page_size)
+            self.post_message(WindowLoaded(seq, window, keep_id, cursor))
+
+    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
+    def load_counts(self, search: str) -> None:
+        with self._guard():
+            self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def load_detail(self, request_id: str) -> None:
+        with self._guard():
+            try:
+                detail = load_detail(self.service, self.actor, request_id, self.clock())
+            except Refused:  # gone from this actor's sight meanwhile
+                detail = None
+            self.post_message(DetailLoaded(request_id, detail))
+
+    def _guard(self) -> _Guard:
+        return _Guard(self)
+
+    @on(WindowLoaded)
+    def _show_window(self, msg: WindowLoaded) -> None:
+        if msg.seq != self._rows_seq or msg.window.view != self.view:
+            return  # a later read was asked for meanwhile
+        self._pending = None
+        self._store_ok()
+        self.window = msg.window
+        before = self.table.highlighted_id
+        self.table.show_rows(msg.window.rows, self.clock(), keep_id=msg.keep_id, cursor=msg.cursor)
+        self.query_one(ConsoleHeader).set_refreshed(self._local(self.clock(), "HH:mm:ss"))
+        self._show_status()
+        after = self.table.highlighted_id
+        if after is None:
+            self._set_detail(None)
+        elif after != before or self.detail is None or self.detail.request.id != after:
+            self.load_detail(after)
+
+    @on(CountsLoaded)
+    def _show_counts(self, msg: CountsLoaded) -> None:
+        if msg.search != self.search:
+            return
+        self._store_ok()
+        self.counts = msg.counts
+        self.query_one(TabBar).set_counts(msg.counts)
+        self._show_status()
+
+    @on(DetailLoaded)
+    def _show_detail(self, msg: DetailLoaded) -> None:
+        if msg.request_id == self.table.highlighted_id:
+            self._set_detail(msg.detail)
+
+    def _set_detail(self, detail: Detail | None) -> None:
+        self.detail = detail
+        self.query_one(DetailPanel).show(detail, self.clock())
+
+    def _show_status(self) -> None:
+        total = self.counts.get(self.tab) if self.counts else None
+        position = None
+        if self.window and self.window.rows and self.table.row_count:
+            position = self.window.offset + self.table.cursor_row + 1
+        self.query_one(StatusLine).show(
+            position=position,
+            total=total,
+            sort_label=self.sorts[self.tab].label,
+            marked=len(self.table.marked),
+            search=self.search,
+        )
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_status()
+        rid = event.row_key.value if event.row_key else None
+        if rid and (self.detail is None or self.detail.request.id != rid):
+            self.load_detail(rid)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_records()
+
+    @on(RequestTable.EdgeReached)
+    def _edge(self, msg: RequestTable.EdgeReached) -> None:
+        window = self.window
+        if window is None:
+            return
+        if msg.edge == "first":
+            self.load_rows(FIRST, keep_id=None, cursor=0)
+        elif msg.edge == "last":
+            self.load_rows(LAST, keep_id=None, cursor=self.page_size)
+        elif msg.edge == "next" and window.more_after and window.rows:
+            self.load_rows(Anchor(window.rows[-1]), keep_id=None, cursor=msg.overshoot)
+        elif msg.edge == "previous" and window.more_before and window.rows:
+            self.load_rows(
+                Anchor(window.rows[0], backwards=True),
+                keep_id=None,
+                cursor=self.page_size - 1 - msg.overshoot,
+            )
+
+    # -----------------------------------------------------------------------------------------
+    # The database's health
+
+    @on(StoreFailed)
+    def _store_failed(self, msg: StoreFailed) -> None:
+        self.store_error = msg.message
+        self.query_one(Banner).show(msg.message)
+
+    def _store_ok(self) -> None:
+        if self.store_error is not None:
+            self.store_error = None
+            self.query_one(Banner).hide()
+            self.notify("The database is reachable again.", markup=False)
+
+    # -----------------------------------------------------------------------------------------
+    # Timers
+
+    def _tick(self) -> None:
+        now = self.clock()
+        self.query_one(ConsoleHeader).set_clock(self._local(now, "YYYY-MM-DD HH:mm:ss zz"))
+        self.table.repaint_countdowns(now)
+        if self.detail is not None:
+            self.query_one(DetailPanel).tick(now)
+
+    def start_poll(self) -> None:
+        if not self._polling:
+            self._polling = True
+            self._poll()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self) -> None:
+        try:
+            with self._guard():
+                # While the database is down every poll retries the reads; otherwise only
+                # when someone committed.
+                if self.watcher.changed() or self.store_error is not None:
+                    self.post_message(Changed())
+        finally:
+            self._polling = False
+
+    @on(Changed)
+    def _changed(self) -> None:
+        self.reload()
+
+    def start_sweep(self) -> None:
+        """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
+        if not self._sweeping:
+            self._sweeping = True
+            self._sweep()
+
+    @work(thread=True, group="sweep", exit_on_error=False)
+    def _sweep(self) -> None:
+        try:
+            with self._guard():
+                now = self.clock()
+                swept = self.service.sweep(now)
+                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE)
+                self.post_message(SweepDone(swept, soon))
+        finally:
+            self._sweeping = False
+
+    @on(SweepDone)
+    def _swept(self, msg: SweepDone) -> None:
+        approved = [
+            s.request_id
+            for s in msg.swept
+            if s.kind is d.Kind.AUTO_APPROVED and self.actor.sees(s.shop)
+        ]
+        if approved:
+            self.notify(
+                _listed(
+                    approved,
+                    "was auto-approved: its time to answer passed.",
+                    "were auto-approved: their time to answer passed.",
+                ),
+                title="Auto-approved",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+        now = self.clock()
+        fresh = [(rid, at) for rid, at in msg.due_soon if rid not in self._warned]
+        self._warned.update(rid for rid, _ in fresh)
+        if fresh:
+            first_left = countdown((fresh[0][1] - now).total_seconds())
+            self.notify(
+                _listed(
+                    [rid for rid, _ in fresh],
+                    f"will be auto-approved in {first_left} unless answered.",
+                    "will be auto-approved within the hour unless answered.",
+                ),
+                title="Due soon",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+        if msg.swept:
+            self.reload()
+
+    # -----------------------------------------------------------------------------------------
+    # Keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        rule = NEEDS_RULE.get(action)
+        if rule is not None and self.actor.role not in ALLOWED[rule]:
+            return False
+        return True
+
+    def action_tab(self, name: str) -> None:
+        self.switch_tab(d.Tab(name))
+
+    def switch_tab(self, tab: d.Tab) -> None:
+        if tab is self.tab:
+            return
+        if self.window is not None:
+            self._places[self.tab] = (self.window, self.table.highlighted_id)
+        self.tab = tab
+        self.query_one(TabBar).select(tab)
+        place = self._places.get(tab)
+        if place and place[0].view == self.view:
+            window, keep = place
+            # Show the tab as it was left at once; the read below brings it up to date.
+            self.window = window
+            self.table.show_rows(window.rows, self.clock(), keep_id=keep, cursor=0)
+            self._show_status()
+            self.load_rows(window.anchor, keep_id=keep, cursor=0)
+        else:
+            self.window = None
+            self.load_rows(FIRST, keep_id=None, cursor=0)
+        self._show_status()
+
+    @on(Tabs.TabActivated)
+    def _tab_clicked(self, event: Tabs.TabActivated) -> None:
+        tab = TabBar.tab_of(event.tab.id if event.tab else None)
+        if tab is not None and tab is not self.tab:
+            self.switch_tab(tab)
+
+    def action_sort(self) -> None:
+        current = self.sorts[self.tab]
+        self.sorts[self.tab] = SORT_CYCLE[(SORT_CYCLE.index(current) + 1) % len(SORT_CYCLE)]
+        self._places.pop(self.tab, None)
+        self.load_rows(FIRST, keep_id=self.table.highlighted_id, cursor=0)
+        self._show_status()
+        self.notify(f"Sorted {self.sorts[self.tab].label}.", markup=False, timeout=2)
+
+    def action_search(self) -> None:
+        self.query_one(SearchBar).open(self.search)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self._apply_search(event.value.strip())
+        self.table.focus()
+
+    @on(SearchBar.Cleared)
+    def _search_cleared(self) -> None:
+        self.query_one(SearchBar).close()
+        self.table.focus()
+        self._apply_search("")
+
+    def _apply_search(self, text: str) -> None:
+        if text == self.search:
+            return
+        self.search = text
+        self._places.clear()
+        self.counts = None
+        self.load_counts(text)
+        self.load_rows(FIRST, keep_id=None, cursor=0)
+        if not text:
+            self.query_one(SearchBar).close()
+        self._show_status()
+
+    def action_mark(self) -> None:
+        rid = self.table.highlighted_id
+        if rid is None:
+            return
+        self.table.toggle_mark(rid)
+        if self.table.cursor_row < self.table.row_count - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1)
+        self._show_status()
+
+    def _current(self) -> str | None:
+        rid = self.table.highlighted_id
+        if rid is None:
+            self.notify("No request is highlighted.", markup=False, severity="warning")
+        return rid
+
+    def action_accept(self) -> None:
+        from returns_tui.screens.confirm import ConfirmScreen
+
+        row = self.table.highlighted_row
+        if (rid := self._current()) is None or row is None:
+            return
+        if row.type == d.RequestType.REFUND:
+            body = "The refund is issued now; the buyer keeps the item."
+        else:
+            body = "The buyer is asked to send the item back; the refund follows on receipt."
+        self.app.push_screen(
+            ConfirmScreen(f"Accept request {safe(rid)}?", body, "Accept"),
+            lambda ok: ok and self.act("accept", [rid]),
+        )
+
+    def action_accept_marked(self) -> None:
+        from returns_tui.screens.confirm import ConfirmScreen
+
+        ids = sorted(self.table.marked)
+        if not ids:
+            self.notify("Mark requests with space first.", markup=False, severity="warning")
+            return
+        n = len(ids)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Accept {n} marked request{'s' if n > 1 else ''}?",
+                "Each is accepted on its own; any that can no longer be accepted are listed.",
+                f"Accept {n}",
+            ),
+            lambda ok: ok and self.act("accept", ids, batch=True),
+        )
+
+    def action_reject(self) -> None:
+        from returns_tui.screens.reject import RejectScreen
+
+        if (rid := self._current()) is None:
+            return
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result is not None:
+                self.act("reject", [rid], reason=result[0], note=result[1])
+
+        self.app.push_screen(RejectScreen(rid, self.service.rules), done)
+
+    def action_receive(self) -> None:
+        from returns_tui.screens.confirm import ConfirmScreen
+
+        if (rid := self._current()) is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Confirm receipt of {safe(rid)}?",
+                "The returned item has arrived; the refund is issued now.",
+                "Confirm receipt",
+            ),
+            lambda ok: ok and self.act("receive", [rid]),
+        )
+
+    def action_note(self) -> None:
+        from returns_tui.screens.note import NoteScreen
+
+        if (rid := self._current()) is None:
+            return
+
+        def done(note: str | None) -> None:
+            if note:
+                self.act("note", [rid], note=note)
+
+        self.app.push_screen(NoteScreen(rid), done)
+
+    def action_records(self) -> None:
+        if (rid := self._current()) is not None:
+            self._open_records(rid)
+
+    @work(thread=True, group="dialog", exit_on_error=False)
+    def _open_records(self, rid: str) -> None:
+        from returns_tui.screens.records import RecordsScreen
+
+        with self._guard():
+            records = self.service.records(self.actor, rid)
+            screen = RecordsScreen(rid, records, self.service.rules, self.tz)
+            self.post_message(DialogData(lambda: self.app.push_screen(screen)))
+
+    def action_mediate(self) -> None:
+        if (rid := self._current()) is not None:
+            self._open_mediate(rid)
+
+    @work(thread=True, group="dialog", exit_on_error=False)
+    def _open_mediate(self, rid: str) -> None:
+        with self._guard():
+            request = self.service.get(self.actor, rid)
+            records = self.service.records(self.actor, rid)
+            self.post_message(DialogData(lambda: self._push_mediate(request, records)))
+
+    def _push_mediate(self, request: d.Request, records: list[d.Record]) -> None:
+        from returns_tui.screens.mediate import MediateScreen
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result is not None:
+                self.act("mediate", [request.id], decision=result[0], note=result[1])
+
+        self.app.push_screen(MediateScreen(request, records, self.tz), done)
+
+    @on(DialogData)
+    def _open_dialog(self, msg: DialogData) -> None:
+        msg.open()
+
+    def action_help(self) -> None:
+        from returns_tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))
+
+    def key_rows(self) -> list[tuple[str, str]]:
+        """(key, what it does) for every key this viewer may use, as remapped."""
+        rows: list[tuple[str, str]] = []
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled:
+                continue
+            if active.node is not self and binding.action not in (
+                "quit",
+                "app.quit",
+                "command_palette",
+            ):
+                continue
+            rows.append((self.app.get_key_display(binding), binding.description))
+        rows += [
+            ("↑ ↓", "Move; past the window's end the next page is read"),
+            ("PgUp PgDn", "A screen up or down"),
+            ("Home End", "First page, last page"),
+            ("Enter", "View the return records"),
+            ("ctrl+p", "Command palette: every action by name"),
+        ]
+        return rows
+
+    # -----------------------------------------------------------------------------------------
+    # Changes
+
+    def act(self, verb: str, ids: Sequence[str], *, batch: bool = False, **params: Any) -> None:
+        self._act(verb, list(ids), batch, params)
+
+    @work(thread=True, group="act", exit_on_error=False)
+    def _act(self, verb: str, ids: list[str], batch: bool, params: dict[str, Any]) -> None:
+        done: list[str] = []
+        refused: list[str] = []
+        failed = ""
+        method = getattr(self.service, verb)
+        for rid in ids:
+            try:
+                method(self.actor, rid, self.clock(), **params)
+                done.append(rid)
+            except StoreError as exc:
+                failed = exc.message
+                break
+            except ReturnsError as exc:  # a refusal: a rule, a race lost, a role
+                refused.append(exc.message)
+            except Exception as exc:  # a bug must not take the console down
+                log.exception("%s %s failed", verb, rid)
+                refused.append(f"{rid}: {exc.__class__.__name__}: {exc}")
+        self.post_message(ActionsDone(verb, done, refused, failed))
+        if batch:
+            self.post_message(DialogData(lambda: self.table.clear_marks(ids)))
+
+    @on(ActionsDone)
+    def _acted(self, msg: ActionsDone) -> None:
+        word = DONE_WORDS.get(msg.verb, msg.verb)
+        if msg.done:
+            if len(msg.done) == 1:
+                text = f"{msg.done[0]} {word}."
+            else:
+                text = f"{len(msg.done)} requests {word}."
+            self.notify(safe(text), markup=False)
+        if msg.refused:
+            self.notify(
+                safe(
+                    "\n".join(msg.refused[:10])
+                    + (f"\n… and {len(msg.refused) - 10} more" if len(msg.refused) > 10 else "")
+                ),
+                title="Refused",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+        if msg.failed:
+            self.notify(
+                safe(f"Nothing was changed: {msg.failed}"),
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+            self.post_message(StoreFailed(msg.failed))
+        self.reload()
+        self._show_status()
+
+    # -----------------------------------------------------------------------------------------
+
+    def _local(self, at: DateTime, fmt: str) -> str:
+        zone = pendulum.timezone(self.tz) if self.tz else pendulum.local_timezone()
+        return at.in_timezone(zone).format(fmt)
+
+
+class _Guard:
+    """In a worker: turn any failure into a banner message instead of a traceback."""
+
+    def __init__(self, screen: ConsoleScreen) -> None:
+        self.screen = screen
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, ReturnsError):
+            message = exc.message
+        else:
+            log.exception("console read failed")
+            message = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        self.screen.post_message(StoreFailed(message))
+        return True
+
+
+def _listed(ids: list[str], one: str, many: str) -> str:
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return f"{shown} {one if len(ids) == 1 else many}"

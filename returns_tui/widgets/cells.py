@@ -1,0 +1,58 @@
+"""How one value of a request looks on screen. Every piece of outside text passes through
+`plain()`: control characters made visible (textsafe) and wrapped in a rich Text, which no
+widget parses as markup."""
+
+from __future__ import annotations
+
+from pendulum import DateTime
+from rich.text import Text
+
+from returns_tui.money import format_amount
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import countdown
+
+WARNING_SECONDS = 24 * 3600
+URGENT_SECONDS = 6 * 3600
+
+TYPE_LABELS = {"refund": "refund only", "return_and_refund": "return+refund"}
+
+
+def plain(value: object, style: str = "") -> Text:
+    """Outside text as a Text: never markup, never a control sequence."""
+    return Text(safe("" if value is None else str(value)), style=style, no_wrap=True)
+
+
+_STATUS_LABELS = {"awaiting_buyer_ship": "awaiting shipment"}
+
+
+def status_label(status: str) -> str:
+    return _STATUS_LABELS.get(str(status), str(status).replace("_", " "))
+
+
+def type_label(kind: str) -> str:
+    return TYPE_LABELS.get(str(kind), str(kind))
+
+
+def amount_text(cents: int, currency: str) -> Text:
+    return plain(f"{format_amount(cents, currency)} {currency}")
+
+
+def urgency(deadline: DateTime | None, now: DateTime) -> str:
+    """'' , 'warning' (under 24 h) or 'urgent' (under 6 h, or past)."""
+    if deadline is None:
+        return ""
+    left = (deadline - now).total_seconds()
+    if left < URGENT_SECONDS:
+        return "urgent"
+    if left < WARNING_SECONDS:
+        return "warning"
+    return ""
+
+
+def countdown_text(deadline: DateTime | None, now: DateTime, styles: dict[str, str]) -> Text:
+    """The time left as `47h 12m`, coloured by urgency; blank when nothing is due."""
+    if deadline is None:
+        return Text("—", style="dim")
+    return Text(
+        countdown((deadline - now).total_seconds()), style=styles.get(urgency(deadline, now), "")
+    )

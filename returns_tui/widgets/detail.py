@@ -1,0 +1,115 @@
+"""The highlighted request in full: its fields, the buyer's note, the next deadline both as a
+countdown and as a time in the viewer's zone, and after a rejection what the buyer may still do
+(and, in the Appeals queue, the seller's rejection and the appeal)."""
+
+from __future__ import annotations
+
+from pendulum import DateTime
+from rich.text import Text
+from textual.widgets import Static
+
+from returns_tui import domain as d
+from returns_tui.console_data import Detail
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import countdown, local_text
+from returns_tui.widgets.cells import amount_text, status_label, type_label
+
+NOTE_SHOWN = 220  # characters of the buyer's note shown here; the records show all of it
+
+_DEADLINE = {
+    d.Status.PENDING: ("Answer by", "auto-approved then"),
+    d.Status.AWAITING_BUYER_SHIP: ("Buyer ships by", "cancelled then"),
+    d.Status.BUYER_SHIPPED: ("Confirm receipt by", "refunded automatically then"),
+    d.Status.REJECTED: ("Buyer may appeal or resubmit until", ""),
+}
+
+
+class DetailPanel(Static):
+    DEFAULT_CSS = """
+    DetailPanel { height: 10; border-top: solid $primary; padding: 0 1; overflow: hidden; }
+    """
+
+    def __init__(self, rules: d.Rules, tz: str | None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rules = rules
+        self.tz = tz
+        self.detail: Detail | None = None
+
+    def show(self, detail: Detail | None, now: DateTime) -> None:
+        self.detail = detail
+        self.tick(now)
+
+    def tick(self, now: DateTime) -> None:
+        self.update(
+            self._render_detail(now) if self.detail else Text("No request selected.", style="dim")
+        )
+
+    def _render_detail(self, now: DateTime) -> Text:
+        assert self.detail is not None
+        req = self.detail.request
+        out = Text(no_wrap=False, overflow="fold")
+
+        def field(label: str, value: str | Text, sep: str = "   ") -> None:
+            out.append(f"{label} ", style="dim")
+            out.append(value if isinstance(value, Text) else Text(safe(value)))
+            out.append(sep)
+
+        out.append(safe(req.id), style="bold")
+        out.append("   ")
+        field("order", req.order_id)
+        field("shop", req.shop)
+        field("attempt", str(req.attempt))
+        field("status", status_label(req.status))
+        if req.arbitration is not None:
+            field("arbitration", status_label(req.arbitration))
+        out.append("\n")
+        field("buyer", req.buyer)
+        field("product", req.product)
+        field("sku", req.sku)
+        field("qty", str(req.quantity), "\n")
+        field("type", type_label(req.type))
+        field("amount", amount_text(req.amount_cents, req.currency))
+        field("reason", req.reason)
+        field("submitted", local_text(req.created_at, self.tz))
+        if req.tracking:
+            field("tracking", req.tracking)
+        out.append("\n")
+        label, then = _DEADLINE.get(req.status, ("", ""))
+        if req.deadline_at is not None and label:
+            left = countdown((req.deadline_at - now).total_seconds())
+            out.append(f"{label} ", style="dim")
+            out.append(local_text(req.deadline_at, self.tz), style="bold")
+            out.append(f" ({left}{', ' + then if then else ''})\n")
+        note = req.buyer_note or ""
+        if len(note) > NOTE_SHOWN:
+            note = note[:NOTE_SHOWN] + "…"
+        out.append("buyer's note ", style="dim")
+        out.append(Text(safe(note, single_line=True) if note else "—"))
+        out.append("\n")
+        self._rejection(out)
+        if self.detail.buyer_options:
+            out.append("after the rejection ", style="dim")
+            out.append(self.detail.buyer_options + "\n")
+        out.rstrip()
+        return out
+
+    def _rejection(self, out: Text) -> None:
+        assert self.detail is not None
+        rej, appeal, med = self.detail.rejection, self.detail.appeal, self.detail.mediation
+        if rej is not None:
+            code = str(rej.details.get("reason", ""))
+            out.append("rejected ", style="dim")
+            out.append(Text(safe(f"by {rej.actor} at {local_text(rej.at, self.tz)}: ")))
+            out.append(safe(self.rules.reasons.get(code, code)), style="bold")
+            if note := rej.details.get("note"):
+                out.append(" — ")
+                out.append(Text(safe(str(note))))
+            out.append("\n")
+        if appeal is not None:
+            out.append("appealed ", style="dim")
+            out.append(local_text(appeal.at, self.tz) + "\n")
+        if med is not None:
+            out.append("mediated ", style="dim")
+            out.append(Text(safe(f"by {med.actor}: for the {med.details.get('decision', '?')} — ")))
+            out.append(Text(safe(str(med.details.get("note", "")))))
+            out.append("\n")

@@ -1,0 +1,32 @@
+"""One line under the table: where the cursor is, the order, marks and the search."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from returns_tui.textsafe import safe
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
+    """
+
+    def show(
+        self, *, position: int | None, total: int | None, sort_label: str, marked: int, search: str
+    ) -> None:
+        parts: list[tuple[str, str] | str] = []
+        if total is None:
+            parts.append("loading…")
+        elif total == 0 or position is None:
+            parts.append(f"no requests of {total:,}" if total else "no requests")
+        else:
+            parts.append((f"row {position:,} of {total:,}", "bold"))
+        parts.append(f" · sort: {sort_label}")
+        if marked:
+            parts.append((f" · {marked} marked", "bold"))
+        if search:
+            parts.append(" · search: ")
+            parts.append((safe(search), "italic"))
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))

@@ -1,0 +1,623 @@
+"""The console driven as a person drives it: keys in, then what the screen shows and what the
+database holds. A real SQLite file per test, a clock that moves only when the test says."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Select
+from textual.widgets import Tab as TabWidget
+
+from returns_tui import domain as d
+from returns_tui.screens.main import ConsoleScreen
+from returns_tui.settings import Settings
+from returns_tui.widgets.banner import Banner
+from returns_tui.widgets.detail import DetailPanel
+from returns_tui.widgets.status_line import StatusLine
+from tests.support.console import (
+    HOSTILE,
+    NOW,
+    FakeClock,
+    console,
+    footer_text,
+    loaded,
+    new_service,
+    screen_text,
+    seed,
+    submit,
+    table_ids,
+    toasts,
+    wait_for,
+)
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def svc(tmp_path):
+    service = new_service(f"sqlite:///{tmp_path / 'console.db'}")
+    seed(service)
+    yield service
+    service.engine.dispose()
+
+
+def tab_labels(app) -> list[str]:
+    return [t.label_text for t in app.main.query(TabWidget)]
+
+
+def status_line(app) -> str:
+    return str(app.main.query_one(StatusLine).content)
+
+
+def detail_text(app) -> str:
+    return str(app.main.query_one(DetailPanel).content)
+
+
+async def goto(pilot, app, key: str) -> None:
+    await pilot.press(key)
+    await loaded(pilot, app)
+
+
+async def highlight(pilot, app, rid: str) -> None:
+    table = app.main.table
+    table.move_cursor(row=table.ids.index(rid))
+    await wait_for(pilot, lambda: app.main.detail and app.main.detail.request.id == rid)
+
+
+# ---------------------------------------------------------------------------------------------
+# The tabs
+
+
+async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
+    alice = svc.login("alice")
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert tab_labels(app) == [
+            "1 All 16",
+            "2 To Proceed 6",
+            "3 In Process 3",
+            "4 Completed 3",
+            "5 Closed 2",
+            "6 Appeals 2",
+        ]
+        for key, tab in zip("123456", [t for t in d.Tab], strict=True):
+            await goto(pilot, app, key)
+            expected = [r.id for r in svc.page(alice, tab, app.main.sorts[tab])]
+            assert table_ids(app) == expected, tab
+            assert app.main.tab is tab
+        # To Proceed: the most urgent first; Appeals: the oldest appeal first.
+        await goto(pilot, app, "2")
+        assert table_ids(app) == ["R1007", "R1006", "R1008", "R1004", "R1003", "R1002"]
+        assert "row 1 of 6" in status_line(app)
+        assert "most urgent first" in status_line(app)
+        await goto(pilot, app, "6")
+        assert table_ids(app) == ["R1021", "R1019"]
+        text = screen_text(app)
+        assert "Appeals 2" in text and "R1021" in text
+
+
+async def test_an_agent_sees_every_shop_with_a_shop_column_and_the_appeal_details(svc):
+    app = console(svc, "sam")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert "6 Appeals 3" in tab_labels(app)
+        await goto(pilot, app, "6")
+        assert table_ids(app) == ["R1021", "R1020", "R1019"]
+        text = screen_text(app)
+        assert "Shop" in text and "globex" in text
+        await wait_for(pilot, lambda: "appealed" in detail_text(app))
+        detail = detail_text(app)
+        assert "The photos show a different item." in detail
+        assert "Item is not as the buyer claims" in detail
+        assert "appealed 2026-11-19 21:00 UTC" in detail
+        # Keys an agent may not use are not shown and do nothing.
+        footer = await footer_text(pilot, app)
+        assert "Mediate" in footer and "Accept" not in footer and "Reject" not in footer
+        await pilot.press("a", "r", "c", "space", "A")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConsoleScreen)
+        assert app.main.table.marked == set()
+
+
+async def test_the_detail_panel_shows_the_deadline_in_local_time_and_the_buyers_options(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        detail = detail_text(app)
+        assert "R1007" in detail and "Ben Okafor" in detail and "arrived damaged" in detail
+        assert "Answer by 2026-11-21 12:48 UTC (3h 48m, auto-approved then)" in detail
+        await goto(pilot, app, "5")
+        await highlight(pilot, app, "R1016")
+        detail = detail_text(app)
+        assert "No photo of the damage." in detail
+        assert "The buyer may submit a second request or appeal." in detail
+
+
+async def test_countdowns_repaint_each_second_and_turn_colour(svc):
+    clock = FakeClock()
+    app = console(svc, "alice", clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        table = app.main.table
+        cell = table.get_cell("R1007", "due")
+        assert cell.plain == "3h 48m" and "reverse" in str(cell.style)  # urgent: under 6 h
+        assert "reverse" not in str(table.get_cell("R1008", "due").style)
+        assert "bold" in str(table.get_cell("R1008", "due").style)  # warning: under 24 h...
+        assert table.get_cell("R1002", "due").style in ("", None)  # ...not at 44 h
+        clock.advance(hours=2, minutes=47)
+        await wait_for(pilot, lambda: table.get_cell("R1007", "due").plain == "1h 01m")
+        clock.advance(minutes=2)
+        await wait_for(pilot, lambda: table.get_cell("R1007", "due").plain == "59m 00s")
+
+
+# ---------------------------------------------------------------------------------------------
+# The actions
+
+
+async def test_accept_asks_first_then_the_request_moves_and_the_counts_change(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        assert app.main.table.highlighted_id == "R1007"
+        await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        assert "Accept request R1007?" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
+        await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "R1007" not in table_ids(app))
+        await wait_for(pilot, lambda: "2 To Proceed 5" in tab_labels(app))
+        assert "4 Completed 4" in tab_labels(app)
+        assert "R1007 accepted." in toasts(app)
+        req = svc.get(svc.login("alice"), "R1007")
+        assert req.status is d.Status.COMPLETED  # a refund: completed at once
+        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        assert (rec.kind, rec.actor, rec.at) == (d.Kind.ACCEPTED, "alice", NOW)
+
+
+async def test_reject_checks_the_note_in_the_dialog_then_rejects(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
+        dialog = app.screen
+        dialog.query_one("#reason", Select).value = "other"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "note is required" in dialog.error_text)
+        dialog.query_one("#note-input", Input).value = "x" * 501
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "501 characters" in dialog.error_text)
+        assert app.screen is dialog  # still open: nothing reached the database
+        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
+        dialog.query_one("#note-input", Input).value = "Not sold by us"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "R1007" not in table_ids(app))
+        assert "R1007 rejected." in toasts(app)
+        assert "5 Closed 3" in tab_labels(app)
+        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        assert rec.kind is d.Kind.REJECTED
+        assert rec.details == {"reason": "other", "note": "Not sold by us"}
+
+
+async def test_reject_dialog_cancelled_changes_nothing(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
+        assert table_ids(app)[0] == "R1007"
+
+
+async def test_view_records_shows_the_timeline(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "6")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        text = screen_text(app)
+        assert "R1021" in text and "The photos show a different item." in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await pilot.press("enter")  # Enter on a row opens its records too
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+
+
+async def test_confirm_receipt_completes_a_shipped_return(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "3")
+        await highlight(pilot, app, "R1009")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "R1009" not in table_ids(app))
+        assert svc.get(svc.login("alice"), "R1009").status is d.Status.COMPLETED
+        assert svc.records(svc.login("alice"), "R1009")[-1].kind is d.Kind.RECEIVED
+        # A request that was not shipped cannot be received: refused in a toast, no change.
+        await highlight(pilot, app, "R1012")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("cannot be received" in t for t in toasts(app)))
+        assert svc.get(svc.login("alice"), "R1012").status is d.Status.AWAITING_BUYER_SHIP
+
+
+async def test_add_note(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "NoteScreen")
+        await pilot.press(*"called the buyer")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "R1002 noted." in toasts(app))
+        rec = svc.records(svc.login("alice"), "R1002")[-1]
+        assert (rec.kind, rec.details["note"]) == (d.Kind.NOTED, "called the buyer")
+
+
+async def test_agent_mediates_an_appeal_through_the_dialog(svc):
+    app = console(svc, "sam")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "6")
+        assert app.main.table.highlighted_id == "R1021"
+        await pilot.press("m")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MediateScreen")
+        dialog = app.screen
+        dialog.query_one("#buyer").value = True
+        dialog.query_one("#note-input", Input).value = "The photo shows the crack."
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "R1021" not in table_ids(app))
+        req = svc.get(svc.login("sam"), "R1021")
+        assert req.status is d.Status.AWAITING_BUYER_SHIP
+        assert req.arbitration is d.Arbitration.SUPPORT_BUYER
+        rec = svc.records(svc.login("sam"), "R1021")[-1]
+        assert rec.details == {"decision": "buyer", "note": "The photo shows the crack."}
+        assert "6 Appeals 2" in tab_labels(app)
+        await goto(pilot, app, "3")
+        assert "R1021" in table_ids(app)
+
+
+async def test_operators_have_no_mediate_key_and_admins_are_read_only(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "6")
+        assert "Mediate" not in await footer_text(pilot, app)
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConsoleScreen)
+    app = console(svc, "root-admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        footer = await footer_text(pilot, app)
+        for word in ("Accept", "Reject", "Receipt", "Note", "Mediate", "Mark"):
+            assert word not in footer
+        assert "Search" in footer and "Sort" in footer and "Help" in footer
+        await goto(pilot, app, "2")
+        await pilot.press("a", "r", "c", "n", "m", "space", "A")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConsoleScreen)
+        assert svc.get(svc.login("root-admin"), "R1001").status is d.Status.PENDING
+
+
+async def test_search_filters_rows_and_counts_and_escape_clears_it(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("slash")
+        await pilot.press(*"trail")
+        assert table_ids(app)[0] == "R1002"  # typing does not search yet
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.search == "trail")
+        await loaded(pilot, app)
+        assert set(table_ids(app)) == {"R1003", "R1009", "R1015", "R1021"}
+        assert "1 All 4" in tab_labels(app)
+        assert "search: trail" in status_line(app)
+        for text, ids in (("R1012", {"R1012"}), ("O1004", {"R1004"}), ("1Z0011TRACK", {"R1011"})):
+            await pilot.press("slash")
+            app.main.query_one("#search", Input).value = text
+            await pilot.press("enter")
+            await wait_for(pilot, lambda t=text: app.main.search == t)
+            await loaded(pilot, app)
+            assert set(table_ids(app)) == ids
+        await pilot.press("slash", "escape")
+        await wait_for(pilot, lambda: app.main.search == "")
+        await loaded(pilot, app)
+        assert len(table_ids(app)) == 16
+
+
+async def test_sort_cycles_through_the_orders(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        urgent = table_ids(app)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "newest first" in status_line(app))
+        await loaded(pilot, app)
+        assert table_ids(app) == ["R1002", "R1003", "R1004", "R1008", "R1006", "R1007"]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "oldest first" in status_line(app))
+        await loaded(pilot, app)
+        assert table_ids(app) == list(
+            reversed(["R1002", "R1003", "R1004", "R1008", "R1006", "R1007"])
+        )
+        await pilot.press("s", "s")
+        await wait_for(pilot, lambda: "most urgent first" in status_line(app))
+        await loaded(pilot, app)
+        assert table_ids(app) == urgent
+
+
+async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        await pilot.press("space", "space", "space")
+        assert app.main.table.marked == {"R1007", "R1006", "R1008"}
+        assert "3 marked" in status_line(app)
+        assert app.main.table.get_cell("R1006", "mark").plain == "●"
+        await pilot.press("up", "space")  # unmark R1008
+        assert app.main.table.marked == {"R1007", "R1006"}
+        # Meanwhile bob (another console) rejects one of them.
+        svc.reject(svc.login("bob"), "R1006", NOW, "no_proof")
+        await pilot.press("A")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        assert "Accept 2 marked requests?" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "R1007 accepted." in toasts(app))
+        assert any(
+            "R1006 cannot be accepted: it is rejected (rejected by bob" in t for t in toasts(app)
+        )
+        await wait_for(pilot, lambda: not app.main.table.marked)
+        assert svc.get(svc.login("alice"), "R1007").status is d.Status.COMPLETED
+        assert svc.get(svc.login("alice"), "R1006").status is d.Status.REJECTED
+        assert svc.get(svc.login("alice"), "R1008").status is d.Status.PENDING
+
+
+async def test_help_lists_the_keys_the_viewer_may_use(svc):
+    app = console(svc, "sam")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        text = screen_text(app)
+        assert "Mediate" in text and "Search" in text
+        assert "Accept marked" not in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+
+
+async def test_keys_are_remapped_by_the_settings(svc):
+    app = console(
+        svc, "alice", settings=Settings(poll_seconds=0.1, sweep_seconds=0.2, keys={"accept": "y"})
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        assert "y Accept" in await footer_text(pilot, app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+
+
+async def test_the_palette_offers_every_allowed_action_and_no_screenshot(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in (
+            "Accept request",
+            "Reject request",
+            "View return records",
+            "Confirm receipt",
+            "Add note",
+            "Search",
+            "Cycle sort",
+            "Mark row",
+            "Accept marked",
+            "Help",
+            "Tab: Appeals",
+            "Quit",
+        ):
+            assert title in titles
+        assert "Screenshot" not in titles and "Mediate appeal" not in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"reject request")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
+    app = console(svc, "sam")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Mediate appeal" in titles and "Accept request" not in titles
+
+
+async def test_ctrl_q_quits(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.1)
+        assert not app.is_running
+
+
+# ---------------------------------------------------------------------------------------------
+# Outside text, time, paging, other people, the database going away
+
+
+async def test_buyer_text_is_shown_literally_and_clicking_it_does_nothing(svc):
+    submit(svc, "R2000", NOW.subtract(hours=1), buyer="[@click=app.quit]x[/]", note=HOSTILE)
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert table_ids(app)[0] == "R2000"
+        text = screen_text(app)
+        assert "[@click=app.quit]x[/]" in text
+        assert "[@click=app.quit]x[/] [bold] [00] ␛[31mred" in text  # ESC as its picture
+        assert "\x1b" not in detail_text(app)
+        # Click on the buyer's name in the table, then on the note in the detail panel.
+        line = text.splitlines().index(
+            next(x for x in text.splitlines() if "R2000" in x and "[@click" in x)
+        )
+        col = text.splitlines()[line].index("[@click")
+        await pilot.click(offset=(col + 2, line))
+        note_line = next(i for i, x in enumerate(text.splitlines()) if "[bold]" in x)
+        await pilot.click(offset=(text.splitlines()[note_line].index("[@click") + 2, note_line))
+        await pilot.pause(0.2)
+        assert app.is_running and app.return_code is None
+        await goto(pilot, app, "2")  # still answering keys
+
+
+async def test_a_request_reaching_its_deadline_is_auto_approved_while_the_console_is_open(svc):
+    clock = FakeClock()
+    app = console(svc, "alice", clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        assert "R1007" in table_ids(app) and "2 To Proceed 6" in tab_labels(app)
+        deadline = svc.get(svc.login("alice"), "R1007").respond_by  # NOW + 3h 48m
+        # An hour before: warned once, however many sweeps run.
+        clock.at = deadline.subtract(minutes=59)
+        await wait_for(
+            pilot, lambda: any("R1007 will be auto-approved in 59m" in t for t in toasts(app))
+        )
+        await pilot.pause(0.5)
+        assert sum("R1007" in t and "will be" in t for t in toasts(app)) == 1
+        clock.at = deadline.add(minutes=1)
+        await wait_for(pilot, lambda: "R1007" not in table_ids(app), what="the row to leave")
+        await wait_for(pilot, lambda: "2 To Proceed 5" in tab_labels(app))
+        assert "4 Completed 4" in tab_labels(app)
+        assert any("R1007 was auto-approved" in t for t in toasts(app))
+        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        assert (rec.kind, rec.actor, rec.at) == (d.Kind.AUTO_APPROVED, "system", deadline)
+        await pilot.press("4")
+        await loaded(pilot, app)
+        await highlight(pilot, app, "R1007")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        text = screen_text(app)
+        assert "auto" in text.lower() and deadline.format("HH:mm") in text
+
+
+async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
+    monkeypatch.setattr(ConsoleScreen, "page_size", 10)
+    start = NOW.subtract(hours=40)
+    for i in range(35):
+        submit(svc, f"P{i:03d}", start.add(minutes=i), n=i)
+    alice = svc.login("alice")
+    everything = [r.id for r in svc.page(alice, d.Tab.ALL, app_sort(), limit=1000)]
+    assert len(everything) == 51
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        table = app.main.table
+        assert table_ids(app) == everything[:10] and table.row_count == 10
+        table.move_cursor(row=9)
+        await pilot.press("down")  # past the window: the next page, cursor on its first row
+        await wait_for(pilot, lambda: table_ids(app) == everything[10:20])
+        assert table.highlighted_id == everything[10]
+        assert "row 11 of 51" in status_line(app)
+        await pilot.press("up")  # back before the window
+        await wait_for(pilot, lambda: table_ids(app) == everything[:10])
+        assert table.highlighted_id == everything[9]
+        await pilot.press("end")
+        await wait_for(pilot, lambda: table_ids(app) == everything[-10:])
+        assert table.highlighted_id == everything[-1]
+        assert "row 51 of 51" in status_line(app)
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: table.cursor_row == 0)
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: table_ids(app) == everything[31:41])
+        await pilot.press("home")
+        await wait_for(pilot, lambda: table_ids(app) == everything[:10])
+        assert "row 1 of 51" in status_line(app)
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: table.cursor_row == 9)
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: table_ids(app)[:1] == everything[10:11])
+
+
+def app_sort():
+    from returns_tui.store.queries import DEFAULT_SORT
+
+    return DEFAULT_SORT[d.Tab.ALL]
+
+
+async def test_others_changes_appear_without_a_key_and_the_cursor_keeps_its_row(svc):
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "2")
+        await highlight(pilot, app, "R1004")
+        # Someone else accepts the first row and a buyer submits a new, more urgent request.
+        svc.accept(svc.login("bob"), "R1007", NOW)
+        submit(svc, "R3000", NOW.subtract(hours=47), n=3)
+        await wait_for(pilot, lambda: table_ids(app)[:2] == ["R3000", "R1006"], timeout=2)
+        assert app.main.table.highlighted_id == "R1004"
+        assert app.main.detail.request.id == "R1004"
+        await wait_for(pilot, lambda: "2 To Proceed 6" in tab_labels(app), timeout=2)
+
+
+async def test_a_lost_database_shows_a_banner_and_the_console_recovers(svc):
+    from sqlalchemy import event
+
+    broken = {"on": False}
+
+    @event.listens_for(svc.engine, "before_cursor_execute")
+    def _fail(conn, cursor, statement, params, context, executemany):
+        if broken["on"]:
+            import sqlite3
+
+            raise sqlite3.OperationalError("disk I/O error")
+
+    app = console(svc, "alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        banner = app.main.query_one(Banner)
+        assert not banner.shown
+        broken["on"] = True
+        await pilot.press("2")
+        await wait_for(pilot, lambda: banner.shown)
+        assert "Database unreachable" in screen_text(app) and "retrying" in screen_text(app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("Nothing was changed" in t for t in toasts(app)))
+        broken["on"] = False
+        svc.accept(svc.login("bob"), "R1008", NOW)
+        await wait_for(pilot, lambda: not banner.shown, timeout=3)
+        await loaded(pilot, app)
+        assert "R1008" not in table_ids(app) and app.is_running
+
+
+async def test_after_a_second_request_the_first_cannot_be_appealed_times_in_the_viewers_zone(
+    svc,
+):
+    alice = svc.login("alice")
+    svc.reject(alice, "R1002", NOW, "no_proof")
+    submit(svc, "R1002B", NOW.add(minutes=5), order="O1002", n=2)
+    app = console(svc, "alice", FakeClock(NOW.add(minutes=6)), tz="Asia/Tokyo")
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await goto(pilot, app, "5")
+        await highlight(pilot, app, "R1002")
+        detail = detail_text(app)
+        assert "The buyer can no longer appeal this request." in detail
+        assert "2026-11-21 18:00 JST" in detail  # rejected at 09:00 UTC
