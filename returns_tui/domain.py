@@ -291,8 +291,9 @@ class Submission:
     note: str = ""
 
 
-def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
-    """A buyer submits a request on an order (DESIGN §2, *Requests on one order*)."""
+def check_submission(sub: Submission) -> int:
+    """The checks of a submission's own fields (no history needed); its amount in cents.
+    The services run these before using the ids in a query."""
     _require_text(sub.id, "request id", 64)
     _require_text(sub.order_id, "order id", 64)
     _require_text(sub.shop, "shop", 64)
@@ -312,7 +313,14 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
         _require_text(value, name, limit)
     if not isinstance(sub.note, str) or len(sub.note) > 2000:
         raise Refused("The buyer's note must be text of at most 2000 characters.")
+    if "\x00" in sub.note:
+        raise Refused("The buyer's note cannot contain the NUL character.")
+    return amount_cents
 
+
+def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
+    """A buyer submits a request on an order (DESIGN §2, *Requests on one order*)."""
+    amount_cents = check_submission(sub)
     if order.shop is not None and order.shop != sub.shop:
         raise Refused(f"Order {sub.order_id} belongs to another shop, not {sub.shop}.")
     if any(s in OPEN_STATUSES for s in order.statuses):
@@ -471,6 +479,8 @@ def _require_text(value: Any, name: str, limit: int) -> None:
         raise Refused(f"The {name} is missing.")
     if len(value) > limit:
         raise Refused(f"The {name} is longer than {limit} characters.")
+    if "\x00" in value:  # PostgreSQL cannot store it; SQLite can: refuse it on both
+        raise Refused(f"The {name} cannot contain the NUL character.")
 
 
 # ---------------------------------------------------------------------------------------------

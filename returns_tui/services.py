@@ -34,6 +34,7 @@ T = TypeVar("T")
 # How often a change is retried after losing a compare-and-set before giving up.
 MAX_TRIES = 8
 SWEEP_BATCH = 2000
+KEY_MAX = 200  # applied_keys.key
 CHANGE_CHANNEL = "returns_tui_changes"
 
 
@@ -71,11 +72,7 @@ class Returns:
     def login(self, name: str) -> Actor:
         """The user called `name`, or NotAUser."""
         with read(self.engine) as conn:
-            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
-            if row is None:
-                raise NotAUser(f"{name} is not a returns-tui user; ask an admin to add you.")
-            shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
-            return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
+            return self._login_in(conn, name)
 
     def actor_for(self, name: str) -> Actor:
         """The actor of an `apply` line: `buyer`, or a user's login name."""
@@ -153,6 +150,8 @@ class Returns:
     ) -> Outcome:
         """`perform` with an idempotency key: the verdict is stored in the same transaction as
         the effect; a key seen before is not applied again, and its verdict is returned."""
+        if not _storable(key) or not 1 <= len(key) <= KEY_MAX:
+            raise Refused(f"The key must be text of 1 to {KEY_MAX} characters, without NUL.")
         token = _KEY.set(key)
         try:
             self.perform(actor, action, request_id, now, **params)
@@ -295,6 +294,8 @@ class Returns:
             require_admin(me, "change users")
             if name == me.name:
                 raise Refused("An admin cannot remove themselves.")
+            if not _storable(name):
+                raise Refused(f"{name!r} is not a user.")
             conn.execute(sa.delete(user_shops).where(user_shops.c.name == name))
             if conn.execute(sa.delete(users).where(users.c.name == name)).rowcount == 0:
                 raise Refused(f"{name} is not a user.")
@@ -318,7 +319,9 @@ class Returns:
     # Inside the transactions
 
     def _login_in(self, conn: Connection, name: str) -> Actor:
-        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+        row = None
+        if _storable(name):
+            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
         if row is None:
             raise NotAUser(f"{name} is not a returns-tui user; ask an admin to add you.")
         shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
@@ -334,7 +337,7 @@ class Returns:
         return self._login_in(conn, actor.name)
 
     def _visible(self, conn: Connection, actor: Actor, request_id: str) -> d.Request:
-        row = q.request_row(conn, request_id) if isinstance(request_id, str) else None
+        row = q.request_row(conn, request_id) if _storable(request_id) else None
         if row is None or not actor.sees(row["shop"]):
             # The same sentence whether it does not exist or belongs to another shop.
             raise NotFound(f"There is no request {request_id!s:.64} that you can see.")
@@ -376,7 +379,8 @@ class Returns:
         return self._retrying(body)
 
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
-        if isinstance(sub.id, str) and q.request_row(conn, sub.id) is not None:
+        d.check_submission(sub)  # before its ids are used in a query
+        if q.request_row(conn, sub.id) is not None:
             raise Refused(f"A request with the id {sub.id} already exists.")
         seen = _order_version(conn, sub.order_id)  # before the order's requests
         others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
@@ -531,6 +535,12 @@ def _require_not_before_last_record(
         f"{_precise(rec.at)}, after this {action}'s time ({_precise(now)}); "
         f"it is now {status}."
     )
+
+
+def _storable(text: Any) -> bool:
+    """Text that both databases can compare: PostgreSQL refuses NUL in text, SQLite takes
+    it; a value with one can match nothing stored, so it is looked up nowhere."""
+    return isinstance(text, str) and "\x00" not in text
 
 
 def _precise(at: DateTime) -> str:

@@ -90,7 +90,8 @@ class Filter:
         if self.tab is not Tab.ALL:
             clauses.append(requests.c.tab == self.tab.value)
         if text := self.search.strip():
-            clauses.append(_search_clause(text))
+            # NUL cannot be in any stored text (PostgreSQL refuses to even compare with it).
+            clauses.append(sa.false() if "\x00" in text else _search_clause(text))
         return clauses
 
 
