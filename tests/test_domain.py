@@ -230,6 +230,14 @@ def test_submit_takes_a_whole_quantity():
     assert new(quantity=3).quantity == 3
 
 
+@pytest.mark.parametrize("field", ["rid", "order", "shop", "buyer", "product", "sku", "note"])
+def test_submit_refuses_a_nul_character_in_its_text(field):
+    with pytest.raises(Refused, match="cannot contain the NUL character"):
+        d.check_submission(submission(**{field: "a\x00b"}))
+    with pytest.raises(Refused, match="cannot contain the NUL character"):
+        d.submit(submission(**{field: "a\x00b"}), d.OrderHistory(), T0, RULES)
+
+
 @pytest.mark.parametrize("field", ["id", "order_id", "shop", "buyer", "product", "sku"])
 def test_submit_refuses_a_missing_field(field):
     with pytest.raises(Refused, match="missing"):

@@ -10,8 +10,17 @@ import sqlalchemy as sa
 
 from returns_tui import domain as d
 from returns_tui import services
-from returns_tui.errors import Conflict, Forbidden, NotFound, Refused, StoreError, WrongStatus
+from returns_tui.errors import (
+    Conflict,
+    Forbidden,
+    NotAUser,
+    NotFound,
+    Refused,
+    StoreError,
+    WrongStatus,
+)
 from returns_tui.roles import BUYER
+from returns_tui.store import queries as q
 from returns_tui.store.engine import write
 from returns_tui.store.schema import applied_keys, orders, records, requests
 from tests.conftest import T0, submission
@@ -577,3 +586,50 @@ def test_version_equals_the_number_of_records(svc, alice, bob, sam, engine):
     svc.cancel(BUYER, "R1", T0 + hours(50))
     assert [svc.get(sam, r).version for r in ("R1", "R2", "R3")] == [5, 2, 2]
     assert_versions_match_records(svc, engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text PostgreSQL cannot hold: refused in a sentence on both backends, never a StoreError
+
+
+@pytest.mark.parametrize(
+    "field", ["id", "order_id", "shop", "buyer", "product", "sku", "reason", "note"]
+)
+def test_a_nul_in_a_submitted_field_is_refused_on_both_backends(svc, engine, field):
+    before = dump(engine)
+    with pytest.raises(Refused, match="cannot contain the NUL character"):
+        svc.submit(BUYER, submission(**{"rid" if field == "id" else field: "a\x00b"}), T0)
+    assert dump(engine) == before
+
+
+def test_lookups_with_a_nul_find_nothing_instead_of_failing(svc, alice, sam):
+    submit(svc)
+    with pytest.raises(NotFound):
+        svc.get(alice, "R1\x00")
+    with pytest.raises(NotFound):
+        svc.accept(alice, "R1\x00", T0 + hours(1))
+    with pytest.raises(NotAUser):
+        svc.login("alice\x00")
+    assert svc.counts(alice, search="Ana\x00")[d.Tab.ALL] == 0
+    assert svc.page(alice, d.Tab.ALL, q.Sort.NEWEST, "Ana\x00") == []
+    with pytest.raises(Refused, match="is not a user"):
+        svc.remove_user("root-admin", "bob\x00")
+
+
+def test_notes_keep_a_nul_exactly(svc, sam):
+    """Notes are stored as JSON, where NUL is an escape: stored and read back exactly."""
+    submit(svc)
+    svc.note(sam, "R1", T0 + hours(1), "before\x00after")
+    assert svc.records(sam, "R1")[-1].details == {"note": "before\x00after"}
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201, "k\x00", None])
+def test_a_key_the_database_cannot_hold_is_refused(svc, alice, engine, key):
+    submit(svc)
+    before = dump(engine)
+    with pytest.raises(Refused, match="key must be text of 1 to 200 characters"):
+        svc.perform_keyed(alice, "accept", "R1", T0 + hours(1), key=key)
+    assert dump(engine) == before
+    assert svc.perform_keyed(alice, "accept", "R1", T0 + hours(1), key="k" * 200).verdict == {
+        "ok": True
+    }
