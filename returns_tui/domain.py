@@ -335,9 +335,7 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
         )
     if order.latest_rejected_at is not None:
         if now >= order.latest_rejected_at + rules.after_rejection_window:
-            raise Refused(
-                f"The window for a second request on order {sub.order_id} has closed."
-            )
+            raise Refused(f"The window for a second request on order {sub.order_id} has closed.")
     req = Request(
         id=sub.id,
         order_id=sub.order_id,
@@ -516,7 +514,9 @@ def path_violations(status: Status, records: Sequence[Record]) -> list[str]:
         if rec.from_status != current:
             problems.append(f"record {i + 1} starts from {rec.from_status}, not {current}")
         if (rec.from_status, rec.to_status) not in EDGES[rec.kind]:
-            problems.append(f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status}")
+            problems.append(
+                f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status}"
+            )
         current = rec.to_status
     if current != status:
         problems.append(f"status is {status} but the last record ends in {current}")

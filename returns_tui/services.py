@@ -11,8 +11,8 @@ change is tried again on fresh data, where the rules then refuse it, naming the 
 from __future__ import annotations
 
 import json
-from contextvars import ContextVar
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -21,13 +21,13 @@ from pendulum import DateTime
 from sqlalchemy.engine import Connection, Engine
 
 from returns_tui import domain as d
+from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import queries as q
 from returns_tui.store.engine import WriteConflict, is_sqlite, read, write
 from returns_tui.store.rows import record_values, request_values, to_record, to_request
 from returns_tui.store.schema import applied_keys, orders, records, requests, user_shops, users
-from returns_tui.clock import utc_now
 from returns_tui.timefmt import utc_text
 
 T = TypeVar("T")
@@ -82,7 +82,9 @@ class Returns:
     # Changes to one request
 
     def accept(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(actor, "accept", request_id, now, lambda r, o: d.accept(r, actor.name, now, self.rules))
+        return self._act(
+            actor, "accept", request_id, now, lambda r, o: d.accept(r, actor.name, now, self.rules)
+        )
 
     def reject(
         self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any = ""
@@ -96,10 +98,14 @@ class Returns:
         )
 
     def receive(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(actor, "receive", request_id, now, lambda r, o: d.receive(r, actor.name, now))
+        return self._act(
+            actor, "receive", request_id, now, lambda r, o: d.receive(r, actor.name, now)
+        )
 
     def note(self, actor: Actor, request_id: str, now: DateTime, note: Any) -> d.Request:
-        return self._act(actor, "note", request_id, now, lambda r, o: d.add_note(r, actor.name, now, note))
+        return self._act(
+            actor, "note", request_id, now, lambda r, o: d.add_note(r, actor.name, now, note)
+        )
 
     def mediate(
         self, actor: Actor, request_id: str, now: DateTime, decision: Any, note: Any
@@ -116,11 +122,18 @@ class Returns:
         return self._act(actor, "cancel", request_id, now, lambda r, o: d.cancel(r, now))
 
     def ship(self, actor: Actor, request_id: str, now: DateTime, tracking: Any) -> d.Request:
-        return self._act(actor, "ship", request_id, now, lambda r, o: d.ship(r, now, self.rules, tracking))
+        return self._act(
+            actor, "ship", request_id, now, lambda r, o: d.ship(r, now, self.rules, tracking)
+        )
 
     def appeal(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
         return self._act(
-            actor, "appeal", request_id, now, lambda r, o: d.appeal(r, o, now, self.rules), order=True
+            actor,
+            "appeal",
+            request_id,
+            now,
+            lambda r, o: d.appeal(r, o, now, self.rules),
+            order=True,
         )
 
     def submit(self, actor: Actor, sub: d.Submission, now: DateTime) -> d.Request:
@@ -225,9 +238,7 @@ class Returns:
             flt = q.Filter(self._current(conn, actor).visible_shops(), tab, search)
             return q.page(conn, flt, sort, after=after, limit=limit, backwards=backwards)
 
-    def position(
-        self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow
-    ) -> int:
+    def position(self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow) -> int:
         with read(self.engine) as conn:
             actor = self._current(conn, actor)
             return q.position(conn, q.Filter(actor.visible_shops(), tab, search), sort, row)
@@ -284,7 +295,9 @@ class Returns:
                 raise Refused(f"{name} is already a user.")
             conn.execute(sa.insert(users).values(name=name, role=role, created_at=now))
             if shops:
-                conn.execute(sa.insert(user_shops), [{"name": name, "shop": s} for s in sorted(set(shops))])
+                conn.execute(
+                    sa.insert(user_shops), [{"name": name, "shop": s} for s in sorted(set(shops))]
+                )
 
         self._retrying(body)
 
@@ -463,7 +476,12 @@ def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.R
 _CAS_UPDATE = (
     sa.update(requests)
     .where(requests.c.id == sa.bindparam("b_id"), requests.c.version == sa.bindparam("b_version"))
-    .values({c: sa.bindparam(c) for c in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")})
+    .values(
+        {
+            c: sa.bindparam(c)
+            for c in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")
+        }
+    )
 )
 
 
@@ -477,7 +495,10 @@ def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple
         values = request_values(replace(after, version=before.version + len(rec_list)))
         params.append(
             {"b_id": before.id, "b_version": before.version}
-            | {k: values[k] for k in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")}
+            | {
+                k: values[k]
+                for k in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")
+            }
         )
         recs.extend(
             record_values(before.id, before.version + i + 1, r) for i, r in enumerate(rec_list)

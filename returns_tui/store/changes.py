@@ -70,4 +70,3 @@ class ChangeWatcher:
             except Exception:  # already broken; nothing more to release
                 pass
         self._conn = None
-

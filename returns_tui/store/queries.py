@@ -206,11 +206,7 @@ def order_rows(conn: Connection, order_id: str) -> list[Any]:
 
 
 def record_rows(conn: Connection, request_id: str) -> list[Any]:
-    query = (
-        sa.select(records)
-        .where(records.c.request_id == request_id)
-        .order_by(records.c.seq)
-    )
+    query = sa.select(records).where(records.c.request_id == request_id).order_by(records.c.seq)
     return list(conn.execute(query).mappings())
 
 
@@ -293,4 +289,3 @@ def export_rows(
         for row in chunk:
             yield row, recs[row["id"]]
         after = ids[-1]
-

@@ -91,7 +91,9 @@ requests = Table(
 records = Table(
     "records",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("request_id", String(64), ForeignKey("requests.id"), nullable=False),
     # The request's version after this record: unique per request, so no record is doubled.
     Column("seq", Integer, nullable=False),
