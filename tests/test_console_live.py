@@ -1,0 +1,177 @@
+"""Several consoles on one database, as several people in their own processes: each app has
+its own engine, and sees the others' changes only through the database (within 2 s, without
+a key press). On SQLite (one file, WAL) and on PostgreSQL when RETURNS_TUI_TEST_PG is set."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from textual.widgets import Input, Select
+
+from returns_tui import domain as d
+from returns_tui.services import Returns
+from returns_tui.store.engine import open_engine
+from returns_tui.widgets.banner import Banner
+from tests.conftest import needs_pg
+from tests.support.console import (
+    NOW,
+    console,
+    loaded,
+    new_service,
+    seed,
+    table_ids,
+    toasts,
+    wait_for,
+)
+
+SIZE = (120, 36)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_pg)])
+def url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def seeded(url):
+    svc = new_service(url)
+    seed(svc)
+    svc.engine.dispose()
+    return url
+
+
+def own_service(url: str) -> Returns:
+    """What another process would have: its own engine on the same database."""
+    return Returns(open_engine(url))
+
+
+def tab_counts(app) -> str:
+    return " ".join(t.label_text for t in app.main.query("Tab"))
+
+
+async def test_an_accept_in_one_console_appears_in_the_other_and_a_late_reject_is_refused(
+    seeded,
+):
+    one, two = own_service(seeded), own_service(seeded)
+    app1, app2 = console(one, "alice"), console(two, "bob")
+    try:
+        async with app1.run_test(size=SIZE) as p1, app2.run_test(size=SIZE) as p2:
+            await loaded(p1, app1)
+            await loaded(p2, app2)
+            for pilot, app in ((p1, app1), (p2, app2)):
+                await pilot.press("2")
+                await loaded(pilot, app)
+                assert app.main.table.highlighted_id == "R1007"
+            # Bob starts rejecting R1007 while Alice accepts it.
+            await p2.press("r")
+            await wait_for(p2, lambda: type(app2.screen).__name__ == "RejectScreen")
+            await p1.press("a")
+            await wait_for(p1, lambda: type(app1.screen).__name__ == "ConfirmScreen")
+            await p1.press("enter")
+            await wait_for(p1, lambda: "R1007 accepted." in toasts(app1))
+            # Bob's console shows it within 2 s, under his open dialog, without a key press.
+            await wait_for(p2, lambda: "R1007" not in table_ids(app2), timeout=2)
+            assert "2 To Proceed 5" in tab_counts(app2)
+            dialog = app2.screen
+            dialog.query_one("#reason", Select).value = "no_proof"
+            dialog.query_one("#note-input", Input).value = "no photo"
+            await p2.press("ctrl+s")
+            await wait_for(p2, lambda: any("R1007 cannot be rejected" in t for t in toasts(app2)))
+            refusal = next(t for t in toasts(app2) if "R1007 cannot be rejected" in t)
+            assert "accepted by alice" in refusal
+            req = one.get(one.login("alice"), "R1007")
+            assert req.status is d.Status.COMPLETED
+            assert [r.kind for r in one.records(one.login("alice"), "R1007")] == [
+                d.Kind.SUBMITTED,
+                d.Kind.ACCEPTED,
+            ]
+    finally:
+        one.engine.dispose()
+        two.engine.dispose()
+
+
+async def test_a_mediation_reaches_the_sellers_console_within_two_seconds(seeded):
+    agent_side, seller_side = own_service(seeded), own_service(seeded)
+    sam, alice = console(agent_side, "sam"), console(seller_side, "alice")
+    try:
+        async with sam.run_test(size=SIZE) as ps, alice.run_test(size=SIZE) as pa:
+            for pilot, app in ((ps, sam), (pa, alice)):
+                await loaded(pilot, app)
+                await pilot.press("6")
+                await loaded(pilot, app)
+            assert "R1021" in table_ids(alice)
+            await ps.press("m")
+            await wait_for(ps, lambda: type(sam.screen).__name__ == "MediateScreen")
+            sam.screen.query_one("#seller").value = True
+            sam.screen.query_one("#note-input", Input).value = "Photos show another item."
+            await ps.press("ctrl+s")
+            await wait_for(ps, lambda: "R1021" not in table_ids(sam))
+            await wait_for(pa, lambda: "R1021" not in table_ids(alice), timeout=2)
+            req = seller_side.get(seller_side.login("alice"), "R1021")
+            assert (req.status, req.arbitration) == (
+                d.Status.REJECTED,
+                d.Arbitration.SUPPORT_SELLER,
+            )
+    finally:
+        agent_side.engine.dispose()
+        seller_side.engine.dispose()
+
+
+async def test_a_buyers_new_request_appears_without_a_key_press(seeded):
+    from tests.support.console import submit
+
+    svc = own_service(seeded)
+    buyers = own_service(seeded)
+    app = console(svc, "alice")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot, app)
+            submit(buyers, "R5000", NOW.subtract(minutes=1), n=5)
+            await wait_for(pilot, lambda: table_ids(app)[:1] == ["R5000"], timeout=2)
+            assert "1 All 17" in tab_counts(app)
+    finally:
+        svc.engine.dispose()
+        buyers.engine.dispose()
+
+
+@needs_pg
+async def test_postgresql_going_away_shows_a_banner_and_the_console_comes_back(pg_url):
+    svc = new_service(pg_url)
+    seed(svc)
+    name = sa.engine.make_url(pg_url).database
+    admin = sa.create_engine(
+        sa.engine.make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+
+    def sql(statement: str) -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+
+    app = console(svc, "alice")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot, app)
+            banner = app.main.query_one(Banner)
+            sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+            await wait_for(pilot, lambda: banner.shown, timeout=5, what="the banner")
+            assert "Database unreachable" in str(banner.content)
+            assert app.is_running
+            sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            # Meanwhile someone accepted a request: it shows once the database is back.
+            other = own_service(pg_url)
+            other.accept(other.login("bob"), "R1007", NOW)
+            other.engine.dispose()
+            await wait_for(pilot, lambda: not banner.shown, timeout=5, what="recovery")
+            await pilot.press("2")
+            await loaded(pilot, app)
+            assert "R1007" not in table_ids(app)
+    finally:
+        sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        svc.engine.dispose()
+        admin.dispose()
