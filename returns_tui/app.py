@@ -71,6 +71,8 @@ class ReturnsApp(App[int]):
             self.set_keymap(self.settings.keys)
         if self._on_start is not None:
             self._on_start(self)
+        if self.is_headless:
+            return
         try:
             # The terminal went away (an SSH connection dropped): leave as if ctrl+q was pressed.
             # A change under way is one transaction; it commits or it does not.

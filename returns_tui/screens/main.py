@@ -342,10 +342,13 @@ class ConsoleScreen(Screen):
 
     def _show_status(self) -> None:
         total = self.counts.get(self.tab) if self.counts else None
+        if self.window is None or self.window.view != self.view:
+            total = None  # this view's rows are still being read: "loading…"
         position = None
         if self.window and self.window.rows and self.table.row_count:
             position = self.window.offset + self.table.cursor_row + 1
         self.query_one(StatusLine).show(
+            tab_label=self.tab.label,
             position=position,
             total=total,
             sort_label=self.sorts[self.tab].label,

@@ -36,7 +36,9 @@ _COLUMNS = [
     ("status", "Status", 17),
     ("due", "Deadline", 8),
 ]
-_NARROW_WITH_SHOP = {"buyer": 11, "product": 11}
+# With the shop column (agents, admins, operators of several shops) the free-text columns give
+# way so that the table still fits 120 columns.
+_NARROW_WITH_SHOP = {"shop": 10, "buyer": 10, "product": 11, "amount": 11}
 
 
 class RequestTable(DataTable):
@@ -97,7 +99,15 @@ class RequestTable(DataTable):
         """Make the table hold exactly `rows`, in that order, changing only what differs, and
         put the cursor on `keep_id` if it is still there, else on row `cursor`."""
         new = {r.id: r for r in rows}
-        for rid in [rid for rid in self.rows_by_id if rid not in new]:
+        gone = [rid for rid in self.rows_by_id if rid not in new]
+        if len(gone) > len(self.rows_by_id) // 2:
+            # Another tab or page: a fresh start is cheaper than removing row by row (each
+            # removal renumbers every row). The cursor is set below, by request id.
+            self.clear()
+            self.rows_by_id = {}
+            self._due_shown.clear()
+            gone = []
+        for rid in gone:
             self.remove_row(rid)
             self._due_shown.pop(rid, None)
         for row in rows:

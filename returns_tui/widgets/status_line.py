@@ -14,13 +14,20 @@ class StatusLine(Static):
     """
 
     def show(
-        self, *, position: int | None, total: int | None, sort_label: str, marked: int, search: str
+        self,
+        *,
+        tab_label: str,
+        position: int | None,
+        total: int | None,
+        sort_label: str,
+        marked: int,
+        search: str,
     ) -> None:
-        parts: list[tuple[str, str] | str] = []
+        parts: list[tuple[str, str] | str] = [(tab_label, "bold"), " · "]
         if total is None:
             parts.append("loading…")
         elif total == 0 or position is None:
-            parts.append(f"no requests of {total:,}" if total else "no requests")
+            parts.append("no requests")
         else:
             parts.append((f"row {position:,} of {total:,}", "bold"))
         parts.append(f" · sort: {sort_label}")
