@@ -175,3 +175,32 @@ async def test_postgresql_going_away_shows_a_banner_and_the_console_comes_back(p
         sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         svc.engine.dispose()
         admin.dispose()
+
+
+async def test_an_auto_approval_swept_by_someone_else_is_still_told(tmp_path):
+    """A cron job (or another console) applies the deadline first: this console's own sweep
+    finds nothing, yet the operator it warned is told that the request was auto-approved."""
+    from tests.support.console import FakeClock
+
+    url = f"sqlite:///{tmp_path / 'cron.db'}"
+    svc = new_service(url)
+    seed(svc)
+    cron = own_service(url)
+    clock = FakeClock()
+    app = console(svc, "alice", clock)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot, app)
+            await pilot.press("2")
+            await loaded(pilot, app)
+            deadline = svc.get(svc.login("alice"), "R1007").respond_by
+            clock.at = deadline.subtract(minutes=30)
+            await wait_for(pilot, lambda: any("R1007 will be" in t for t in toasts(app)))
+            swept = cron.sweep(deadline.add(minutes=1))
+            assert [s.request_id for s in swept] == ["R1007"]
+            clock.at = deadline.add(minutes=1)
+            await wait_for(pilot, lambda: any("R1007 was auto-approved" in t for t in toasts(app)))
+            await wait_for(pilot, lambda: "R1007" not in table_ids(app))
+    finally:
+        svc.engine.dispose()
+        cron.engine.dispose()

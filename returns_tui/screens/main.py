@@ -101,6 +101,11 @@ class CountsLoaded(_Msg):
 
 
 @dataclass
+class CountsFinished(_Msg):
+    search: str
+
+
+@dataclass
 class DetailLoaded(_Msg):
     request_id: str
     detail: Detail | None
@@ -108,6 +113,13 @@ class DetailLoaded(_Msg):
 
 @dataclass
 class StoreFailed(_Msg):
+    message: str
+
+
+@dataclass
+class Problem(_Msg):
+    """A read was refused with a sentence for people (not the database failing)."""
+
     message: str
 
 
@@ -128,6 +140,8 @@ class ActionsDone(_Msg):
 class SweepDone(_Msg):
     swept: list[Swept]
     due_soon: list[tuple[str, DateTime]]
+    approved_elsewhere: list[str]
+    passed: list[str]
 
 
 @dataclass
@@ -208,10 +222,13 @@ class ConsoleScreen(Screen):
         # to a tab shows it at once, where it was left.
         self._places: dict[d.Tab, tuple[Window, str | None]] = {}
         self._rows_seq = 0
+        self._counting: str | None = None  # the search being counted, if a count runs
+        self._count_again = False
         self._pending: tuple[Anchor, str | None, int] | None = None
         self._sweeping = False
         self._polling = False
         self._warned: set[str] = set()
+        self._due: dict[str, DateTime] = {}  # warned about, deadline not yet passed
 
     # -----------------------------------------------------------------------------------------
     # Layout
@@ -288,10 +305,31 @@ class ConsoleScreen(Screen):
             window = load_window(self.service, self.actor, view, anchor, self.page_size)
             self.post_message(WindowLoaded(seq, window, keep_id, cursor))
 
-    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
     def load_counts(self, search: str) -> None:
-        with self._guard():
-            self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
+        """Count the tabs, one count at a time: a search counts by scanning, and a thread
+        cannot be stopped, so changes arriving meanwhile ask for one more count afterwards
+        instead of piling up scans."""
+        if self._counting == search:
+            self._count_again = True
+            return
+        self._counting = search
+        self._read_counts(search)
+
+    @work(thread=True, group="counts", exit_on_error=False)
+    def _read_counts(self, search: str) -> None:
+        try:
+            with self._guard():
+                self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
+        finally:
+            self.post_message(CountsFinished(search))
+
+    @on(CountsFinished)
+    def _counts_finished(self, msg: CountsFinished) -> None:
+        if self._counting == msg.search:
+            self._counting = None
+            if self._count_again:
+                self._count_again = False
+                self.load_counts(self.search)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load_detail(self, request_id: str) -> None:
@@ -393,6 +431,10 @@ class ConsoleScreen(Screen):
         self.store_error = msg.message
         self.query_one(Banner).show(msg.message)
 
+    @on(Problem)
+    def _problem(self, msg: Problem) -> None:
+        self.notify(safe(msg.message), severity="error", markup=False, timeout=10)
+
     def _store_ok(self) -> None:
         if self.store_error is not None:
             self.store_error = None
@@ -433,16 +475,30 @@ class ConsoleScreen(Screen):
         """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
         if not self._sweeping:
             self._sweeping = True
-            self._sweep()
+            self._sweep(dict(self._due))
 
     @work(thread=True, group="sweep", exit_on_error=False)
-    def _sweep(self) -> None:
+    def _sweep(self, due: dict[str, DateTime]) -> None:
         try:
             with self._guard():
                 now = self.clock()
                 swept = self.service.sweep(now)
                 soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE)
-                self.post_message(SweepDone(swept, soon))
+                # Requests this console warned about whose deadline passed, approved by another
+                # console's sweep or a cron job: told about too, from their records.
+                ours = {s.request_id for s in swept}
+                by_others = [
+                    rid
+                    for rid, at in due.items()
+                    if at <= now
+                    and rid not in ours
+                    and any(
+                        r.kind is d.Kind.AUTO_APPROVED
+                        for r in self.service.records(self.actor, rid)
+                    )
+                ]
+                passed = [rid for rid, at in due.items() if at <= now]
+                self.post_message(SweepDone(swept, soon, by_others, passed))
         finally:
             self._sweeping = False
 
@@ -452,7 +508,10 @@ class ConsoleScreen(Screen):
             s.request_id
             for s in msg.swept
             if s.kind is d.Kind.AUTO_APPROVED and self.actor.sees(s.shop)
-        ]
+        ] + msg.approved_elsewhere
+        for rid in msg.passed:
+            self._due.pop(rid, None)
+        self._due.update(msg.due_soon)
         if approved:
             self.notify(
                 _listed(
@@ -773,7 +832,8 @@ class ConsoleScreen(Screen):
 
 
 class _Guard:
-    """In a worker: turn any failure into a banner message instead of a traceback."""
+    """In a worker: turn any failure into a banner (the database) or a toast (anything else
+    with a sentence for people) instead of a traceback."""
 
     def __init__(self, screen: ConsoleScreen) -> None:
         self.screen = screen
@@ -784,12 +844,17 @@ class _Guard:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
         if exc is None or not isinstance(exc, Exception):
             return False
-        if isinstance(exc, ReturnsError):
-            message = exc.message
+        if isinstance(exc, StoreError):
+            self.screen.post_message(StoreFailed(exc.message))
+        elif isinstance(exc, ReturnsError):
+            self.screen.post_message(Problem(exc.message))
         else:
+            # A driver error outside SQLAlchemy's translation (the change watcher's own
+            # connection), or a bug: the banner says so, and the poll keeps retrying.
             log.exception("console read failed")
-            message = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        self.screen.post_message(StoreFailed(message))
+            self.screen.post_message(
+                StoreFailed((str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
+            )
         return True
 
 
