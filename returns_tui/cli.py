@@ -1,0 +1,336 @@
+"""The `returns-tui` command (DESIGN §4): the console, and the headless commands that scripts,
+cron jobs and sync jobs rely on.
+
+Whatever goes wrong that a person can cause or meet (a refused action, a bad argument, a wrong
+URL, a server that is down, a database of another version) ends as one line on stderr,
+`returns-tui: <sentence>`, and a non-zero exit status, never a traceback: 1 for a refusal or
+an error, 2 for a usage error or an input `apply` cannot read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+import pendulum
+from pendulum import DateTime
+from sqlalchemy.engine import Engine
+
+from returns_tui import apply as applying
+from returns_tui import export as exporting
+from returns_tui.clock import parse_time, utc_now
+from returns_tui.domain import Tab
+from returns_tui.errors import Refused, ReturnsError
+from returns_tui.identity import login_name
+from returns_tui.roles import Actor, require_admin
+from returns_tui.services import Returns
+from returns_tui.settings import Settings, load_settings
+from returns_tui.store.engine import check_schema, open_engine, upgrade
+from returns_tui.textsafe import safe
+from returns_tui.timefmt import iso_utc
+
+PROG = "returns-tui"
+# `--now` and `--until` may lie this far ahead of our clock: another host's clock, which
+# wrote the time, may run a little ahead. Further is a deadline passed early, and refused.
+CLOCK_SLACK = pendulum.duration(seconds=5)
+
+
+class UsageError(ReturnsError):
+    """The command line itself is wrong (exit status 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns its exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        _utf8_stdout()
+        return _run(args)
+    except SystemExit as exc:  # --help ends here
+        return exc.code if isinstance(exc.code, int) else 0
+    except (UsageError, applying.UnreadableInput) as exc:
+        return _fail(exc.message, 2)
+    except ReturnsError as exc:
+        return _fail(exc.message, 1)
+    except KeyboardInterrupt:
+        return _fail("Interrupted: what was done stays, the change under way was not made.", 130)
+    except BrokenPipeError:
+        # The reader went away (`export | head`): nothing to tell it. Point stdout at
+        # /dev/null so that the interpreter's last flush does not fail again on exit.
+        _silence_stdout()
+        return 1
+    except OSError as exc:  # the output cannot be written, a data directory cannot be made
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}.", 1)
+
+
+def _utf8_stdout() -> None:
+    """JSON Lines and CSV are UTF-8 whatever the locale says; a buyer's name in a Latin-1
+    terminal must not end the export half-way."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if encoding != "utf8" and isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"{PROG}: {safe(message)}", file=sys.stderr)
+    return status
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing to do
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`).")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="A console for a marketplace seller's return and refund requests. "
+        "Without a command, it opens the console.",
+    )
+    # --db is accepted before and after the command (`returns-tui init --db URL`); the
+    # commands' copies leave the value alone unless given.
+    parser.add_argument("--db", metavar="URL", help=_DB_HELP)
+    common = _Parser(add_help=False)
+    common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
+    parser.set_defaults(handler=_console)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Callable[..., int], help: str, **kw) -> _Parser:
+        sub = commands.add_parser(name, help=help, description=help, parents=[common], **kw)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("init", _init, "create or upgrade the database schema (safe to run twice)")
+
+    users = commands.add_parser("users", help="add, list or remove users", parents=[common])
+    user_commands = users.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add = user_commands.add_parser("add", help="add a user", parents=[common])
+    add.add_argument("name", metavar="NAME", help="the user's login name on this host")
+    add.add_argument("--role", required=True, choices=("operator", "agent", "admin"))
+    add.add_argument(
+        "--shop", dest="shops", action="append", default=[], metavar="SHOP",
+        help="a shop the operator works for (repeat for several)",
+    )  # fmt: skip
+    add.set_defaults(handler=_users_add)
+    user_commands.add_parser("list", help="list the users", parents=[common]).set_defaults(
+        handler=_users_list
+    )
+    remove = user_commands.add_parser("remove", help="remove a user", parents=[common])
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(handler=_users_remove)
+
+    apply = command("apply", _apply, "apply a stream of actions in JSON Lines (admins only)")
+    apply.add_argument("file", metavar="FILE|-", help="the JSON Lines file, or - for stdin")
+    apply.add_argument(
+        "--until", type=_time, metavar="TIME",
+        help="after the last line, apply the deadlines up to TIME (ISO 8601 with an offset)",
+    )  # fmt: skip
+
+    sweep = command("sweep", _sweep, "apply every deadline that has passed, print the changes")
+    sweep.add_argument(
+        "--now", type=_time, metavar="TIME",
+        help="apply the deadlines up to TIME, a past time (default: the real clock)",
+    )  # fmt: skip
+
+    export = command("export", _export, "write the requests you may see to standard output")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--tab", choices=[t.value for t in Tab], default=Tab.ALL.value)
+
+    seed = command("seed", _seed, "add N synthetic requests, reproducibly (admins only)")
+    seed.add_argument("--count", type=_count, required=True, metavar="N")
+    seed.add_argument("--seed", type=int, default=0, metavar="S", help="the random seed")
+
+    demo = commands.add_parser(
+        "demo", help="open the console on a fresh demo database with live buyers"
+    )
+    demo.add_argument("--as", dest="as_role", choices=("operator", "agent"), default="operator")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+_DB_HELP = "the database, as an SQLAlchemy URL (default: $RETURNS_TUI_DB, else a file in "
+_DB_HELP += "the user's data directory)"
+
+
+def _time(text: str) -> DateTime:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a command
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What a command works with: the services on the checked database, the settings, the
+    parsed arguments and the login of the person running it."""
+
+    service: Returns
+    settings: Settings
+    args: argparse.Namespace
+    login: str
+
+    def actor(self) -> Actor:
+        """The person running the command, as a user (NotAUser if they are not one)."""
+        return self.service.login(self.login)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.handler is _demo:
+        return _demo(args)
+    engine = open_engine(args.db)
+    try:
+        if args.handler is _init:
+            return _init(engine)
+        check_schema(engine)
+        settings = load_settings()
+        session = _Session(Returns(engine, settings.rules), settings, args, login_name())
+        return args.handler(session)
+    finally:
+        engine.dispose()
+
+
+def _init(engine: Engine) -> int:
+    before, after = upgrade(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    if before is None:
+        print(f"Created the returns-tui schema (revision {after}) in {where}.")
+    elif before != after:
+        print(f"Upgraded the schema of {where} from revision {before} to {after}.")
+    else:
+        print(f"The schema of {where} is already up to date (revision {after}).")
+    return 0
+
+
+def _console(session: _Session) -> int:
+    from returns_tui.app import run_console  # Textual loads only when a console opens
+
+    return run_console(session.service, session.actor(), session.settings)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from returns_tui.demo import main as demo_main  # the demo's own database, not --db
+
+    return demo_main(args.as_role)
+
+
+def _users_add(session: _Session) -> int:
+    args = session.args
+    shops = tuple(args.shops)
+    session.service.add_user(session.login, args.name, args.role, shops, utc_now())
+    where = f" of {', '.join(sorted(set(shops)))}" if shops else ""
+    print(f"Added {safe(args.name)} as {_article(args.role)} {args.role}{where}.")
+    return 0
+
+
+def _users_list(session: _Session) -> int:
+    users = session.service.list_users(session.login)
+    width = max((len(name) for name, _, _ in users), default=0)
+    for name, role, shops in users:
+        print(f"{safe(name):<{width}}  {role:<8}  {safe(', '.join(shops))}".rstrip())
+    return 0
+
+
+def _users_remove(session: _Session) -> int:
+    session.service.remove_user(session.login, session.args.name)
+    print(f"Removed {safe(session.args.name)}.")
+    return 0
+
+
+def _apply(session: _Session) -> int:
+    until = session.args.until
+    if until is not None:
+        _refuse_future(until, "--until")
+    return applying.run(session.service, session.actor(), session.args.file, until=until)
+
+
+def _sweep(session: _Session) -> int:
+    actor = session.actor()  # any user may sweep (DESIGN §3); a cron job's account too
+    now = session.args.now
+    if now is None:
+        now = utc_now()
+    else:
+        _refuse_future(now, "--now")
+    swept = session.service.sweep(now, actor)
+    write = sys.stdout.write
+    for change in swept:
+        at = iso_utc(change.at)
+        write(f"{safe(change.request_id)} {change.kind} at {at} -> {change.status}\n")
+    requests = len({change.request_id for change in swept})
+    upto = iso_utc(now)
+    if swept:
+        changes = _plural(len(swept), "change")
+        print(f"Swept up to {upto}: {changes} on {_plural(requests, 'request')}.")
+    else:
+        print(f"Swept up to {upto}: nothing was due.")
+    return 0
+
+
+def _refuse_future(at: DateTime, option: str) -> None:
+    """Nobody can make a deadline pass early: a time ahead of the real clock is refused."""
+    now = utc_now()
+    if at > now + CLOCK_SLACK:
+        raise Refused(
+            f"{option} {iso_utc(at)} is in the future (the clock says {iso_utc(now)}); "
+            "deadlines can only be applied up to the present."
+        )
+
+
+def _export(session: _Session) -> int:
+    actor = session.actor()
+    rows = session.service.export(actor, Tab(session.args.tab))
+    if session.args.format == "csv":
+        exporting.write_csv(rows, sys.stdout)
+    else:
+        exporting.write_jsonl(rows, sys.stdout)
+    sys.stdout.flush()
+    return 0
+
+
+def _seed(session: _Session) -> int:
+    from returns_tui.seed import seed_requests
+
+    # Seeding writes requests on behalf of buyers and operators, like `apply`.
+    require_admin(session.actor(), "seed the database")
+    args = session.args
+    added = seed_requests(
+        session.service.engine, args.count, seed=args.seed, rules=session.settings.rules
+    )
+    print(f"Added {added} synthetic requests (seed {args.seed}).")
+    return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
