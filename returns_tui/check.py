@@ -2,12 +2,27 @@
 
 It changes nothing. `returns-tui check` prints what it finds and exits 1 on any violation;
 the torture, crash and property tests call `check()` after every run.
+
+What it checks, per request: the tab matches the status; the version is the number of
+records, and the records are numbered 1..n in time order; the records are a path of the
+state machine from `submitted` ending in the status; no record is doubled; only the system
+makes automatic transitions, and it makes nothing else; the request's own fields agree with
+its records (created_at, status_since, rejected_at, tracking, arbitration, deadlines); and
+no timed request is past its deadline (beyond `grace`). Per order: the order is recorded for
+the request's shop, at most one request is open, at most two were rejected, at most one was
+appealed, and each request's `attempt` counts the rejections before it. For the whole
+database: the tabs' counts add up to All, and no record belongs to no request.
+
+The deadlines' lengths are settings (DESIGN §1): they are checked only when `rules` is given.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pendulum
 import sqlalchemy as sa
@@ -21,6 +36,14 @@ from returns_tui.store.rows import to_record, to_request
 from returns_tui.store.schema import orders, records, requests
 
 
+def _t(at: Any) -> str:
+    """A time in a message: ISO 8601 in UTC, as export writes it (None stays None)."""
+    return "None" if at is None else dt.datetime.isoformat(at).replace("+00:00", "Z")
+
+
+AUTOMATIC = frozenset({d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED})
+
+
 @dataclass(frozen=True)
 class Violation:
     request_id: str
@@ -30,39 +53,59 @@ class Violation:
         return f"{self.request_id}: {self.problem}"
 
 
-def check(engine: Engine, now: DateTime, grace: float = 0) -> list[Violation]:
+def check(
+    engine: Engine, now: DateTime, grace: float = 0, rules: d.Rules | None = None
+) -> list[Violation]:
     """Every violation in the database as it stands at `now`. A timed request counts as
     missed only when its deadline is more than `grace` seconds before `now` (a sweep that
-    runs every minute leaves requests up to a minute past their deadline)."""
+    runs every minute leaves requests up to a minute past their deadline). With `rules`,
+    each deadline is also checked against the window that set it."""
     late_before = now - pendulum.duration(seconds=grace)
     found: list[Violation] = []
-    open_per_order: Counter[str] = Counter()
+    per_order: dict[str, list[d.Request]] = defaultdict(list)
     with read(engine) as conn:
         order_shops = dict(conn.execute(sa.select(orders.c.order_id, orders.c.shop)).all())
         for row, rec_rows in q.export_rows(conn, None, d.Tab.ALL):
-            req = to_request(row)
-            recs = [to_record(r) for r in rec_rows]
-            found += [Violation(req.id, p) for p in _request_problems(row, req, recs, late_before)]
+            try:
+                req = to_request(row)
+            except ValueError as exc:  # a status or type no program of ours writes
+                found.append(Violation(row["id"], f"the row cannot be read: {exc}"))
+                continue
+            problems = _request_problems(row, req, rec_rows, late_before, rules)
+            found += [Violation(req.id, p) for p in problems]
             if order_shops.get(req.order_id) != req.shop:
                 found.append(
                     Violation(req.id, f"order {req.order_id} is not recorded for {req.shop}")
                 )
-            if req.status in d.OPEN_STATUSES:
-                open_per_order[req.order_id] += 1
-        found += [
-            Violation(order_id, f"the order has {n} open requests")
-            for order_id, n in open_per_order.items()
-            if n > 1
-        ]
+            per_order[req.order_id].append(req)
+        for order_id, reqs in per_order.items():
+            found += [Violation(order_id, p) for p in _order_problems(reqs)]
         found += _count_problems(conn)
     return found
 
 
-def _request_problems(row, req: d.Request, recs: list[d.Record], late_before: DateTime):
+def _request_problems(
+    row: Mapping[str, Any],
+    req: d.Request,
+    rec_rows: list[Any],
+    late_before: DateTime,
+    rules: d.Rules | None,
+) -> Iterator[str]:
+    recs = []
+    for i, rec_row in enumerate(rec_rows, 1):
+        try:
+            recs.append(to_record(rec_row))
+        except ValueError as exc:  # an unknown kind or status, details that are not JSON
+            yield f"record {i} cannot be read: {exc}"
+            return
     if row["tab"] != d.TAB_OF_STATUS[req.status].value:
         yield f"status {req.status} is shown under tab {row['tab']}"
     if req.version != len(recs):
         yield f"version {req.version} but {len(recs)} records"
+    if (seqs := [r["seq"] for r in rec_rows]) != list(range(1, len(recs) + 1)):
+        yield f"the records are numbered {seqs}, not 1 to {len(recs)}"
+    if any(b.at < a.at for a, b in zip(recs, recs[1:], strict=False)):
+        yield "the records are not in time order"
     yield from d.path_violations(req.status, recs)
     # A doubled transition would also break the path; this names it plainly.
     doubled = Counter(
@@ -70,10 +113,87 @@ def _request_problems(row, req: d.Request, recs: list[d.Record], late_before: Da
     )
     for (at, actor, kind, *_), n in doubled.items():
         if n > 1:
-            yield f"the record {kind} by {actor} at {at} appears {n} times"
+            yield f"the record {kind} by {actor} at {_t(at)} appears {n} times"
+    for i, rec in enumerate(recs, 1):
+        if (rec.kind in AUTOMATIC) != (rec.actor == "system"):
+            yield f"record {i}: {rec.kind} by {rec.actor}"
+    if recs:
+        yield from _fields_agree(req, recs, rules)
     due = d.next_due(req)
     if due is not None and due < late_before:
-        yield f"{req.status} past its deadline {due} (not swept)"
+        yield f"{req.status} past its deadline {_t(due)} (not swept)"
+
+
+def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -> Iterator[str]:
+    """The request's own fields say what its records say."""
+    if req.created_at != recs[0].at:
+        yield f"created_at {_t(req.created_at)} but submitted at {_t(recs[0].at)}"
+    moves = [r for r in recs if r.kind is not d.Kind.NOTED]
+    if not moves:
+        return  # no `submitted` record: the path check says so
+    if req.status_since != moves[-1].at:
+        yield f"status_since {_t(req.status_since)} but the last move was at {_t(moves[-1].at)}"
+    rejections = [r for r in recs if r.kind is d.Kind.REJECTED]
+    rejected_at = rejections[0].at if rejections else None
+    if req.rejected_at != rejected_at:
+        yield f"rejected_at {_t(req.rejected_at)} but the records say {_t(rejected_at)}"
+    shipments = [r for r in recs if r.kind is d.Kind.SHIPPED]
+    tracking = shipments[-1].details.get("tracking") if shipments else None
+    if req.tracking != tracking:
+        yield f"tracking {req.tracking!r} but the records say {tracking!r}"
+    arbitration = None
+    for rec in recs:
+        if rec.kind is d.Kind.APPEALED:
+            arbitration = d.Arbitration.IN_PROGRESS
+        elif rec.kind is d.Kind.MEDIATED:
+            decided = rec.details.get("decision")
+            arbitration = {"buyer": d.Arbitration.SUPPORT_BUYER}.get(
+                decided, d.Arbitration.SUPPORT_SELLER
+            )
+    if req.arbitration != arbitration:
+        yield f"arbitration {req.arbitration} but the records say {arbitration}"
+    yield from _deadline_problems(req, moves[-1].at, rules)
+
+
+def _deadline_problems(req: d.Request, moved_at: DateTime, rules: d.Rules | None):
+    """The deadline agrees with the status and with the record that set it. How long each
+    window is, is a setting: without `rules`, only whether there is a deadline is checked."""
+    status = req.status
+    if status is d.Status.PENDING:
+        expected = req.respond_by
+        if rules is not None and req.respond_by != req.created_at + rules.respond_window:
+            yield f"respond_by {_t(req.respond_by)} is not created_at + {rules.respond_window}"
+    elif status in (d.Status.COMPLETED, d.Status.CANCELLED, d.Status.IN_MEDIATION) or (
+        status is d.Status.REJECTED and req.arbitration is d.Arbitration.SUPPORT_SELLER
+    ):
+        expected = None
+    elif rules is None:
+        if req.deadline_at is None:
+            yield f"{status} without a deadline"
+        return
+    elif status is d.Status.AWAITING_BUYER_SHIP:
+        expected = moved_at + rules.ship_window
+    elif status is d.Status.BUYER_SHIPPED:
+        expected = moved_at + rules.receive_window
+    else:  # rejected, the buyer's window open
+        expected = (req.rejected_at or moved_at) + rules.after_rejection_window
+    if req.deadline_at != expected:
+        yield f"{status} with deadline {_t(req.deadline_at)}, not {_t(expected)}"
+
+
+def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
+    reqs = sorted(reqs, key=lambda r: (r.created_at, r.id))
+    if (n := sum(r.status in d.OPEN_STATUSES for r in reqs)) > 1:
+        yield f"the order has {n} open requests"
+    if (n := sum(r.rejected_at is not None for r in reqs)) > 2:
+        yield f"the order was rejected {n} times"
+    if (n := sum(r.arbitration is not None for r in reqs)) > 1:
+        yield f"the order was appealed {n} times"
+    rejected_before = 0
+    for req in reqs:
+        if req.attempt != 1 + rejected_before:
+            yield f"{req.id} is attempt {req.attempt}, not {1 + rejected_before}"
+        rejected_before += req.rejected_at is not None
 
 
 def _count_problems(conn) -> list[Violation]:
