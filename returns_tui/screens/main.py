@@ -12,6 +12,7 @@ a sweep applies the deadlines in a worker that is armed again only when the last
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +176,7 @@ class ConsoleScreen(Screen):
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
-    # Title and help line of every action, for the help screen and the command palette.
+    # The command palette's title and help line of every action (app.get_system_commands).
     PALETTE: list[tuple[str, str, str]] = [
         ("accept", "Accept request", "Accept the highlighted request (asks first)"),
         ("reject", "Reject request", "Reject the highlighted request with a reason and a note"),
@@ -211,6 +212,8 @@ class ConsoleScreen(Screen):
         self.tz = tz
         self.title_text = title
         self.watcher = ChangeWatcher(service.engine)
+        self._watcher_lock = threading.Lock()
+        self._watcher_closed = False
         self.tab = d.Tab.ALL
         self.sorts: dict[d.Tab, Sort] = dict(DEFAULT_SORT)
         self.search = ""
@@ -239,7 +242,7 @@ class ConsoleScreen(Screen):
         yield TabBar(id="tabs")
         yield SearchBar(id="search")
         yield RequestTable(
-            show_shop=self.actor.visible_shops() != self.actor.shops or len(self.actor.shops) > 1,
+            show_shop=self.actor.visible_shops() is None or len(self.actor.shops) > 1,
             id="table",
         )
         yield StatusLine(id="status")
@@ -255,11 +258,6 @@ class ConsoleScreen(Screen):
         return View(self.tab, self.sorts[self.tab], self.search)
 
     def on_mount(self) -> None:
-        theme = self.app.current_theme
-        self.table.countdown_styles = {
-            "warning": f"bold {theme.warning}" if theme.warning else "bold yellow",
-            "urgent": f"bold reverse {theme.error}" if theme.error else "bold reverse red",
-        }
         self.table.focus()
         # The footer lists the keys once it hears that bindings changed; say so once mounted.
         self.call_after_refresh(self.refresh_bindings)
@@ -271,7 +269,11 @@ class ConsoleScreen(Screen):
         self.set_interval(self.settings.sweep_seconds, self.start_sweep)
 
     def on_unmount(self) -> None:
-        self.watcher.close()
+        # Not while a poll thread is using the watcher's connection: closing a connection
+        # under another thread's feet can crash the driver.
+        with self._watcher_lock:
+            self._watcher_closed = True
+            self.watcher.close()
 
     # -----------------------------------------------------------------------------------------
     # Reading
@@ -446,6 +448,12 @@ class ConsoleScreen(Screen):
 
     def _tick(self) -> None:
         now = self.clock()
+        # From the theme each time: the palette's Theme command may have changed it.
+        theme = self.app.current_theme
+        self.table.countdown_styles = {
+            "warning": f"bold {theme.warning}" if theme.warning else "bold yellow",
+            "urgent": f"bold reverse {theme.error}" if theme.error else "bold reverse red",
+        }
         self.query_one(ConsoleHeader).set_clock(self._local(now, "YYYY-MM-DD HH:mm:ss zz"))
         self.table.repaint_countdowns(now)
         if self.detail is not None:
@@ -459,7 +467,9 @@ class ConsoleScreen(Screen):
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
-            with self._guard():
+            with self._guard(), self._watcher_lock:
+                if self._watcher_closed:
+                    return
                 # While the database is down every poll retries the reads; otherwise only
                 # when someone committed.
                 if self.watcher.changed() or self.store_error is not None:
