@@ -3,7 +3,12 @@ and the command palette, and runs it. The console itself is `screens.main.Consol
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -79,6 +84,7 @@ class ReturnsApp(App[int]):
             self._loop.add_signal_handler(signal.SIGHUP, self.exit)  # type: ignore[union-attr]
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             pass
+        leave_when_the_terminal_goes(self)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
@@ -98,6 +104,45 @@ class ReturnsApp(App[int]):
                     f"Show the {binding.description} tab",
                     partial(console.action_tab, name),
                 )
+
+
+# How often the console looks for its terminal; how long it then gives a clean exit.
+TERMINAL_POLL_SECONDS = 0.5
+HANGUP_GRACE_SECONDS = 3.0
+
+
+def leave_when_the_terminal_goes(app: App) -> None:
+    """Exit when the terminal goes away, whether or not a SIGHUP reaches the console.
+
+    The SIGHUP handler above covers the usual case: over SSH the console is the session leader
+    (deploy/returns-tui-session execs it) and the kernel sends it SIGHUP when sshd closes the
+    terminal. But that handler runs on the event loop, and Textual 8 can block the loop for
+    good once the terminal is gone: its output thread dies on the first failed write, and the
+    loop then waits on the full output queue (while the input thread spins on end-of-file).
+    That happens when SIGHUP comes late (a connection that dies with output backed up) or never
+    (a session leader that outlives the terminal). So a thread looks at the terminal twice a
+    second; once it is gone, the thread asks the loop to exit and, if the process is still
+    here after a grace period, ends it. Either way a change under way is one database
+    transaction: it was committed or it was not."""
+    try:
+        fd = sys.__stdin__.fileno()  # what Textual's driver reads
+    except (AttributeError, ValueError, OSError):
+        return
+    if not os.isatty(fd):
+        return
+    loop = asyncio.get_running_loop()
+
+    def watch() -> None:
+        while os.isatty(fd):  # a hung-up terminal answers EIO, and this is False
+            time.sleep(TERMINAL_POLL_SECONDS)
+        try:
+            loop.call_soon_threadsafe(app.exit)
+        except RuntimeError:  # the loop is closed: the console is leaving already
+            pass
+        time.sleep(HANGUP_GRACE_SECONDS)
+        os._exit(128 + signal.SIGHUP)
+
+    threading.Thread(target=watch, name="returns-tui-terminal", daemon=True).start()
 
 
 def run_console(service: Returns, actor: Actor, settings: Settings, **extras) -> int:
