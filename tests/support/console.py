@@ -20,7 +20,7 @@ from returns_tui.store.engine import open_engine, upgrade
 T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
 # The console's "now" in the tests: a day after T0.
 NOW = T0.add(hours=24)
-FAST = Settings(poll_seconds=0.1, sweep_seconds=0.2)
+FAST = Settings(poll_seconds=0.25, sweep_seconds=0.5)
 HOSTILE = "[@click=app.quit]x[/] [bold] [00] \x1b[31mred"
 
 
