@@ -315,6 +315,7 @@ def check_submission(sub: Submission) -> int:
         raise Refused("The buyer's note must be text of at most 2000 characters.")
     if "\x00" in sub.note:
         raise Refused("The buyer's note cannot contain the NUL character.")
+    _require_unicode(sub.note, "buyer's note")
     return amount_cents
 
 
@@ -404,6 +405,7 @@ def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:
         raise Refused("A note is required when the reason is 'other'.")
     if len(note) > NOTE_MAX:
         raise Refused(f"The note is {len(note)} characters; at most {NOTE_MAX} are allowed.")
+    _require_unicode(note, "note")
 
 
 def cancel(req: Request, now: DateTime) -> Change:
@@ -465,6 +467,7 @@ def check_note(note: Any) -> None:
         raise Refused("A note of 1 to 500 characters is required.")
     if len(note) > NOTE_MAX:
         raise Refused(f"The note is {len(note)} characters; at most {NOTE_MAX} are allowed.")
+    _require_unicode(note, "note")
 
 
 def add_note(req: Request, actor: str, now: DateTime, note: Any) -> Change:
@@ -479,6 +482,30 @@ def _require_text(value: Any, name: str, limit: int) -> None:
         raise Refused(f"The {name} is longer than {limit} characters.")
     if "\x00" in value:  # PostgreSQL cannot store it; SQLite can: refuse it on both
         raise Refused(f"The {name} cannot contain the NUL character.")
+    _require_unicode(value, name)
+
+
+def _require_unicode(value: str, name: str) -> None:
+    """Refuse a lone surrogate (JSON's "\\ud800" decodes to one): no database can store it,
+    and the drivers fail on it with an encoding error instead of a sentence."""
+    if not is_unicode(value):
+        raise Refused(f"The {name} is not valid Unicode text (it holds a lone surrogate).")
+
+
+def is_unicode(text: str) -> bool:
+    """True when `text` can be written as UTF-8 (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable(text: Any) -> bool:
+    """Text that both databases can store and compare: PostgreSQL refuses NUL (SQLite takes
+    it), and neither driver can send a lone surrogate. A value that is not storable can
+    match nothing stored, so lookups with it find nothing instead of failing."""
+    return isinstance(text, str) and "\x00" not in text and is_unicode(text)
 
 
 # ---------------------------------------------------------------------------------------------

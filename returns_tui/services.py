@@ -164,7 +164,10 @@ class Returns:
         """`perform` with an idempotency key: the verdict is stored in the same transaction as
         the effect; a key seen before is not applied again, and its verdict is returned."""
         if not _storable(key) or not 1 <= len(key) <= KEY_MAX:
-            raise Refused(f"The key must be text of 1 to {KEY_MAX} characters, without NUL.")
+            raise Refused(
+                f"The key must be text of 1 to {KEY_MAX} characters, without NUL or lone "
+                "surrogates."
+            )
         token = _KEY.set(key)
         try:
             self.perform(actor, action, request_id, now, **params)
@@ -311,7 +314,7 @@ class Returns:
                 raise Refused(f"{name!r} is not a user.")
             conn.execute(sa.delete(user_shops).where(user_shops.c.name == name))
             if conn.execute(sa.delete(users).where(users.c.name == name)).rowcount == 0:
-                raise Refused(f"{name} is not a user.")
+                raise Refused(f"{_quoted(name)} is not a user.")
 
         self._retrying(body)
 
@@ -336,7 +339,7 @@ class Returns:
         if _storable(name):
             row = conn.execute(sa.select(users).where(users.c.name == name)).first()
         if row is None:
-            raise NotAUser(f"{name} is not a returns-tui user; ask an admin to add you.")
+            raise NotAUser(f"{_quoted(name)} is not a returns-tui user; ask an admin to add you.")
         shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
         return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
 
@@ -353,7 +356,7 @@ class Returns:
         row = q.request_row(conn, request_id) if _storable(request_id) else None
         if row is None or not actor.sees(row["shop"]):
             # The same sentence whether it does not exist or belongs to another shop.
-            raise NotFound(f"There is no request {request_id!s:.64} that you can see.")
+            raise NotFound(f"There is no request {_quoted(request_id)} that you can see.")
         return to_request(row)
 
     def _act(
@@ -559,9 +562,17 @@ def _require_not_before_last_record(
 
 
 def _storable(text: Any) -> bool:
-    """Text that both databases can compare: PostgreSQL refuses NUL in text, SQLite takes
-    it; a value with one can match nothing stored, so it is looked up nowhere."""
-    return isinstance(text, str) and "\x00" not in text
+    """Text that both databases can compare (no NUL, no lone surrogate); a value that is not
+    can match nothing stored, so it is looked up nowhere."""
+    return d.storable(text)
+
+
+def _quoted(text: Any, limit: int = 64) -> str:
+    """Someone's text inside a sentence, clipped to `limit`: as it is when printable, else
+    as a Python literal, so that no newline, escape or lone surrogate gets into a message
+    (which apply writes as UTF-8 JSON, and the console shows)."""
+    text = str(text)[:limit]
+    return text if text.isprintable() else repr(text)
 
 
 def _precise(at: DateTime) -> str:

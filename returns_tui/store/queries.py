@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection
 
-from returns_tui.domain import Tab
+from returns_tui.domain import Tab, storable
 from returns_tui.store.schema import records, requests
 
 
@@ -90,8 +90,9 @@ class Filter:
         if self.tab is not Tab.ALL:
             clauses.append(requests.c.tab == self.tab.value)
         if text := self.search.strip():
-            # NUL cannot be in any stored text (PostgreSQL refuses to even compare with it).
-            clauses.append(sa.false() if "\x00" in text else _search_clause(text))
+            # NUL or a lone surrogate cannot be in any stored text (PostgreSQL refuses to even
+            # compare with NUL; no driver can send a lone surrogate).
+            clauses.append(_search_clause(text) if storable(text) else sa.false())
         return clauses
 
 
