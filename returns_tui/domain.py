@@ -139,6 +139,9 @@ DEFAULT_REASONS: dict[str, str] = {
 }
 
 NOTE_MAX = 500
+# The largest quantity a request may ask for: far beyond any real order, and well inside the
+# INTEGER column of both databases (a larger number failed there instead of being refused).
+QUANTITY_MAX = 1_000_000
 TRACKING_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 
@@ -299,8 +302,14 @@ def check_submission(sub: Submission) -> int:
     _require_text(sub.shop, "shop", 64)
     if sub.type not in set(RequestType):
         raise Refused(f"The type must be refund or return_and_refund, not {sub.type!r}.")
-    if isinstance(sub.quantity, bool) or not isinstance(sub.quantity, int) or sub.quantity < 1:
-        raise Refused("The quantity must be a whole number of at least 1.")
+    if (
+        isinstance(sub.quantity, bool)
+        or not isinstance(sub.quantity, int)
+        or not 1 <= sub.quantity <= QUANTITY_MAX
+    ):
+        raise Refused(
+            f"The quantity must be a whole number of at least 1 and at most {QUANTITY_MAX:,}."
+        )
     if not isinstance(sub.currency, str) or not CURRENCY_RE.fullmatch(sub.currency):
         raise Refused("The currency must be three capital letters, such as USD.")
     amount_cents = parse_amount(sub.amount, sub.currency)
