@@ -165,6 +165,9 @@ async def test_accept_asks_first_then_the_request_moves_and_the_counts_change(sv
         await pilot.press("a")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         assert "Accept request R1007?" in screen_text(app)
+        assert "59.79 USD is refunded to Ben Okafor now; the buyer keeps Wool scarf." in (
+            screen_text(app)
+        )
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING

@@ -40,7 +40,14 @@ from returns_tui.console_data import (
     load_window,
 )
 from returns_tui.errors import Refused, ReturnsError, StoreError
+from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
+from returns_tui.screens.confirm import ConfirmScreen
+from returns_tui.screens.help import HelpScreen
+from returns_tui.screens.mediate import MediateScreen
+from returns_tui.screens.note import NoteScreen
+from returns_tui.screens.records import RecordsScreen
+from returns_tui.screens.reject import RejectScreen
 from returns_tui.services import Returns, Swept
 from returns_tui.settings import Settings
 from returns_tui.store.changes import ChangeWatcher
@@ -641,23 +648,23 @@ class ConsoleScreen(Screen):
         return rid
 
     def action_accept(self) -> None:
-        from returns_tui.screens.confirm import ConfirmScreen
-
         row = self.table.highlighted_row
         if (rid := self._current()) is None or row is None:
             return
+        money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         if row.type == d.RequestType.REFUND:
-            body = "The refund is issued now; the buyer keeps the item."
+            body = f"{money} is refunded to {row.buyer} now; the buyer keeps {row.product}."
         else:
-            body = "The buyer is asked to send the item back; the refund follows on receipt."
+            body = (
+                f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
+                "when it arrives."
+            )
         self.app.push_screen(
-            ConfirmScreen(f"Accept request {safe(rid)}?", body, "Accept"),
+            ConfirmScreen(f"Accept request {safe(rid)}?", safe(body), "Accept"),
             lambda ok: ok and self.act("accept", [rid]),
         )
 
     def action_accept_marked(self) -> None:
-        from returns_tui.screens.confirm import ConfirmScreen
-
         ids = sorted(self.table.marked)
         if not ids:
             self.notify("Mark requests with space first.", markup=False, severity="warning")
@@ -673,8 +680,6 @@ class ConsoleScreen(Screen):
         )
 
     def action_reject(self) -> None:
-        from returns_tui.screens.reject import RejectScreen
-
         if (rid := self._current()) is None:
             return
 
@@ -685,22 +690,22 @@ class ConsoleScreen(Screen):
         self.app.push_screen(RejectScreen(rid, self.service.rules), done)
 
     def action_receive(self) -> None:
-        from returns_tui.screens.confirm import ConfirmScreen
-
-        if (rid := self._current()) is None:
+        row = self.table.highlighted_row
+        if (rid := self._current()) is None or row is None:
             return
+        money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         self.app.push_screen(
             ConfirmScreen(
                 f"Confirm receipt of {safe(rid)}?",
-                "The returned item has arrived; the refund is issued now.",
+                # Buyer and product are outside text: the dialog shows its body as plain text,
+                # and safe() makes control characters visible.
+                safe(f"{row.product} is back from {row.buyer}; {money} is refunded now."),
                 "Confirm receipt",
             ),
             lambda ok: ok and self.act("receive", [rid]),
         )
 
     def action_note(self) -> None:
-        from returns_tui.screens.note import NoteScreen
-
         if (rid := self._current()) is None:
             return
 
@@ -716,8 +721,6 @@ class ConsoleScreen(Screen):
 
     @work(thread=True, group="dialog", exit_on_error=False)
     def _open_records(self, rid: str) -> None:
-        from returns_tui.screens.records import RecordsScreen
-
         with self._guard():
             records = self.service.records(self.actor, rid)
             screen = RecordsScreen(rid, records, self.service.rules, self.tz)
@@ -735,8 +738,6 @@ class ConsoleScreen(Screen):
             self.post_message(DialogData(lambda: self._push_mediate(request, records)))
 
     def _push_mediate(self, request: d.Request, records: list[d.Record]) -> None:
-        from returns_tui.screens.mediate import MediateScreen
-
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
                 self.act("mediate", [request.id], decision=result[0], note=result[1])
@@ -748,8 +749,6 @@ class ConsoleScreen(Screen):
         msg.open()
 
     def action_help(self) -> None:
-        from returns_tui.screens.help import HelpScreen
-
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))
 
     def key_rows(self) -> list[tuple[str, str]]:
