@@ -48,7 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns its exit status."""
     try:
         args = _parser().parse_args(argv)
-        _utf8_stdout()
         return _run(args)
     except SystemExit as exc:  # --help ends here
         return exc.code if isinstance(exc.code, int) else 0
@@ -69,8 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _utf8_stdout() -> None:
-    """JSON Lines and CSV are UTF-8 whatever the locale says; a buyer's name in a Latin-1
-    terminal must not end the export half-way."""
+    """The headless commands write UTF-8 whatever the locale says (JSON Lines and CSV are
+    UTF-8), so a buyer's name never ends an export half-way in a Latin-1 locale. The console
+    and the demo leave the terminal to Textual."""
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
     if encoding != "utf8" and isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")
@@ -211,6 +211,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.handler is _init:
             return _init(engine)
         check_schema(engine)
+        if args.handler is not _console:
+            _utf8_stdout()
         settings = load_settings()
         session = _Session(Returns(engine, settings.rules), settings, args, login_name())
         return args.handler(session)
