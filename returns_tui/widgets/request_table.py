@@ -26,8 +26,8 @@ MARK = "●"
 # (key, header, width); buyer and product are cut to their width.
 _COLUMNS = [
     ("mark", " ", 1),
-    ("id", "Request", 9),
-    ("order", "Order", 9),
+    ("id", "Request", 10),
+    ("order", "Order", 10),
     ("shop", "Shop", 8),
     ("buyer", "Buyer", 14),
     ("product", "Product", 15),
@@ -38,7 +38,7 @@ _COLUMNS = [
 ]
 # With the shop column (agents, admins, operators of several shops) the free-text columns give
 # way so that the table still fits 120 columns.
-_NARROW_WITH_SHOP = {"shop": 10, "buyer": 10, "product": 11, "amount": 11}
+_NARROW_WITH_SHOP = {"shop": 10, "buyer": 9, "product": 10, "amount": 11}
 
 
 class RequestTable(DataTable):
