@@ -16,7 +16,6 @@ from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.queries import ListRow, Sort
-from returns_tui.store.schema import to_micros
 
 PAGE = 100
 
@@ -69,7 +68,7 @@ def load_window(
         view.tab,
         view.sort,
         view.search,
-        after=_key(anchor.after),
+        after=anchor.after,
         limit=size + 1,
         backwards=anchor.backwards,
     )
@@ -87,25 +86,8 @@ def load_window(
             return load_window(service, actor, view, LAST, size)
     offset = 0
     if rows and not anchor.is_first_page:
-        offset = service.position(actor, view.tab, view.sort, view.search, _key(rows[0]))
+        offset = service.position(actor, view.tab, view.sort, view.search, rows[0])
     return Window(view, anchor, tuple(rows), offset, more_before, more_after)
-
-
-def _key(row: ListRow | None) -> ListRow | None:
-    """WORKAROUND for a store bug (reported): `queries.page` and `queries.position` compare
-    (column, id) tuples with the anchor's raw values, so a pendulum DateTime reaches the driver
-    unconverted ("type 'DateTime' is not supported"). Those columns hold microseconds since
-    the epoch (schema.UTCTime), so the anchor goes in with its times as microseconds.
-    Remove once the store binds the key with the column's type."""
-    if row is None:
-        return None
-    return row._replace(
-        **{
-            name: to_micros(value) if value is not None and not isinstance(value, int) else value
-            for name in ("deadline_at", "created_at", "status_since")
-            for value in [getattr(row, name)]
-        }
-    )
 
 
 @dataclass(frozen=True)

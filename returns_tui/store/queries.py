@@ -160,11 +160,8 @@ def page(
                 query = query.where(column.is_not(None))
             key_cols = [column, requests.c.id]
         if after is not None and (not nullable or (after.deadline_at is None) == null_segment):
-            key = [getattr(after, c.name) for c in key_cols]
-            cmp = sa.tuple_(*key_cols) < sa.tuple_(*key) if descending else None
-            if cmp is None:
-                cmp = sa.tuple_(*key_cols) > sa.tuple_(*key)
-            query = query.where(cmp)
+            cols, key = sa.tuple_(*key_cols), _key_of(after, key_cols)
+            query = query.where(cols < key if descending else cols > key)
         order = [c.desc() if descending else c.asc() for c in key_cols]
         query = query.order_by(*order).limit(limit - len(rows))
         rows.extend(ListRow(*r) for r in conn.execute(query))
@@ -173,6 +170,12 @@ def page(
     if backwards:
         rows.reverse()
     return rows
+
+
+def _key_of(row: ListRow, columns: Sequence[Any]) -> Any:
+    """The row's values of `columns` as one tuple, each bound with its column's type (so a
+    time goes to the database as the microseconds it is stored as)."""
+    return sa.tuple_(*[sa.literal(getattr(row, c.name), type_=c.type) for c in columns])
 
 
 def position(conn: Connection, flt: Filter, sort: Sort, row: ListRow) -> int:
@@ -191,7 +194,7 @@ def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
             sa.or_(column.is_not(None), sa.and_(column.is_(None), requests.c.id < row.id))
         )
     key_cols = sa.tuple_(column, requests.c.id)
-    key = sa.tuple_(value, row.id)
+    key = _key_of(row, [column, requests.c.id])
     if sort is Sort.NEWEST:
         return query.where(key_cols > key)
     return query.where(key_cols < key)
