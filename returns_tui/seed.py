@@ -14,17 +14,25 @@ stores. tests/test_seed.py replays every seeded request through the domain funct
 accept, reject, appeal, mediate, ship, receive, cancel, add_note, catch_up) and requires the
 very same request and records: the domain stays the one authority on the rules. The rows are
 then written with the driver's executemany, as SQLAlchemy's per-row processing would cost as
-much again.
+much again. Living the requests still costs more than writing them, so a big seed is cut
+into chunks, each with its own seeded generator, that worker processes live while this one
+writes: the data does not depend on how many processes there are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 import random
 import re
+import signal
+import threading
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -643,7 +651,6 @@ def _json_object(items: tuple[tuple[str, str], ...]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Writing
 
-BATCH = 20_000  # requests per executemany
 # From this many requests on (and when they at least double the table), SQLite's request
 # indexes are dropped and built again after the rows are in: sorting a million keys once is
 # several times faster than a million inserts at random places in eight indexes.
@@ -658,45 +665,126 @@ def seed_requests(
     now: DateTime | None = None,
     shops: Sequence[str] = SHOPS,
     rules: d.Rules | None = None,
+    workers: int | None = None,
 ) -> int:
     """Add `count` synthetic requests to the database, numbered after those already there,
     lived up to `now` (the real clock by default) under `rules`, in one transaction: all of
-    them or, if interrupted, none. Returns the number added."""
+    them or, if interrupted, none. `workers` processes live the requests of a big seed
+    (default: one a core; 0: this process alone); the data is the same either way. Returns
+    the number added."""
     if count < 0:
         raise ValueError("The count must not be negative.")
     if not shops:
         raise ValueError("At least one shop is needed.")
     # Lived up to a whole second, so that every seeded time is whole seconds.
     now_us = to_micros(now or utc_now()) // _SECOND * _SECOND
-    lives = _Orders(random.Random(seed), now_us, shops, rules or d.Rules())
     added = 0
     with write(engine) as conn, _big_cache(conn):
         first_request, first_order = _next_numbers(conn)
+        chunks = _chunks(
+            count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules()
+        )
         sql = [_insert_sql(conn, table, columns) for table, columns in _TABLES]
         with _indexes_rebuilt(conn, count):
-            for batch in _batches(lives, count, first_request, first_order):
-                rows = _rows(batch)
+            for rows in _rows_in_order(chunks, workers):
                 for statement, table_rows in zip(sql, rows, strict=True):
                     conn.exec_driver_sql(statement, table_rows)
                 added += len(rows[0])
     return added
 
 
-def _batches(
-    lives: _Orders, count: int, first_request: int, first_order: int
-) -> Iterator[list[list[_Life]]]:
-    """Whole orders, about BATCH requests at a time, until `count` requests. The first
-    orders are the showcases, so that even a small seed shows every status."""
-    made, order_no, batch, in_batch = 0, first_order, [], 0
-    while made < count:
-        index = order_no - first_order
-        showcase = SHOWCASES[index] if index < len(SHOWCASES) else None
-        order = lives.order(order_no, first_request + made, count - made, showcase)
-        batch.append(order)
-        made, in_batch, order_no = made + len(order), in_batch + len(order), order_no + 1
-        if in_batch >= BATCH or made >= count:
-            yield batch
-            batch, in_batch = [], 0
+# ---------------------------------------------------------------------------------------------
+# Chunks: the unit of reproducible, parallel work
+
+CHUNK = 20_000  # requests
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """`count` requests numbered from `first_request`, on orders numbered from `first_order`,
+    lived from a generator seeded with (seed, index). Chunks are independent: any process
+    may live any of them, and the data is the same. A chunk has fewer orders than requests
+    (second requests), so order numbers leave a gap after each chunk, as real order numbers
+    do: most orders never see a return request."""
+
+    index: int
+    count: int
+    first_request: int
+    first_order: int
+    seed: int
+    now: int  # microseconds since the epoch
+    shops: tuple[str, ...]
+    rules: d.Rules
+
+
+def _chunks(
+    count: int,
+    first_request: int,
+    first_order: int,
+    seed: int,
+    now: int,
+    shops: tuple[str, ...],
+    rules: d.Rules,
+) -> list[_Chunk]:
+    return [
+        _Chunk(i, min(CHUNK, count - start), first_request + start, first_order + start,
+               seed, now, shops, rules)
+        for i, start in enumerate(range(0, count, CHUNK))
+    ]  # fmt: skip
+
+
+def _chunk_rows(chunk: _Chunk) -> Rows:
+    """The rows of one chunk's requests, ready for executemany. The first orders of the
+    first chunk are the showcases, so that even a small seed shows every status."""
+    rng = random.Random(f"{chunk.seed}:{chunk.index}")
+    lives = _Orders(rng, chunk.now, chunk.shops, chunk.rules)
+    made, order_no, orders = 0, chunk.first_order, []
+    while made < chunk.count:
+        index = order_no - chunk.first_order
+        showcase = SHOWCASES[index] if chunk.index == 0 and index < len(SHOWCASES) else None
+        order = lives.order(order_no, chunk.first_request + made, chunk.count - made, showcase)
+        orders.append(order)
+        made, order_no = made + len(order), order_no + 1
+    return _rows(orders)
+
+
+def _rows_in_order(chunks: list[_Chunk], workers: int | None) -> Iterator[Rows]:
+    """The rows of each chunk, in order. Living requests costs more than writing them, so
+    with several chunks, worker processes live the next ones while this process writes."""
+    if workers is None:
+        workers = os.cpu_count() or 1
+    workers = min(workers, len(chunks) - 1)
+    context = _fork_context()
+    if workers < 1 or context is None:
+        yield from map(_chunk_rows, chunks)
+        return
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_ctrl_c) as pool:
+        pending: deque[Future[Rows]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_chunk_rows, chunk))
+                if len(pending) > 2 * workers:  # a few chunks ahead, not the whole seed
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _fork_context() -> multiprocessing.context.BaseContext | None:
+    """`fork`, when it is safe: the workers start at once and re-import nothing (`spawn`
+    would run the caller's main script again, and break one without a __main__ guard). A
+    process with other threads (a console) may have a lock held mid-fork, so it seeds alone;
+    so does a platform without fork. The workers never touch the parent's databases."""
+    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _ignore_ctrl_c() -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the seed and rolls it back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:

@@ -246,3 +246,19 @@ def test_short_windows_from_the_settings_still_give_consistent_data(svc):
     assert all(req.created_at <= NOW for req, _ in seeded)
     assert_replays(seeded, rules)
     assert check(svc.engine, NOW) == []
+
+
+def test_worker_processes_give_the_same_data_as_one_process(svc, tmp_path, monkeypatch):
+    if seeding._fork_context() is None:
+        pytest.skip("other threads are running here: the seed would not start workers")
+    monkeypatch.setattr(seeding, "CHUNK", 40)  # 150 requests: four chunks, three workers
+    seeding.seed_requests(svc.engine, 150, seed=9, now=NOW, workers=0)
+    engine = open_engine(f"sqlite:///{tmp_path / 'workers.db'}")
+    upgrade(engine)
+    other = Returns(engine)
+    other.add_user("root-admin", "root-admin", "admin", (), T0)
+    seeding.seed_requests(engine, 150, seed=9, now=NOW, workers=3)
+
+    assert exported(other) == exported(svc)
+    assert check(engine, NOW) == [] and check(svc.engine, NOW) == []
+    engine.dispose()
