@@ -332,20 +332,24 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
     """A buyer submits a request on an order (DESIGN §2, *Requests on one order*)."""
     amount_cents = check_submission(sub)
     if order.shop is not None and order.shop != sub.shop:
-        raise Refused(f"Order {sub.order_id} belongs to another shop, not {sub.shop}.")
+        raise Refused(
+            f"Order {quoted(sub.order_id)} belongs to another shop, not {quoted(sub.shop)}."
+        )
     if any(s in OPEN_STATUSES for s in order.statuses):
-        raise Refused(f"Order {sub.order_id} already has an open request.")
+        raise Refused(f"Order {quoted(sub.order_id)} already has an open request.")
     if Status.COMPLETED in order.statuses:
-        raise Refused(f"Order {sub.order_id} was already refunded.")
+        raise Refused(f"Order {quoted(sub.order_id)} was already refunded.")
     if order.appeal_decided:
-        raise Refused(f"An appeal on order {sub.order_id} was already decided.")
+        raise Refused(f"An appeal on order {quoted(sub.order_id)} was already decided.")
     if order.rejected_count >= 2:
         raise Refused(
-            f"Order {sub.order_id} was rejected twice; the buyer can only submit an appeal."
+            f"Order {quoted(sub.order_id)} was rejected twice; the buyer can only submit an appeal."
         )
     if order.latest_rejected_at is not None:
         if now >= order.latest_rejected_at + rules.after_rejection_window:
-            raise Refused(f"The window for a second request on order {sub.order_id} has closed.")
+            raise Refused(
+                f"The window for a second request on order {quoted(sub.order_id)} has closed."
+            )
     req = Request(
         id=sub.id,
         order_id=sub.order_id,
@@ -374,7 +378,7 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
 
 def _require_status(req: Request, verb: str, *allowed: Status) -> None:
     if req.status not in allowed:
-        raise WrongStatus(req.id, verb, req.status)
+        raise WrongStatus(quoted(req.id), verb, req.status)
 
 
 def _change(req: Request, actor: str, at: DateTime, kind: Kind, after: Request, **details: Any):
@@ -442,15 +446,16 @@ def receive(req: Request, actor: str, now: DateTime) -> Change:
 def appeal(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
     _require_status(req, "appealed", Status.REJECTED)
     if req.arbitration is not None or order.appeal_made:
-        raise Refused(f"An appeal was already made on order {req.order_id}.")
+        raise Refused(f"An appeal was already made on order {quoted(req.order_id)}.")
     if order.latest_request_id is not None and order.latest_request_id != req.id:
         raise Refused(
-            f"{req.id} cannot be appealed: a later request ({order.latest_request_id}) "
-            f"was submitted on order {req.order_id}."
+            f"{quoted(req.id)} cannot be appealed: a later request "
+            f"({quoted(order.latest_request_id)}) "
+            f"was submitted on order {quoted(req.order_id)}."
         )
     assert req.rejected_at is not None
     if now >= req.rejected_at + rules.after_rejection_window:
-        raise Refused(f"The window to appeal {req.id} has closed.")
+        raise Refused(f"The window to appeal {quoted(req.id)} has closed.")
     after = replace(
         req, status=Status.IN_MEDIATION, arbitration=Arbitration.IN_PROGRESS, deadline_at=None
     )
@@ -508,6 +513,14 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def quoted(text: Any, limit: int | None = None) -> str:
+    """Someone's text (an id, an order, a shop, a login) inside a sentence, clipped to
+    `limit`: as it is when printable, else as a Python literal, so that no newline, escape
+    or lone surrogate breaks the sentence or reaches a terminal or a UTF-8 stream."""
+    text = str(text)[:limit]
+    return text if text.isprintable() else repr(text)
 
 
 def storable(text: Any) -> bool:

@@ -397,7 +397,7 @@ class Returns:
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         d.check_submission(sub)  # before its ids are used in a query
         if q.request_row(conn, sub.id) is not None:
-            raise Refused(f"A request with the id {sub.id} already exists.")
+            raise Refused(f"A request with the id {_quoted(sub.id)} already exists.")
         seen = _order_version(conn, sub.order_id)  # before the order's requests
         others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
         if others:
@@ -555,7 +555,7 @@ def _require_not_before_last_record(
         return
     status = q.request_row(conn, row["request_id"])["status"].replace("_", " ")
     raise Refused(
-        f"{row['request_id']} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
+        f"{_quoted(row['request_id'])} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
         f"{_precise(rec.at)}, after this {action}'s time ({_precise(now)}); "
         f"it is now {status}."
     )
@@ -568,11 +568,7 @@ def _storable(text: Any) -> bool:
 
 
 def _quoted(text: Any, limit: int = 64) -> str:
-    """Someone's text inside a sentence, clipped to `limit`: as it is when printable, else
-    as a Python literal, so that no newline, escape or lone surrogate gets into a message
-    (which apply writes as UTF-8 JSON, and the console shows)."""
-    text = str(text)[:limit]
-    return text if text.isprintable() else repr(text)
+    return d.quoted(text, limit)
 
 
 def _precise(at: DateTime) -> str:
