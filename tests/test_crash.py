@@ -11,8 +11,8 @@ whole stream is sent once more, to completion: every line's verdict is the one t
 uninterrupted run gave, lines seen before say "duplicate", and the final `export --format
 jsonl` is byte-identical to the reference.
 
-CI size: 20 kills per backend, on 700 requests (about 2 650 lines) on SQLite and 300 (about
-1 150 lines) on PostgreSQL. RETURNS_TUI_TORTURE=large: 100 kills, 2 500 and 1 500 requests.
+CI size: 20 kills per backend, on 700 requests (about 2 650 lines) on SQLite and 200 (about
+760 lines) on PostgreSQL. RETURNS_TUI_TORTURE=large: 100 kills, 2 500 and 1 500 requests.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from returns_tui.timefmt import iso_utc
 
 LARGE = os.environ.get("RETURNS_TUI_TORTURE") == "large"
 # PostgreSQL applies a line in about three times SQLite's time: a shorter stream in CI.
-REQUESTS = {"sqlite": 2500, "postgresql": 1500} if LARGE else {"sqlite": 700, "postgresql": 300}
+REQUESTS = {"sqlite": 2500, "postgresql": 1500} if LARGE else {"sqlite": 700, "postgresql": 200}
 KILLS = 100 if LARGE else 20
 RETURNS_TUI = Path(sys.executable).with_name("returns-tui")
 ADMIN = "sync-admin"

@@ -192,6 +192,16 @@ def hostile_stream(draw) -> list[dict[str, Any] | str]:
 START = utc_now().start_of("day").subtract(days=20)
 
 
+# How much was fed, printed at the end of the module (pytest -s) for docs/RELIABILITY.md.
+FED = {"apply lines": 0, "apply runs": 0, "dialog texts": 0, "search texts": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_fed():
+    yield
+    print(f"\n[hostile] fed: {FED}")
+
+
 def dumps(value: Any, ascii_only: bool = False) -> str:
     """JSON text that UTF-8 can carry: a lone surrogate only as an escape ("\\ud800")."""
     text = json.dumps(value, ensure_ascii=ascii_only)
@@ -292,6 +302,8 @@ def verify_run(url: str, data: bytes, sent: list[Any]) -> list[dict[str, Any]]:
     if path is None:
         path = Path(f"/tmp/hostile-{uuid.uuid4().hex}.jsonl")
     path.write_bytes(data)
+    FED["apply runs"] += 1
+    FED["apply lines"] += len(sent)
     engine = open_engine(url)
     try:
         with engine.connect() as conn:
@@ -524,7 +536,7 @@ from tests.support import console as cs  # noqa: E402
 SIZE = (120, 36)
 # Each text costs a quarter of a second in a dialog, and a search most of a second.
 CONSOLE_SETTINGS = settings(
-    max_examples=3 * SCALE,
+    max_examples=2 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -624,6 +636,7 @@ def expected_dialog_result(kind: str, note: str) -> Any:
 def test_dialog_note_fields_take_any_text(kind, texts):
     import asyncio
 
+    FED["dialog texts"] += len(texts)
     for text, (held, result) in zip(texts, asyncio.run(fill_and_submit(kind, texts)), strict=True):
         # The field holds what was typed (a paste keeps its first line); the dialog hands
         # back exactly that, stripped, or refuses it with the domain's own sentence.
@@ -671,7 +684,7 @@ def console_template(tmp_path_factory) -> Path:
 
 @CONSOLE_SETTINGS
 @given(texts=st.lists(screen_text_value, min_size=3, max_size=6))
-@example(texts=["[@click", "\x1b[31m", "%", "_", "\\", "'; DROP TABLE requests; --", "RH00"])
+@example(texts=["[@click", "\x1b[31m", "%_\\", "'; DROP TABLE requests; --", "RH00"])
 def test_the_search_box_takes_any_text(console_template, tmp_path, texts):
     import asyncio
 
@@ -680,6 +693,7 @@ def test_the_search_box_takes_any_text(console_template, tmp_path, texts):
     svc = Returns(open_engine(f"sqlite:///{path}"))
     try:
         asyncio.run(search_console(svc, texts))
+        FED["search texts"] += len(texts)
     finally:
         svc.engine.dispose()
         path.unlink()
