@@ -12,7 +12,7 @@ uninterrupted run gave, lines seen before say "duplicate", and the final `export
 jsonl` is byte-identical to the reference.
 
 CI size: 20 kills per backend, on 700 requests (about 2 650 lines) on SQLite and 200 (about
-760 lines) on PostgreSQL. RETURNS_TUI_TORTURE=large: 100 kills, 2 500 and 1 500 requests.
+760 lines) on PostgreSQL. RETURNS_TUI_TORTURE=large: 50 kills, 1 500 and 800 requests.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from returns_tui.timefmt import iso_utc
 
 LARGE = os.environ.get("RETURNS_TUI_TORTURE") == "large"
 # PostgreSQL applies a line in about three times SQLite's time: a shorter stream in CI.
-REQUESTS = {"sqlite": 2500, "postgresql": 1500} if LARGE else {"sqlite": 700, "postgresql": 200}
-KILLS = 100 if LARGE else 20
+REQUESTS = {"sqlite": 1500, "postgresql": 800} if LARGE else {"sqlite": 700, "postgresql": 200}
+KILLS = 50 if LARGE else 20
 RETURNS_TUI = Path(sys.executable).with_name("returns-tui")
 ADMIN = "sync-admin"
 REASONS = ["no_proof", "item_used_or_damaged", "not_as_claimed", "outside_policy", "other"]
