@@ -17,6 +17,7 @@ from pendulum import DateTime
 from sqlalchemy.engine import Connection
 
 from returns_tui.domain import Tab, storable
+from returns_tui.store import search
 from returns_tui.store.schema import records, requests
 
 
@@ -83,29 +84,42 @@ class Filter:
     tab: Tab = Tab.ALL
     search: str = ""
 
+    @property
+    def indexed_search(self) -> bool:
+        text = self.search.strip()
+        return bool(text) and storable(text) and search.indexed(text)
+
+    def filtered(self, column: Any) -> Any:
+        """`column` for a condition of this filter. With an indexed search the candidates
+        are few, and the shops, the tab and the page's key only filter them: SQLite must not
+        be led by them into walking one of their indexes instead (search.unindexed)."""
+        return search.unindexed(column) if self.indexed_search else column
+
     def where(self) -> list[Any]:
         clauses: list[Any] = []
+        text = self.search.strip()
+        # NUL or a lone surrogate cannot be in any stored text (PostgreSQL refuses to even
+        # compare with NUL; no driver can send a lone surrogate).
+        searchable = bool(text) and storable(text)
+        shop, tab = self.filtered(requests.c.shop), self.filtered(requests.c.tab)
         if self.shops is not None:
-            clauses.append(requests.c.shop.in_(sorted(self.shops)))
+            clauses.append(shop.in_(sorted(self.shops)))
         if self.tab is not Tab.ALL:
-            clauses.append(requests.c.tab == self.tab.value)
-        if text := self.search.strip():
-            # NUL or a lone surrogate cannot be in any stored text (PostgreSQL refuses to even
-            # compare with NUL; no driver can send a lone surrogate).
-            clauses.append(_search_clause(text) if storable(text) else sa.false())
+            clauses.append(tab == self.tab.value)
+        if text:
+            clauses.append(_search_clause(text) if searchable else sa.false())
         return clauses
 
 
 def _search_clause(text: str) -> Any:
     """An exact id, order id or tracking number (indexed), or a part of a buyer's name or a
-    product (a scan, stopped early by the page's LIMIT)."""
-    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    product (an FTS5 trigram index on SQLite, pg_trgm on PostgreSQL, for three characters or
+    more; a scan for one or two: see store.search)."""
     return sa.or_(
         requests.c.id == text,
         requests.c.order_id == text,
         requests.c.tracking == text,
-        sa.func.lower(requests.c.buyer).like(pattern, escape="\\"),
-        sa.func.lower(requests.c.product).like(pattern, escape="\\"),
+        search.text_clause(text),
     )
 
 
@@ -153,14 +167,15 @@ def page(
         for clause in flt.where():
             query = query.where(clause)
         if null_segment:
-            query = query.where(column.is_(None))
+            query = query.where(flt.filtered(column).is_(None))
             key_cols: Sequence[Any] = [requests.c.id]
         else:
             if nullable:
-                query = query.where(column.is_not(None))
+                query = query.where(flt.filtered(column).is_not(None))
             key_cols = [column, requests.c.id]
         if after is not None and (not nullable or (after.deadline_at is None) == null_segment):
-            cols, key = sa.tuple_(*key_cols), _key_of(after, key_cols)
+            cols = sa.tuple_(*[flt.filtered(c) for c in key_cols])
+            key = _key_of(after, key_cols)
             query = query.where(cols < key if descending else cols > key)
         order = [c.desc() if descending else c.asc() for c in key_cols]
         query = query.order_by(*order).limit(limit - len(rows))
@@ -189,11 +204,12 @@ def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
     for clause in flt.where():
         query = query.where(clause)
     value = getattr(row, column.name)
+    where_column, where_id = flt.filtered(column), flt.filtered(requests.c.id)
     if sort is Sort.DEADLINE and value is None:
         return query.where(
-            sa.or_(column.is_not(None), sa.and_(column.is_(None), requests.c.id < row.id))
+            sa.or_(where_column.is_not(None), sa.and_(where_column.is_(None), where_id < row.id))
         )
-    key_cols = sa.tuple_(column, requests.c.id)
+    key_cols = sa.tuple_(where_column, where_id)
     key = _key_of(row, [column, requests.c.id])
     if sort is Sort.NEWEST:
         return query.where(key_cols > key)
