@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.money import format_amount, minor_digits, parse_amount
+from returns_tui.store import search
 from returns_tui.store.engine import is_sqlite, write
 from returns_tui.store.schema import orders, records, requests, to_micros
 
@@ -814,8 +815,9 @@ _CACHE_KIB = 256 * 1024
 
 @contextmanager
 def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
-    """On SQLite, for a big seed, drop the request table's indexes and create them again from
-    their own DDL afterwards, within the caller's transaction (so never lost)."""
+    """On SQLite, for a big seed, drop the request table's indexes (and the search index's
+    triggers) and create them again from their own DDL afterwards, within the caller's
+    transaction (so never lost)."""
     existing = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar_one()
     if not is_sqlite(conn) or count < max(REBUILD_FROM, existing):
         yield
@@ -826,7 +828,10 @@ def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
     ).all()
     for name, _sql in ddl:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    yield
+    # The search index too: its triggers index each row as it comes (13 µs a row); one
+    # rebuild from the table afterwards costs a tenth of that.
+    with search.suspended(conn):
+        yield
     for _name, sql in ddl:
         conn.exec_driver_sql(sql)
 

@@ -207,6 +207,35 @@ def test_the_index_follows_inserts_updates_deletes_and_a_vacuum(tmp_path):
         )
 
 
+def test_the_seed_rebuilds_the_index_it_suspends(tmp_path):
+    """A big seed drops the index's triggers and rebuilds the index once: afterwards both
+    are there, and every seeded buyer is found."""
+    from returns_tui import seed as seeding
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    svc = Returns(engine)
+    svc.add_user("root-admin", "root-admin", "admin", (), T0)
+    admin = svc.login("root-admin")
+    old = seeding.REBUILD_FROM
+    seeding.REBUILD_FROM = 50
+    try:
+        seeding.seed_requests(engine, 300, seed=3, now=T0)
+    finally:
+        seeding.REBUILD_FROM = old
+    with read(engine) as conn:
+        triggers = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'requests'"
+        ).scalars()
+        assert sorted(triggers) == [f"requests_search_{v}" for v in ("delete", "insert", "update")]
+        buyers = [r.buyer for r in conn.execute(sa.select(requests.c.buyer))]
+    for name in {b for b in buyers}:
+        want = sum(name.lower() in lowered_by("sqlite")(b) for b in buyers)
+        assert svc.counts(admin, name)[d.Tab.ALL] == want, name
+    svc.submit(BUYER, submission("X1", "X1", buyer="Quentin Blake"), T0)
+    assert found(svc, admin, "quentin") == ["X1"]
+
+
 @needs_pg
 def test_postgresql_gets_trigram_indexes_when_it_may(pg_url):
     engine = open_engine(pg_url)
