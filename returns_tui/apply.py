@@ -188,7 +188,26 @@ def _parse(line: str) -> dict[str, Any]:
         raise Refused(f"The line is not valid JSON ({exc}).") from None
     if not isinstance(fields, dict):
         raise Refused("The line must be a JSON object.")
+    # A lone surrogate can only come from a \u escape; no UTF-8 output or database holds one.
+    if "\\u" in line and _has_lone_surrogate(fields):
+        raise Refused("The line holds a lone surrogate escape (such as \\ud800), not text.")
     return fields
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a key or a string anywhere in `value` is not writable as UTF-8. A walk, not
+    recursion: a line may nest as deep as the JSON reader allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not d.is_unicode(item):
+                return True
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return False
 
 
 def _no_constant(name: str) -> None:

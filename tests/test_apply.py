@@ -130,6 +130,8 @@ def test_a_line_sweeps_other_requests_too_and_until_sweeps_after_the_last(svc):
         ('"text"', "must be a JSON object"),
         ('{"at": NaN, "actor": "buyer", "action": "appeal"}', "not valid JSON"),
         ("[" * 100_000, "not valid JSON"),
+        ('{"at": "x", "\\ud800": 1}', "lone surrogate"),
+        (line(at(1), "sam", "note", request_id="R1", note="\ud800"), "lone surrogate"),
         (line(at(1), "buyer", "frobnicate", request_id="R1"), "Unknown action 'frobnicate'"),
         (line(at(1), "buyer", 7, request_id="R1"), "Unknown action 7"),
         (line(at(1), "mallory", "accept", request_id="R1"), "mallory is not a returns-tui user"),
