@@ -23,9 +23,10 @@ from sqlalchemy.engine import Engine
 
 from returns_tui import apply as applying
 from returns_tui import export as exporting
+from returns_tui.check import check
 from returns_tui.clock import parse_time, utc_now
 from returns_tui.domain import Tab
-from returns_tui.errors import Refused, ReturnsError
+from returns_tui.errors import Forbidden, Refused, ReturnsError
 from returns_tui.identity import login_name
 from returns_tui.roles import Actor, require_admin
 from returns_tui.services import Returns
@@ -155,6 +156,16 @@ def _parser() -> _Parser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--tab", choices=[t.value for t in Tab], default=Tab.ALL.value)
 
+    check = command("check", _check, "report every broken invariant (agents and admins)")
+    check.add_argument(
+        "--now", type=_time, metavar="TIME",
+        help="judge overdue requests as at TIME (default: the real clock)",
+    )  # fmt: skip
+    check.add_argument(
+        "--grace", type=_seconds, default=0.0, metavar="SECONDS",
+        help="how long past its deadline a request may be before it counts as not swept",
+    )  # fmt: skip
+
     seed = command("seed", _seed, "add N synthetic requests, reproducibly (admins only)")
     seed.add_argument("--count", type=_count, required=True, metavar="N")
     seed.add_argument("--seed", type=int, default=0, metavar="S", help="the random seed")
@@ -176,6 +187,16 @@ def _time(text: str) -> DateTime:
         return parse_time(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds of at least 0")
+    return value
 
 
 def _count(text: str) -> int:
@@ -315,6 +336,26 @@ def _export(session: _Session) -> int:
         exporting.write_jsonl(rows, sys.stdout)
     sys.stdout.flush()
     return 0
+
+
+def _check(session: _Session) -> int:
+    """The invariant checker (returns_tui.check): one line per violation, then a summary;
+    status 1 on any. It reads every shop's requests, so operators may not run it."""
+    actor = session.actor()
+    if actor.visible_shops() is not None:
+        raise Forbidden(
+            f"Only an agent or an admin may check the whole database; {actor.name} is an "
+            f"{actor.role.value}."
+        )
+    now = session.args.now or utc_now()
+    found = check(
+        session.service.engine, now, session.args.grace, rules=session.settings.rules
+    )
+    for violation in found:
+        print(safe(str(violation)))
+    what = _plural(len(found), "violation") if found else "no violations"
+    print(f"Checked the database as at {iso_utc(now)}: {what}.")
+    return 1 if found else 0
 
 
 def _seed(session: _Session) -> int:
