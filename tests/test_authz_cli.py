@@ -3,7 +3,7 @@ operator of acme, an operator of globex, an agent) and by a stranger (a login th
 user), against requests of both shops. Only what DESIGN §3 allows succeeds; everything else
 exits 1 with one line on stderr, writes nothing on stdout and changes nothing. An operator's
 export holds their shop's requests only. (The console's launch is covered in test_cli.py and
-test_ssh.py; `check` in test_check_cli.py.)
+test_ssh.py; `check`'s output in test_check_cli.py.)
 
 The commands run in this process through `cli.main`, as the installed command does, with the
 login set the way root sets it (RETURNS_TUI_USER); one run goes through the real command.
@@ -141,6 +141,7 @@ COMMANDS = {
     "export jsonl": (("export", "--format", "jsonl"), set(USERS)),
     "export csv": (("export", "--format", "csv"), set(USERS)),
     "seed": (("seed", "--count", "4"), {"boss"}),
+    "check": (("check",), {"boss", "sam"}),  # it reads every shop: not for operators
 }
 
 
@@ -154,11 +155,17 @@ def test_each_command_by_each_role(command, who, db, tmp_path, monkeypatch):
     if who not in allowed:
         if who == "mallory":
             refused(result, "mallory is not a returns-tui user")
+        elif command == "check":
+            refused(result, "Only an agent or an admin may check the whole database")
         else:
             refused(result, "Only an admin may")
         assert dump(db) == before
         return
     status, out, err = result
+    if command == "check":  # allowed, and it finds the two requests nobody swept
+        assert (status, err) == (1, ""), result
+        assert [line.split(":")[0] for line in out.splitlines()[:-1]] == ["AOLD", "GOLD"]
+        status = 0
     assert (status, err) == (0, ""), result
     after = dump(db)
     if command == "users add":
@@ -182,6 +189,9 @@ def test_each_command_by_each_role(command, who, db, tmp_path, monkeypatch):
         assert ids == sorted(visible), (who, ids)
     elif command == "seed":
         assert len(after["requests"]) == len(before["requests"]) + 4
+    elif command == "check":
+        assert after == before
+        assert out.splitlines()[-1].startswith("Checked the database as at "), out
 
 
 def exported_ids(out: str, command: str) -> list[str]:
@@ -251,7 +261,7 @@ def test_on_an_empty_database_the_first_user_must_be_an_admin(tmp_path, monkeypa
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root may act as RETURNS_TUI_USER")
 def test_a_stranger_through_the_real_command_gets_one_line_and_status_1(db):
     env = dict(os.environ, RETURNS_TUI_USER="mallory", RETURNS_TUI_DB=db)
-    for args in (["export"], ["sweep"], ["users", "list"], ["apply", "-"]):
+    for args in (["export"], ["sweep"], ["users", "list"], ["apply", "-"], ["check"]):
         result = subprocess.run([str(RETURNS_TUI), *args], env=env, capture_output=True,
                                 text=True, input="", timeout=60)  # fmt: skip
         assert result.returncode == 1, (args, result)
