@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from returns_tui.store.queries import ListRow
 from returns_tui.textsafe import safe
@@ -134,6 +135,7 @@ class RequestTable(DataTable):
             return
         top = int(self.scroll_y)
         height = self.scrollable_content_region.height
+        changed: list[tuple[str, Text]] = []
         for index in range(top, min(top + height + 1, self.row_count)):
             rid = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
             row = self.rows_by_id.get(rid) if rid else None
@@ -143,7 +145,41 @@ class RequestTable(DataTable):
             key = f"{text.plain}|{text.style}"
             if self._due_shown.get(row.id) != key:
                 self._due_shown[row.id] = key
-                self.update_cell(row.id, "due", text)
+                changed.append((row.id, text))
+        if changed:
+            self._replace_due_cells(changed)
+
+    def _replace_due_cells(self, changed: list[tuple[str, Text]]) -> None:
+        """Put new countdowns in their cells, forgetting the rendering of those rows only.
+
+        DataTable.update_cell bumps the table's update count, which is part of the key of every
+        cached cell, row and line: one changed countdown (every second for those under an
+        hour) made the table render every visible cell again through Rich, 25 ms of CPU a
+        second (bench/run.py, py-spy). This reaches into Textual 8's DataTable caches; should
+        they ever be missing, it falls back to update_cell."""
+        try:
+            data, locations = self._data, self._row_locations
+            caches = self._cell_render_cache, self._row_render_cache
+            renderables, lines = self._row_renderable_cache, self._line_cache
+        except AttributeError:
+            for rid, text in changed:
+                self.update_cell(rid, "due", text)
+            return
+        rows, due = set(), ColumnKey("due")
+        for rid, text in changed:
+            row_key = RowKey(rid)
+            data[row_key][due] = text
+            rows.add(row_key)
+        indexes = {locations.get(row_key) for row_key in rows}
+        cells, row_lines = caches
+        for key in [k for k in cells.keys() if k[0] in rows and k[1] == due]:  # (row, column, …)
+            cells.discard(key)
+        for key in [k for k in row_lines.keys() if k[0] in rows]:  # (row key, …)
+            row_lines.discard(key)
+        for key in [k for k in renderables.keys() if k[1] in indexes]:  # (count, row index)
+            renderables.discard(key)
+        lines.clear()  # lines are put together again from the rows' cached renderings
+        self.refresh()
 
     def toggle_mark(self, request_id: str) -> None:
         if request_id in self.marked:
