@@ -1,0 +1,49 @@
+"""The benchmark suite runs, small (10 000 requests, --quick), and produces every figure with
+its baselines: so that it cannot rot. No timing is asserted here; docs/PERFORMANCE.md has
+the figures of a full run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FIGURES = {
+    "launch", "launch_floor", "naive_launch", "rss", "tick", "idle_cpu", "tab_switch",
+    "page_down", "page_down_read", "jump_end", "page_all", "page_to_proceed", "search_id",
+    "search_id_tab", "search_id_floor", "search_name", "search_name_tab", "search_name_floor",
+    "search_short", "seed", "sweep", "apply", "export",
+}  # fmt: skip
+WITH_BASELINE = {"launch", "idle_cpu", "page_all", "page_to_proceed", "search_id", "search_name"}
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_quick_suite_produces_every_figure(tmp_path):
+    doc = tmp_path / "PERFORMANCE.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--sizes", "10000",
+         "--data", str(tmp_path), "--doc", str(doc)],
+        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "results-sqlite.json").read_text())
+    figures = results["figures"]
+    assert {f["key"] for f in figures} == FIGURES
+    for figure in figures:
+        assert figure["samples"], figure["key"]
+        assert all(isinstance(x, int | float) for x in figure["samples"]), figure["key"]
+        if figure["key"] in WITH_BASELINE:
+            assert figure["baseline_samples"] and figure["ratio"] is not None, figure["key"]
+        if figure["limit"] is not None:
+            assert figure["verdict"] in ("pass", "**miss**"), figure["key"]
+    assert sorted(f["size"] for f in figures if f["key"] == "sweep") == [2_000, 5_000]
+    for key in ("nproc", "cpu", "ram", "date", "command"):
+        assert results["machine"][key], key
+    assert "| requests | figure | median | p95 |" in result.stdout
+    assert not doc.exists()  # --quick leaves the doc alone
