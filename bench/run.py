@@ -673,6 +673,11 @@ def service_figures(suite: Suite, size: int, url: str) -> None:
         return timed(lambda: floor(sql, params), reps)
 
     scan_reps = suite.runs(3 if size >= 1_000_000 else 5, 2)
+    # SQLite: with search.indexed off the LIKE scans, as before migration 0002. PostgreSQL's
+    # planner may still use the pg_trgm indexes for that LIKE: no scan to compare with there.
+    scan_label = "the scan it replaced"
+    if suite.backend.name != "sqlite":
+        scan_label = "search.indexed off (pg_trgm still there)"
     for key, name, text, limit in (
         ("search_id", "search by exact request id (window + counts)", middle, 20),
         ("search_name", f"search by a part of a name, '{NAME_PART}'", NAME_PART, 300),
@@ -682,7 +687,7 @@ def service_figures(suite: Suite, size: int, url: str) -> None:
         with mock.patch.object(search, "indexed", lambda _text: False):
             scan = timed(console_search(text), scan_reps)
         suite.add(Figure(size, key, name, "ms", ours, goal=f"< {limit} ms", limit=limit,
-                         baseline="the scan it replaced", baseline_samples=scan,
+                         baseline=scan_label, baseline_samples=scan,
                          faster=True, note="ratio: scan / ours"))  # fmt: skip
         suite.add(Figure(size, key + "_tab", name + ", in To Proceed", "ms", to_proceed,
                          goal=f"< {limit} ms", limit=limit))  # fmt: skip
@@ -916,8 +921,6 @@ def render(results: Path, doc: Path) -> int:
     data = json.loads(results.read_text())
     names = {f.name for f in dataclasses.fields(Figure)}
     figures = [Figure(**{k: v for k, v in f.items() if k in names}) for f in data["figures"]]
-    for f in figures:
-        f.faster = f.faster or f.key == "launch" or f.key in ("search_id", "search_name")
     figures.sort(key=lambda f: (f.size, _ORDER.get(f.key.split("_tab")[0], 99)))
     write_doc(doc, data["machine"]["backend"], markdown(figures, data["machine"]))
     return 0
