@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Tabs
+from textual.widgets import Footer, Input, Tabs
 
 from returns_tui import domain as d
 from returns_tui.clock import Clock
@@ -403,14 +403,14 @@ class ConsoleScreen(Screen):
             search=self.search,
         )
 
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(RequestTable.Highlighted)
+    def _row_highlighted(self, event: RequestTable.Highlighted) -> None:
         self._show_status()
-        rid = event.row_key.value if event.row_key else None
+        rid = event.request_id
         if rid and (self.detail is None or self.detail.request.id != rid):
             self.load_detail(rid)
 
-    @on(DataTable.RowSelected)
+    @on(RequestTable.Selected)
     def _row_selected(self) -> None:
         self.action_records()
 

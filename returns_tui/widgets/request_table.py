@@ -1,54 +1,147 @@
-"""The table of one tab: a window of at most a page of rows, updated by row key.
+"""The table of one tab: a window of at most a page of rows, painted line by line.
 
 The table never holds more than the window the screen gives it. Moving past either end of the
 window (arrow, PageUp/PageDown, Home/End) posts `EdgeReached`, and the screen fetches the next
-window in a worker. Refreshing the same window diffs by request id, so the cursor stays on its
-request; the countdown column is repainted each second for the visible rows only.
+window in a worker. Refreshing the same window keeps the cursor on its request.
+
+It is a Line API widget (a `ScrollView` with `render_line`), not a `DataTable`: DataTable
+renders every visible cell through Rich again after any change, because its update count is
+part of every cache key, which made a tab switch cost ~150 ms and the one-second countdown tick
+~15 ms of CPU (docs/PERFORMANCE.md). Here each row keeps the segments of its fixed cells, a line
+is those segments plus the mark and the countdown, and a tick repaints only the lines whose
+countdown text changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar, NamedTuple
 
 from pendulum import DateTime
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
-from textual.coordinate import Coordinate
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from returns_tui.store.queries import ListRow
-from returns_tui.textsafe import safe
 from returns_tui.widgets.cells import amount_text, countdown_text, plain, status_label, type_label
 
 MARK = "●"
+ELLIPSIS = "…"
+PADDING = 1  # blank cells on each side of every column
 
-# (key, header, width); buyer and product are cut to their width.
+
+class Column(NamedTuple):
+    key: str
+    header: str
+    width: int
+    right: bool = False  # right-justified (amounts)
+
+
+# Buyer and product are cut to their width, with an ellipsis.
 _COLUMNS = [
-    ("mark", " ", 1),
-    ("id", "Request", 10),
-    ("order", "Order", 10),
-    ("shop", "Shop", 8),
-    ("buyer", "Buyer", 14),
-    ("product", "Product", 15),
-    ("type", "Type", 13),
-    ("amount", "Amount", 12),
-    ("status", "Status", 17),
-    ("due", "Deadline", 8),
+    Column("mark", " ", 1),
+    Column("id", "Request", 10),
+    Column("order", "Order", 10),
+    Column("shop", "Shop", 8),
+    Column("buyer", "Buyer", 14),
+    Column("product", "Product", 15),
+    Column("type", "Type", 13),
+    Column("amount", "Amount", 12, right=True),
+    Column("status", "Status", 17),
+    Column("due", "Deadline", 8),
 ]
 # With the shop column (agents, admins, operators of several shops) the free-text columns give
 # way so that the table still fits 120 columns.
 _NARROW_WITH_SHOP = {"shop": 10, "buyer": 9, "product": 10, "amount": 11}
 
 
-class RequestTable(DataTable):
-    """Rows of requests keyed by request id."""
+def fit(text: str, width: int, right: bool = False) -> str:
+    """`text` in exactly `width` terminal cells: padded, or cut with an ellipsis. Wide
+    characters (CJK, emoji) count as two cells; `text` is already free of control
+    characters (cells.plain)."""
+    length = cell_len(text)
+    if length > width:
+        return set_cell_size(text, width - 1) + ELLIPSIS if width > 1 else set_cell_size(text, 1)
+    pad = " " * (width - length)
+    return pad + text if right else text + pad
 
-    BINDINGS = [
+
+class RequestTable(ScrollView, can_focus=True):
+    """Rows of requests, one line each, under a header line that does not scroll."""
+
+    DEFAULT_CSS = """
+    RequestTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .request-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+        &:dark > .request-table--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .request-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .request-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .request-table--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .request-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "request-table--header",
+        "request-table--even-row",
+        "request-table--cursor",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Select", show=False),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,ctrl+home", "edge('first')", "First page", show=False),
         Binding("end,ctrl+end", "edge('last')", "Last page", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False),
+        Binding("right", "scroll_right", "Scroll right", show=False),
     ]
+
+    class Highlighted(Message):
+        """The cursor is on another row (or the same request at another place)."""
+
+        def __init__(self, request_id: str | None) -> None:
+            super().__init__()
+            self.request_id = request_id
+
+    class Selected(Message):
+        """Enter, or a click on the highlighted row."""
+
+        def __init__(self, request_id: str) -> None:
+            super().__init__()
+            self.request_id = request_id
 
     class EdgeReached(Message):
         """The cursor tried to leave the window: `edge` is next, previous, first or last.
@@ -60,197 +153,272 @@ class RequestTable(DataTable):
             self.overshoot = overshoot
 
     def __init__(self, *, show_shop: bool, id: str | None = None) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        super().__init__(id=id)
         self.show_shop = show_shop
+        self.columns = [
+            c._replace(width=_NARROW_WITH_SHOP.get(c.key, c.width) if show_shop else c.width)
+            for c in _COLUMNS
+            if show_shop or c.key != "shop"
+        ]
+        self.rows: list[ListRow] = []
         self.rows_by_id: dict[str, ListRow] = {}
         self.marked: set[str] = set()
         self.countdown_styles: dict[str, str] = {}
-        self._due_shown: dict[str, str] = {}
-
-    def on_mount(self) -> None:
-        for key, label, width in _COLUMNS:
-            if key == "shop" and not self.show_shop:
-                continue
-            if self.show_shop:
-                width = _NARROW_WITH_SHOP.get(key, width)
-            self.add_column(label, key=key, width=width)
+        self.cursor_row = 0
+        self._middle: dict[str, list[Segment]] = {}  # id → the cells between mark and countdown
+        self._due: dict[str, tuple[str, str]] = {}  # id → the countdown shown: text, style
+        self._styles: dict[str, Style] = {}  # parsed countdown styles
+        self._lines: dict[tuple, Strip] = {}  # painted lines; forgotten when the styles change
+        self._style_key: tuple = ()
+        self._highlighted: tuple[int, str | None] = (0, None)
+        self._width = sum(c.width + 2 * PADDING for c in self.columns)
 
     # ------------------------------------------------------------------------------------------
     # What the screen calls
 
     @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    @property
     def highlighted_id(self) -> str | None:
-        if not self.rows_by_id or self.row_count == 0:
-            return None
-        row = min(max(self.cursor_row, 0), self.row_count - 1)
-        return self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        return self.rows[self.cursor_row].id if self.rows else None
 
     @property
     def highlighted_row(self) -> ListRow | None:
-        rid = self.highlighted_id
-        return self.rows_by_id.get(rid) if rid else None
+        return self.rows[self.cursor_row] if self.rows else None
 
     @property
     def ids(self) -> list[str]:
-        return [row.key.value for row in self.ordered_rows if row.key.value is not None]
+        return [row.id for row in self.rows]
 
     def show_rows(
         self, rows: Sequence[ListRow], now: DateTime, *, keep_id: str | None, cursor: int
     ) -> None:
-        """Make the table hold exactly `rows`, in that order, changing only what differs, and
-        put the cursor on `keep_id` if it is still there, else on row `cursor`."""
+        """Hold exactly `rows`, in that order, and put the cursor on `keep_id` if it is still
+        there, else on row `cursor`."""
         new = {r.id: r for r in rows}
-        gone = [rid for rid in self.rows_by_id if rid not in new]
-        if len(gone) > len(self.rows_by_id) // 2:
-            # Another tab or page: a fresh start is cheaper than removing row by row (each
-            # removal renumbers every row). The cursor is set below, by request id.
-            self.clear()
-            self.rows_by_id = {}
-            self._due_shown.clear()
-            gone = []
-        for rid in gone:
-            self.remove_row(rid)
-            self._due_shown.pop(rid, None)
+        for rid, old in self.rows_by_id.items():
+            if new.get(rid) != old:
+                self._middle.pop(rid, None)
+                self._due.pop(rid, None)
         for row in rows:
-            old = self.rows_by_id.get(row.id)
-            if old is None:
-                self.add_row(*self._cells(row, now).values(), key=row.id)
-            elif old != row:
-                for column, value in self._cells(row, now).items():
-                    self.update_cell(row.id, column, value)
+            if row.id not in self._middle:
+                self._middle[row.id] = self._middle_segments(row)
+                self._due[row.id] = self._countdown(row, now)
+        self.rows = list(rows)
         self.rows_by_id = new
-        wanted = [r.id for r in rows]
-        if self.ids != wanted:
-            # DataTable appends new rows at the end; put them in the page's order.
-            order = {safe(rid): i for i, rid in enumerate(wanted)}
-            self.sort("id", key=lambda cell: order.get(cell.plain, 0))
-        if not rows:
-            return
-        target = wanted.index(keep_id) if keep_id in new else min(max(cursor, 0), len(rows) - 1)
-        self.move_cursor(row=target, animate=False)
+        self._lines.clear()
+        self.virtual_size = Size(self._width, len(self.rows) + 1)
+        if rows:
+            ids = self.ids
+            target = ids.index(keep_id) if keep_id in new else cursor
+            self.move_cursor(row=target)
+        else:
+            self.cursor_row = 0
+            self._announce()
+        self.refresh()
+
+    def move_cursor(self, *, row: int) -> None:
+        """Put the cursor on row `row` (clamped to the window) and scroll it into view."""
+        self.cursor_row = min(max(row, 0), max(len(self.rows) - 1, 0))
+        self._scroll_to_cursor()
+        self.refresh()
+        self._announce()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = self.scrollable_content_region.height - 1  # less the header
+        if visible < 1:
+            return  # not laid out yet: on_resize comes back here
+        top = int(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
 
     def repaint_countdowns(self, now: DateTime) -> None:
-        """Repaint the countdowns of the rows on screen: no database, a few cells."""
-        if not self.rows_by_id:
-            return
+        """Repaint the countdowns of the rows on screen whose text changed: no database."""
         top = int(self.scroll_y)
-        height = self.scrollable_content_region.height
-        changed: list[tuple[str, Text]] = []
-        for index in range(top, min(top + height + 1, self.row_count)):
-            rid = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
-            row = self.rows_by_id.get(rid) if rid else None
-            if row is None:
-                continue
-            text = countdown_text(row.deadline_at, now, self.countdown_styles)
-            key = f"{text.plain}|{text.style}"
-            if self._due_shown.get(row.id) != key:
-                self._due_shown[row.id] = key
-                changed.append((row.id, text))
-        if changed:
-            self._replace_due_cells(changed)
-
-    def _replace_due_cells(self, changed: list[tuple[str, Text]]) -> None:
-        """Put new countdowns in their cells, forgetting the rendering of those rows only.
-
-        DataTable.update_cell bumps the table's update count, which is part of the key of every
-        cached cell, row and line: one changed countdown (every second for those under an
-        hour) made the table render every visible cell again through Rich, 25 ms of CPU a
-        second (bench/run.py, py-spy). This reaches into Textual 8's DataTable caches; should
-        they ever be missing, it falls back to update_cell."""
-        try:
-            data, locations = self._data, self._row_locations
-            caches = self._cell_render_cache, self._row_render_cache
-            renderables, lines = self._row_renderable_cache, self._line_cache
-        except AttributeError:
-            for rid, text in changed:
-                self.update_cell(rid, "due", text)
-            return
-        rows, due = set(), ColumnKey("due")
-        for rid, text in changed:
-            row_key = RowKey(rid)
-            data[row_key][due] = text
-            rows.add(row_key)
-        indexes = {locations.get(row_key) for row_key in rows}
-        cells, row_lines = caches
-        for key in [k for k in cells.keys() if k[0] in rows and k[1] == due]:  # (row, column, …)
-            cells.discard(key)
-        for key in [k for k in row_lines.keys() if k[0] in rows]:  # (row key, …)
-            row_lines.discard(key)
-        for key in [k for k in renderables.keys() if k[1] in indexes]:  # (count, row index)
-            renderables.discard(key)
-        lines.clear()  # lines are put together again from the rows' cached renderings
-        self.refresh()
+        for index in range(top, min(top + self.size.height, len(self.rows))):
+            row = self.rows[index]
+            due = self._countdown(row, now)
+            if self._due.get(row.id) != due:
+                self._due[row.id] = due
+                self.refresh_line(index + 1)  # + the header
 
     def toggle_mark(self, request_id: str) -> None:
         if request_id in self.marked:
             self.marked.discard(request_id)
         else:
             self.marked.add(request_id)
-        if request_id in self.rows_by_id:
-            self.update_cell(request_id, "mark", self._mark(request_id))
+        self._refresh_row(request_id)
 
     def clear_marks(self, ids: Iterable[str] | None = None) -> None:
         for rid in list(self.marked if ids is None else ids):
             self.marked.discard(rid)
-            if rid in self.rows_by_id:
-                self.update_cell(rid, "mark", self._mark(rid))
+            self._refresh_row(rid)
+
+    def get_row(self, request_id: str) -> list[Text]:
+        """The cells of a row as they read on screen, before cutting to width."""
+        row = self.rows_by_id[request_id]
+        return [self._cell(row, column.key) for column in self.columns]
+
+    def get_cell(self, request_id: str, column: str) -> Text:
+        return self._cell(self.rows_by_id[request_id], column)
 
     # ------------------------------------------------------------------------------------------
-    # Cells
+    # Keys and the mouse
 
-    def _mark(self, request_id: str) -> Text:
-        return Text(MARK if request_id in self.marked else " ", style="bold")
-
-    def _cells(self, row: ListRow, now: DateTime) -> dict[str, Text]:
-        due = countdown_text(row.deadline_at, now, self.countdown_styles)
-        self._due_shown[row.id] = f"{due.plain}|{due.style}"
-        amount = amount_text(row.amount_cents, row.currency)
-        amount.justify = "right"
-        cells = {
-            "mark": self._mark(row.id),
-            "id": plain(row.id),
-            "order": plain(row.order_id),
-            "shop": plain(row.shop),
-            "buyer": plain(row.buyer),
-            "product": plain(row.product),
-            "type": plain(type_label(row.type)),
-            "amount": amount,
-            "status": plain(status_label(row.status)),
-            "due": due,
-        }
-        if not self.show_shop:
-            del cells["shop"]
-        return cells
-
-    # ------------------------------------------------------------------------------------------
-    # Leaving the window
+    def action_select(self) -> None:
+        if rid := self.highlighted_id:
+            self.post_message(self.Selected(rid))
 
     def action_edge(self, edge: str) -> None:
         self.post_message(self.EdgeReached(edge))
 
     def action_cursor_down(self) -> None:
-        if self.row_count and self.cursor_row >= self.row_count - 1:
-            self.post_message(self.EdgeReached("next"))
-        else:
-            super().action_cursor_down()
+        self._step(1, "next", 0)
 
     def action_cursor_up(self) -> None:
-        if self.row_count and self.cursor_row <= 0:
-            self.post_message(self.EdgeReached("previous"))
-        else:
-            super().action_cursor_up()
+        self._step(-1, "previous", 0)
 
     def action_page_down(self) -> None:
-        if self.row_count and self.cursor_row >= self.row_count - 1:
-            self.post_message(self.EdgeReached("next", self._page_height() - 1))
-        else:
-            super().action_page_down()
+        self._step(self._page_height(), "next", self._page_height() - 1)
 
     def action_page_up(self) -> None:
-        if self.row_count and self.cursor_row <= 0:
-            self.post_message(self.EdgeReached("previous", self._page_height() - 1))
+        self._step(-self._page_height(), "previous", self._page_height() - 1)
+
+    def _step(self, by: int, edge: str, overshoot: int) -> None:
+        if not self.rows:
+            return
+        at_edge = self.cursor_row >= len(self.rows) - 1 if by > 0 else self.cursor_row <= 0
+        if at_edge:
+            self.post_message(self.EdgeReached(edge, overshoot))
         else:
-            super().action_page_up()
+            self.move_cursor(row=self.cursor_row + by)
 
     def _page_height(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_y) + event.y - 1
+        if event.y < 1 or not 0 <= index < len(self.rows):
+            return
+        if index == self.cursor_row:
+            self.action_select()
+        else:
+            self.move_cursor(row=index)
+
+    # ------------------------------------------------------------------------------------------
+    # Painting
+
+    def render_line(self, y: int) -> Strip:
+        self._forget_lines_if_restyled()
+        scroll_x, width = int(self.scroll_x), self.size.width
+        if y == 0:
+            key: tuple = ("header", scroll_x, width)
+        else:
+            index = int(self.scroll_y) + y - 1
+            if index >= len(self.rows):
+                return Strip.blank(width, self.rich_style)
+            rid = self.rows[index].id
+            cursor = index == self.cursor_row
+            key = (rid, index % 2, cursor, rid in self.marked, self._due[rid], scroll_x, width)
+        strip = self._lines.get(key)
+        if strip is None:
+            if len(self._lines) > 4096:
+                self._lines.clear()
+            strip = self._paint_header() if y == 0 else self._paint_row(index)
+            strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(
+                width, self.rich_style
+            )
+            self._lines[key] = strip
+        return strip
+
+    def _paint_header(self) -> Strip:
+        style = self.rich_style + self.get_component_rich_style("request-table--header")
+        pad = " " * PADDING
+        text = "".join(pad + fit(c.header, c.width, c.right) + pad for c in self.columns)
+        return Strip([Segment(text, style)])
+
+    def _paint_row(self, index: int) -> Strip:
+        row = self.rows[index]
+        if index == self.cursor_row:
+            base = self.get_component_rich_style("request-table--cursor")
+            if index % 2 == 0:
+                base = self.get_component_rich_style("request-table--even-row") + base
+        elif index % 2 == 0:
+            base = self.get_component_rich_style("request-table--even-row")
+        else:
+            base = Style()
+        base = self.rich_style + base
+        pad = " " * PADDING
+        due_text, due_style = self._due[row.id]
+        mark = MARK if row.id in self.marked else " "
+        return Strip([
+            Segment(pad + fit(mark, self.columns[0].width) + pad, base + self._style("bold")),
+            *(Segment(cell.text, base + cell.style) for cell in self._middle[row.id]),
+            Segment(pad, base),
+            Segment(fit(due_text, self.columns[-1].width), base + self._style(due_style)),
+            Segment(pad, base),
+        ])  # fmt: skip
+
+    def _middle_segments(self, row: ListRow) -> list[Segment]:
+        """The fixed cells of a row, padded: text and its own style (no row style yet)."""
+        pad = " " * PADDING
+        out = []
+        for column in self.columns:
+            if column.key in ("mark", "due"):
+                continue
+            cell = self._cell(row, column.key)
+            out.append(Segment(pad + fit(cell.plain, column.width, column.right) + pad,
+                               self._style(str(cell.style))))  # fmt: skip
+        return out
+
+    def _cell(self, row: ListRow, key: str) -> Text:
+        match key:
+            case "mark":
+                return Text(MARK if row.id in self.marked else " ", style="bold")
+            case "amount":
+                return amount_text(row.amount_cents, row.currency)
+            case "type":
+                return plain(type_label(row.type))
+            case "status":
+                return plain(status_label(row.status))
+            case "due":
+                text, style = self._due.get(row.id, ("", ""))
+                return Text(text, style=style)
+            case "id" | "order" | "shop" | "buyer" | "product":
+                return plain(getattr(row, "order_id" if key == "order" else key))
+        raise KeyError(key)
+
+    def _countdown(self, row: ListRow, now: DateTime) -> tuple[str, str]:
+        text = countdown_text(row.deadline_at, now, self.countdown_styles)
+        return text.plain, str(text.style)
+
+    def _style(self, spec: str) -> Style:
+        style = self._styles.get(spec)
+        if style is None:
+            style = self._styles[spec] = Style.parse(spec) if spec else Style()
+        return style
+
+    def _forget_lines_if_restyled(self) -> None:
+        """Painted lines hold colours: forget them when the theme or the focus changes."""
+        key = (self.rich_style, self.has_focus, self.app.current_theme.name)
+        if key != self._style_key:
+            self._style_key = key
+            self._lines.clear()
+
+    def _refresh_row(self, request_id: str) -> None:
+        for index, row in enumerate(self.rows):
+            if row.id == request_id:
+                self.refresh_line(index + 1)
+
+    def _announce(self) -> None:
+        now = (self.cursor_row, self.highlighted_id)
+        if now != self._highlighted:
+            self._highlighted = now
+            self.post_message(self.Highlighted(self.highlighted_id))
