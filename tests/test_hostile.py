@@ -521,6 +521,7 @@ from returns_tui.screens.reject import RejectScreen  # noqa: E402
 from returns_tui.widgets.banner import Banner  # noqa: E402
 from returns_tui.widgets.detail import DetailPanel  # noqa: E402
 from returns_tui.widgets.request_table import RequestTable  # noqa: E402
+from returns_tui.widgets.safe_input import one_line  # noqa: E402
 from returns_tui.widgets.status_line import StatusLine  # noqa: E402
 from returns_tui.widgets.tab_bar import TabBar  # noqa: E402
 from tests import dialog_data  # noqa: E402
@@ -631,9 +632,10 @@ def test_dialog_note_fields_take_any_text(kind, texts):
 
     FED["dialog texts"] += len(texts)
     for text, (held, result) in zip(texts, asyncio.run(fill_and_submit(kind, texts)), strict=True):
-        # The field holds what was typed (a paste keeps its first line); the dialog hands
-        # back exactly that, stripped, or refuses it with the domain's own sentence.
-        assert text.startswith(held), (text, held)
+        # The field holds what was typed, made one line (SafeInput: breaks and tabs as
+        # spaces, controls as pictures); the dialog hands back exactly that, stripped, or
+        # refuses it with the domain's own sentence.
+        assert held == one_line(text), (text, held)
         assert result == expected_dialog_result(kind, held)
 
 
@@ -692,18 +694,30 @@ def test_the_search_box_takes_any_text(console_template, tmp_path, texts):
         path.unlink()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Textual's Input paints its value raw: the dialogs' note field "
-    "(returns_tui/screens/form.py, NoteField.compose) and the search box "
-    "(returns_tui/widgets/search_bar.py, SearchBar) send a pasted ESC, NUL or RLO "
-    "to the terminal instead of ␛, ␀, <U+202E>",
-)
-async def test_what_is_typed_into_a_field_reaches_the_terminal_only_as_pictures():
-    app = dialog_data.Host(NoteScreen("R1"))
-    async with app.run_test(size=SIZE) as pilot:
-        field = app.screen.query_one(NoteField).input
-        await paste(pilot, field, "see \x1b[2J\x1b]0;owned\x07 \u202eevil")
-        assert field.value == "see \x1b[2J\x1b]0;owned\x07 \u202eevil"  # kept exactly
+@pytest.mark.parametrize("where", ["note", "search"])
+async def test_what_is_typed_into_a_field_reaches_the_terminal_only_as_pictures(where, tmp_path):
+    """Both kinds of field of ours (the dialogs' note, the search box) are SafeInputs: a
+    pasted ESC, BEL or RLO is held and painted as ␛, ␇, <U+202E>, never sent raw."""
+    pasted = "see \x1b[2J\x1b]0;owned\x07 \u202eevil"
+    if where == "note":
+        app = dialog_data.Host(NoteScreen("R1"))
+        context = app.run_test(size=SIZE)
+    else:
+        svc = cs.new_service(f"sqlite:///{tmp_path / 'search.db'}")
+        cs.seed(svc)
+        app = cs.console(svc, "alice")
+        context = app.run_test(size=SIZE)
+    async with context as pilot:
+        if where == "note":
+            field = app.screen.query_one(NoteField).input
+        else:
+            await cs.loaded(pilot, app)
+            await pilot.press("slash")
+            field = app.main.query_one("#search", Input)
+        await paste(pilot, field, pasted)
+        assert field.value == "see ␛[2J␛]0;owned␇ <U+202E>evil"
+        assert field.cursor_position == len(field.value)  # after the text as it is shown
         shown = painted(field)
         assert "see ␛[2J␛]0;owned␇" in shown and not RAW & set(shown), repr(shown)
+    if where == "search":
+        svc.engine.dispose()

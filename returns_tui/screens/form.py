@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from returns_tui.domain import NOTE_MAX
+from returns_tui.widgets.safe_input import SafeInput
 
 ResultT = TypeVar("ResultT")
 
@@ -107,7 +108,9 @@ class ErrorLine(Static):
 class NoteField(Horizontal):
     """A one-line note (Enter submits the dialog) and its "n/500" counter, which turns red
     past the limit. The limit is not enforced by the Input: a pasted 501-character note must
-    reach the check, which then says why it cannot be saved."""
+    reach the check, which then says why it cannot be saved. The field is a `SafeInput`: a
+    pasted line break or tab becomes a space, any other control character a visible
+    placeholder (␛), so what it shows is what is saved."""
 
     DEFAULT_CSS = """
     NoteField {
@@ -132,7 +135,7 @@ class NoteField(Horizontal):
         self._placeholder = placeholder
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=self._placeholder, id=f"{self.id}-input")
+        yield SafeInput(placeholder=self._placeholder, id=f"{self.id}-input")
         yield Label(f"0/{NOTE_MAX}", id=f"{self.id}-count", classes="counter", markup=False)
 
     @property

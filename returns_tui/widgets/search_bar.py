@@ -1,13 +1,15 @@
-"""The search field: Enter applies it, Esc clears it and gives the table back the keys."""
+"""The search field: Enter applies it, Esc clears it and gives the table back the keys.
+A `SafeInput`: pasted control characters show as placeholders, never reach the terminal."""
 
 from __future__ import annotations
 
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Input
+
+from returns_tui.widgets.safe_input import SafeInput
 
 
-class SearchBar(Input):
+class SearchBar(SafeInput):
     DEFAULT_CSS = """
     SearchBar { display: none; height: 3; }
     SearchBar.-shown { display: block; }
