@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from returns_tui.domain import quoted
 from returns_tui.errors import Forbidden
 
 
@@ -70,14 +71,20 @@ def may(actor: Actor, action: str, shop: str) -> bool:
 def require(actor: Actor, action: str, shop: str) -> None:
     if actor.role not in ALLOWED[action]:
         who = " or ".join(_WHO[r] for r in sorted(ALLOWED[action]))
-        raise Forbidden(f"Only {who} may {action}; {actor.name} is {_article(actor.role)}.")
+        raise Forbidden(f"Only {who} may {action}; {_name(actor)} is {_article(actor.role)}.")
     if actor.role is Role.OPERATOR and shop not in actor.shops:
-        raise Forbidden(f"{actor.name} is not an operator of shop {shop}.")
+        # A shop's name comes from outside (an apply line, a sync job): quoted like an id.
+        raise Forbidden(f"{_name(actor)} is not an operator of shop {quoted(shop, 64)}.")
 
 
 def require_admin(actor: Actor, what: str) -> None:
     if actor.role is not Role.ADMIN:
-        raise Forbidden(f"Only an admin may {what}; {actor.name} is {_article(actor.role)}.")
+        raise Forbidden(f"Only an admin may {what}; {_name(actor)} is {_article(actor.role)}.")
+
+
+def _name(actor: Actor) -> str:
+    # Users' names are printable when added, but an Actor may be built from anything.
+    return quoted(actor.name, 64)
 
 
 def _article(role: Role) -> str:

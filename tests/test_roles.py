@@ -362,3 +362,33 @@ def test_a_demoted_admin_cannot_change_users(svc):
     svc.add_user("root-admin", "root2", "agent", (), T0)
     with pytest.raises(Forbidden):
         svc.add_user("root2", "eve", "admin", (), T0)
+
+
+@pytest.mark.parametrize(
+    "shop",
+    ["\x1b]0;owned\x07", "acme\nglobex", "\u202eemca", "[bold]acme[/]", "\ud800", "s" * 500],
+    ids=["osc", "newline", "rlo", "markup", "surrogate", "long"],
+)
+def test_a_forbidden_shop_is_quoted_never_echoed_raw(shop):
+    """A shop's name may come from outside (an apply line): the refusal names it the way
+    every other refusal names an id (domain.quoted), in one printable line."""
+    alice = Actor("alice", Role.OPERATOR, frozenset({"acme"}))
+    with pytest.raises(Forbidden) as caught:
+        roles.require(alice, "accept", shop)
+    message = caught.value.message
+    assert message.startswith("alice is not an operator of shop ")
+    assert message.isprintable() and len(message) < 120, message
+    assert d.quoted(shop, 64) in message
+    message.encode("utf-8")  # no lone surrogate: writable to any stream
+
+
+def test_a_forbidden_actors_name_is_quoted_too():
+    odd = Actor("ev\x1bil\u202e", Role.AGENT)
+    for check in (
+        lambda: roles.require(odd, "accept", "acme"),
+        lambda: roles.require_admin(odd, "change users"),
+    ):
+        with pytest.raises(Forbidden) as caught:
+            check()
+        assert caught.value.message.isprintable(), caught.value.message
+        assert "'ev\\x1bil\\u202e'" in caught.value.message
