@@ -39,6 +39,7 @@ from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
 from tests.support import ssh_session as ss
 from tests.support.sshd import make_keypair, running_sshd, sshd_unavailable_reason
+from tests.support.tmux import Tmux
 
 
 def _unavailable() -> str | None:
@@ -165,7 +166,7 @@ def test_an_operator_over_ssh_sees_their_shop_accepts_and_a_dropped_connection_l
     _url, svc = shared_db
     admin = svc.login(ADMIN)
 
-    tmux = ss.Tmux(["env", "TERM=xterm-256color", *info.ssh_command(key)])
+    tmux = Tmux(["env", "TERM=xterm-256color", *info.ssh_command(key)])
     try:
         # The console paints: the login, its shop, and acme's requests only.
         tmux.wait(r"row 1 of 4", timeout=30)
@@ -315,7 +316,7 @@ def test_the_console_leaves_when_its_terminal_goes_even_without_sighup(tmp_path)
         f"trap : HUP; env RETURNS_TUI_USER={me} RETURNS_TUI_CONFIG={os.devnull} "
         f"TERM=xterm-256color {script} --db {url}; echo $? > {done}"
     )
-    tmux = ss.Tmux(["bash", "-c", leader])
+    tmux = Tmux(["bash", "-c", leader])
     leader_pid = tmux.pane_pid()
     try:
         tmux.wait(r"All 0", timeout=30)

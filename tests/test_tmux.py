@@ -1,16 +1,13 @@
-"""The console in a real terminal: tmux runs `returns-tui demo` at 120×36, the test types as a
-person would (real key sequences through a real pty), reads the screen with capture-pane and,
-after ctrl+q, checks the demo's database (its path is printed on exit)."""
+"""The console in a real terminal: tmux runs `returns-tui demo` at 120×36 (tests/support/tmux.py),
+the test types as a person would (real key sequences through a real pty), reads the screen with
+capture-pane and, after ctrl+q, checks the demo's exit status and its database (its path is
+printed on exit)."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,59 +15,12 @@ import pytest
 from returns_tui import domain as d
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
+from tests.support.tmux import Tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 VENV_BIN = Path(sys.executable).parent
 LOGIN = "tmux-tester"
-
-
-def demo_command() -> str:
-    return f"{VENV_BIN / 'returns-tui'} demo"
-
-
-class Tmux:
-    """One tmux server of our own (its own socket), one window of 120×36."""
-
-    def __init__(self, command: str, env: dict[str, str]) -> None:
-        self.socket = f"rt-{uuid.uuid4().hex[:8]}"
-        exports = " ".join(f"{k}={v}" for k, v in env.items())
-        # The shell stays after the console exits so that its last words can be read.
-        script = f"env {exports} {command}; echo '[exited' $?']'; sleep 600"
-        self.run("new-session", "-d", "-s", "t", "-x", "120", "-y", "36", script)
-        # Esc reaches the app at once instead of waiting to see if a sequence follows.
-        self.run("set-option", "-s", "escape-time", "0")
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True
-        ).stdout
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", "t", *keys)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "t", "-S", "-50")
-
-    def wait(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if match := re.search(pattern, text):
-                return match
-            if time.monotonic() > deadline or "[exited" in text:
-                raise AssertionError(f"{pattern!r} did not appear; the screen:\n{text}")
-            time.sleep(0.05)
-
-    def wait_gone(self, pattern: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while re.search(pattern, text := self.screen()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} stayed; the screen:\n{text}")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
@@ -85,7 +35,9 @@ def tmux(tmp_path):
     }
     if os.geteuid() != 0:
         env.pop("RETURNS_TUI_USER")
-    session = Tmux(demo_command(), env)
+    command = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
+    # The screen keeps what the demo printed after its full-screen console left.
+    session = Tmux(command, history=50)
     yield session
     session.kill()
 
@@ -111,8 +63,11 @@ def test_the_demo_in_a_real_terminal(tmux):
     tmux.keys("Enter")
     tmux.wait(rf"{rid} accepted\.")
     tmux.keys("C-q")
+    # The path is long under pytest's (and xdist's) tmp dirs and may wrap in the window: the
+    # screen joins a wrapped line back, so \S+ is the whole path.
     path = tmux.wait(r"Demo database: (\S+)", timeout=15).group(1)
-    tmux.wait(r"\[exited 0\]")
+    assert tmux.exit_status() == 0
+    assert Path(path).is_file(), path
     svc = Returns(open_engine(f"sqlite:///{path}"))
     try:
         actor = svc.login(LOGIN) if os.geteuid() == 0 else None

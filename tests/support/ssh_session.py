@@ -1,6 +1,6 @@
 """Helpers for the end-to-end SSH test (tests/test_ssh.py): the console command another account
-can run, the shipped ForceCommand wrapper pointed at it, a tmux window to type into, and the
-processes an account has left.
+can run, the shipped ForceCommand wrapper pointed at it, and the processes an account has left
+(the tmux window to type into is tests/support/tmux.py).
 
 Only the standard library is imported, like tests/support/sshd.py.
 """
@@ -11,14 +11,12 @@ import contextlib
 import grp
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,58 +142,6 @@ def remove_account(login: str) -> None:
         if done.returncode in (0, 12):  # 12: the home could not be removed (already gone)
             return
         time.sleep(0.1)  # "user is currently used by process": a killed process not reaped yet
-
-
-class Tmux:
-    """One tmux server of our own (its own socket) with one 120×36 window running `command`
-    (an argument list, no shell in between: the pane's process is the command itself)."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.socket = f"rt-ssh-{uuid.uuid4().hex[:8]}"
-        self.run("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "36",
-                 *command)  # fmt: skip
-        # Esc reaches the app at once instead of waiting to see if a sequence follows.
-        self.run("set-option", "-s", "escape-time", "0")
-        # Keep the pane when ssh exits, to read its last words.
-        self.run("set-option", "-t", "t", "remain-on-exit", "on")
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True
-        ).stdout
-
-    def pane_pid(self) -> int:
-        return int(self.run("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", "t", *keys)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "t")
-
-    def pane_dead(self) -> bool:
-        return self.run("display-message", "-p", "-t", "t", "#{pane_dead}").strip() == "1"
-
-    def wait(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if match := re.search(pattern, text):
-                return match
-            if time.monotonic() > deadline or self.pane_dead():
-                raise AssertionError(f"{pattern!r} did not appear; the screen:\n{text}")
-            time.sleep(0.05)
-
-    def wait_gone(self, pattern: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while re.search(pattern, text := self.screen()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} stayed; the screen:\n{text}")
-            time.sleep(0.05)
-        return text
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 def children_of(pid: int) -> list[int]:

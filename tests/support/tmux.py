@@ -1,0 +1,89 @@
+"""A program in a real terminal for the tests (tests/test_tmux.py, tests/test_ssh.py): a tmux
+server of the test's own runs it in one window; the test types real key sequences into it and
+reads the screen with capture-pane, polling with a deadline (never a bare sleep).
+
+Only the standard library is imported, like tests/support/sshd.py.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+
+
+class Tmux:
+    """One tmux server of our own (its own socket, no config file) with one `width`×`height`
+    window running `command` (an argument list, no shell in between: the pane's process is the
+    command itself). The pane stays when the command exits, to read its last words and its exit
+    status. `history`: how many lines above the window the screen includes (what the command
+    printed before it scrolled, e.g. after a full-screen program leaves)."""
+
+    def __init__(
+        self, command: list[str], *, width: int = 120, height: int = 36, history: int = 0
+    ) -> None:
+        self.socket = f"rt-{uuid.uuid4().hex[:8]}"
+        self.history = history
+        self.run("-f", "/dev/null", "new-session", "-d", "-s", "t",
+                 "-x", str(width), "-y", str(height), *command)  # fmt: skip
+        # Esc reaches the app at once instead of waiting to see if a sequence follows.
+        self.run("set-option", "-s", "escape-time", "0")
+        # Keep the pane when the command exits, to read its last words.
+        self.run("set-option", "-t", "t", "remain-on-exit", "on")
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    def _pane(self, fmt: str) -> str:
+        return self.run("display-message", "-p", "-t", "t", fmt).strip()
+
+    def pane_pid(self) -> int:
+        return int(self._pane("#{pane_pid}"))
+
+    def pane_dead(self) -> bool:
+        return self._pane("#{pane_dead}") == "1"
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "t", *keys)
+
+    def screen(self) -> str:
+        """The window's text (and `history` lines above it). A line the terminal wrapped at the
+        window's edge comes back whole (-J), so a long path or message can be matched as one."""
+        return self.run("capture-pane", "-p", "-J", "-t", "t", "-S", str(-self.history))
+
+    def wait(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """The first match of `pattern` on the screen; fails after `timeout` seconds, or at once
+        when the command has exited without showing it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            dead = self.pane_dead()  # before reading: a dead pane's screen is its last
+            text = self.screen()
+            if match := re.search(pattern, text):
+                return match
+            if dead or time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} did not appear; the screen:\n{text}")
+            time.sleep(0.05)
+
+    def wait_gone(self, pattern: str, timeout: float = 10.0) -> str:
+        """Wait until `pattern` is no longer on the screen; that screen."""
+        deadline = time.monotonic() + timeout
+        while re.search(pattern, text := self.screen()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} stayed; the screen:\n{text}")
+            time.sleep(0.05)
+        return text
+
+    def exit_status(self, timeout: float = 15.0) -> int:
+        """Wait for the command to exit; its exit status."""
+        deadline = time.monotonic() + timeout
+        while not self.pane_dead():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running; the screen:\n{self.screen()}")
+            time.sleep(0.05)
+        return int(self._pane("#{pane_dead_status}"))
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
