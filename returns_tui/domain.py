@@ -300,8 +300,12 @@ def check_submission(sub: Submission) -> int:
     _require_text(sub.id, "request id", 64)
     _require_text(sub.order_id, "order id", 64)
     _require_text(sub.shop, "shop", 64)
-    if sub.type not in set(RequestType):
-        raise Refused(f"The type must be refund or return_and_refund, not {sub.type!r}.")
+    # A type from outside may be anything JSON holds: a list or an object cannot even be
+    # looked up in a set (TypeError), and a long or odd string is quoted, not echoed.
+    if not isinstance(sub.type, str):
+        raise Refused(f"The type must be refund or return_and_refund, not {_what(sub.type)}.")
+    if sub.type not in _REQUEST_TYPES:
+        raise Refused(f"The type must be refund or return_and_refund, not {sub.type[:64]!r}.")
     if (
         isinstance(sub.quantity, bool)
         or not isinstance(sub.quantity, int)
@@ -326,6 +330,24 @@ def check_submission(sub: Submission) -> int:
         raise Refused("The buyer's note cannot contain the NUL character.")
     _require_unicode(sub.note, "buyer's note")
     return amount_cents
+
+
+_REQUEST_TYPES = frozenset(t.value for t in RequestType)
+
+
+def _what(value: Any) -> str:
+    """What a value that should have been text is, in a sentence (as JSON names it)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) -> Change:

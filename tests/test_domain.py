@@ -815,3 +815,48 @@ def test_summarize_order_knows_the_latest_request_and_the_latest_rejection():
     assert history.rejected_count == 2
     assert history.shop == "acme"
     assert not history.appeal_made and not history.appeal_decided
+
+
+# Every field of a submission, given a value of every wrong JSON type (an apply line, a sync
+# job): refused with one plain line, never a TypeError (a list or an object cannot be looked
+# up in a set).
+WRONG_TYPES = {
+    "list": ["refund"],
+    "object": {"refund": 1},
+    "null": None,
+    "bool": True,
+    "number": 1.5,
+    "nested": [{"a": [1, {"b": None}]}],
+}
+SUBMISSION_FIELDS = (
+    "id", "order_id", "shop", "type", "buyer", "product", "sku",
+    "quantity", "amount", "currency", "reason", "note",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("field", SUBMISSION_FIELDS)
+@pytest.mark.parametrize("kind", WRONG_TYPES)
+def test_a_submission_field_of_the_wrong_type_is_refused_in_one_line(field, kind):
+    value = WRONG_TYPES[kind]
+    if field == "quantity" and kind == "bool":
+        value = "1"  # True is refused as a quantity already; a string is the odd one here
+    with pytest.raises(Refused) as caught:
+        d.submit(submission(**{field: value}), d.OrderHistory(), T0, RULES)
+    message = caught.value.message
+    assert "\n" not in message and message.isprintable() and len(message) < 160, message
+
+
+def test_an_unknown_type_is_named_quoted_and_clipped():
+    for value, shown in (("exchange", "'exchange'"), ("\x1b[2J", "'\\x1b[2J'")):
+        with pytest.raises(Refused, match="must be refund or return_and_refund") as caught:
+            d.check_submission(submission(type=value))
+        assert caught.value.message.endswith(f"not {shown}."), caught.value.message
+    with pytest.raises(Refused) as caught:
+        d.check_submission(submission(type="x" * 10_000))
+    assert len(caught.value.message) < 120
+    for value, what in ((["refund"], "a list"), ({"t": 1}, "an object"), (None, "null")):
+        with pytest.raises(Refused) as caught:
+            d.check_submission(submission(type=value))
+        assert caught.value.message == (
+            f"The type must be refund or return_and_refund, not {what}."
+        )

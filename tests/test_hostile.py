@@ -410,6 +410,55 @@ def test_a_field_name_with_a_lone_surrogate_gets_a_verdict(template, tmp_path):
     verify_run(f"sqlite:///{path}", data, sent)
 
 
+# Values of every JSON type but the right one, and a JSON type nested in another.
+WRONG_JSON = [["refund"], {"type": "refund"}, None, True, 1.5, 12, [{"a": [None]}], []]
+
+
+def test_a_submit_field_of_the_wrong_json_type_gets_a_one_line_refusal(template, tmp_path):
+    """A list or an object where text belongs (type, amount, reason, the ids ...) is refused
+    with one sentence, never a TypeError from looking it up in a set."""
+    path = tmp_path / "wrong-types.db"
+    shutil.copy(template, path)
+    lines = [
+        good_submit(f"W{n}-{m}") | {name: value, "actor": "buyer", "action": "submit"}
+        for n, name in enumerate(ACTIONS["submit"])
+        for m, value in enumerate(WRONG_JSON)
+        if not (name == "quantity" and type(value) is int)  # 12 is a good quantity
+    ]
+    data, sent = encode(lines)
+    verdicts = verify_run(f"sqlite:///{path}", data, sent)
+    assert len(verdicts) == len(lines) and not any(v["ok"] for v in verdicts)
+    errors = {v["error"] for v in verdicts}
+    assert "The field type must be text, not a list." in errors
+    assert "The field type must be text, not an object." in errors
+
+
+@pytest.mark.parametrize("value", [["refund"], {"refund": 1}, [], {}], ids=repr)
+def test_the_services_refuse_a_type_that_is_a_list_or_an_object(db_url, value):
+    """The path beneath apply's own field check (the demo's buyers, a script): the domain
+    refuses the submission and nothing is written, on both backends."""
+    engine = open_engine(db_url)
+    upgrade(engine)
+    svc = Returns(engine)
+    try:
+        sub = good_submit("T1") | {"type": value}
+        sub["id"] = sub.pop("request_id")
+        for attempt in (
+            lambda: svc.submit(BUYER, d.Submission(**sub), START),
+            lambda: svc.perform(BUYER, "submit", "T1", START, submission=d.Submission(**sub)),
+        ):
+            with pytest.raises(d.Refused) as caught:
+                attempt()
+            assert caught.value.message == (
+                "The type must be refund or return_and_refund, not "
+                f"{'a list' if isinstance(value, list) else 'an object'}."
+            )
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar() == 0
+    finally:
+        engine.dispose()
+
+
 def corpus() -> list[dict[str, Any]]:
     """Every hostile string in every free-text field of every action that takes one."""
     lines: list[dict[str, Any]] = []
