@@ -47,6 +47,10 @@ class ReturnsApp(App[int]):
         on_start: Callable[[ReturnsApp], None] | None = None,
     ) -> None:
         super().__init__()
+        # No animations (the tabs' sliding underline, smooth scrolling): over SSH every frame
+        # of one is bytes on the wire and CPU on a shared server, and the tab underline's 0.3 s
+        # slide cost more than drawing the new tab's rows (bench/run.py, pyinstrument).
+        self.animation_level = "none"
         self.service = service
         self.actor = actor
         self.settings = settings or Settings()

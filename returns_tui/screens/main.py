@@ -306,7 +306,7 @@ class ConsoleScreen(Screen):
         self._rows_seq += 1
         self._read_rows(self._rows_seq, self.view, anchor, keep_id, cursor)
 
-    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False, description="rows")
     def _read_rows(
         self, seq: int, view: View, anchor: Anchor, keep_id: str | None, cursor: int
     ) -> None:
@@ -494,7 +494,7 @@ class ConsoleScreen(Screen):
             self._sweeping = True
             self._sweep(dict(self._due))
 
-    @work(thread=True, group="sweep", exit_on_error=False)
+    @work(thread=True, group="sweep", exit_on_error=False, description="sweep")
     def _sweep(self, due: dict[str, DateTime]) -> None:
         try:
             with self._guard():

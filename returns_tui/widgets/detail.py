@@ -34,15 +34,19 @@ class DetailPanel(Static):
         self.rules = rules
         self.tz = tz
         self.detail: Detail | None = None
+        self._shown: Text | None = None
 
     def show(self, detail: Detail | None, now: DateTime) -> None:
         self.detail = detail
         self.tick(now)
 
     def tick(self, now: DateTime) -> None:
-        self.update(
-            self._render_detail(now) if self.detail else Text("No request selected.", style="dim")
-        )
+        text = self._render_detail(now) if self.detail else Text("No request selected.", style="dim")
+        if text != self._shown:
+            self._shown = text
+            # The panel's height is fixed: no layout pass, which would repaint every widget's
+            # scrollbars each second.
+            self.update(text, layout=False)
 
     def _render_detail(self, now: DateTime) -> Text:
         assert self.detail is not None

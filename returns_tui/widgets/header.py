@@ -57,4 +57,4 @@ class ConsoleHeader(Static):
             no_wrap=True,
             overflow="ellipsis",
         )
-        self.update(line)
+        self.update(line, layout=False)  # one line, always: no layout pass each second

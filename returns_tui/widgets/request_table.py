@@ -24,7 +24,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -171,6 +171,9 @@ class RequestTable(ScrollView, can_focus=True):
         self._lines: dict[tuple, Strip] = {}  # painted lines; forgotten when the styles change
         self._style_key: tuple = ()
         self._highlighted: tuple[int, str | None] = (0, None)
+        self._now: DateTime | None = None
+        self._base = Style()  # the widget's own style, read once per paint
+        self._row_styles: dict[str, Style] = {}
         self._width = sum(c.width + 2 * PADDING for c in self.columns)
 
     # ------------------------------------------------------------------------------------------
@@ -199,13 +202,10 @@ class RequestTable(ScrollView, can_focus=True):
         there, else on row `cursor`."""
         new = {r.id: r for r in rows}
         for rid, old in self.rows_by_id.items():
-            if new.get(rid) != old:
+            if new.get(rid) != old:  # gone or changed: paint it afresh when it is on screen
                 self._middle.pop(rid, None)
                 self._due.pop(rid, None)
-        for row in rows:
-            if row.id not in self._middle:
-                self._middle[row.id] = self._middle_segments(row)
-                self._due[row.id] = self._countdown(row, now)
+        self._now = now
         self.rows = list(rows)
         self.rows_by_id = new
         self._lines.clear()
@@ -241,11 +241,12 @@ class RequestTable(ScrollView, can_focus=True):
 
     def repaint_countdowns(self, now: DateTime) -> None:
         """Repaint the countdowns of the rows on screen whose text changed: no database."""
+        self._now = now
         top = int(self.scroll_y)
         for index in range(top, min(top + self.size.height, len(self.rows))):
             row = self.rows[index]
             due = self._countdown(row, now)
-            if self._due.get(row.id) != due:
+            if self._due.get(row.id, due) != due:  # not painted yet: it will be, with `now`
                 self._due[row.id] = due
                 self.refresh_line(index + 1)  # + the header
 
@@ -315,56 +316,75 @@ class RequestTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------------------------------
     # Painting
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles come from every ancestor and the theme: read them once per paint, and forget
+        # the painted lines when they changed (theme, focus).
+        base = self.rich_style
+        key = (base, self.has_focus, self.app.current_theme.name)
+        if key != self._style_key:
+            self._style_key = key
+            self._base = base
+            header, even, cursor = (
+                self.get_component_rich_style(f"request-table--{name}")
+                for name in ("header", "even-row", "cursor")
+            )
+            self._row_styles = {
+                "header": base + header,
+                "even-row": base + even,
+                "odd-row": base,
+                "even-cursor": base + even + cursor,
+                "odd-cursor": base + cursor,
+            }
+            self._lines.clear()
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        self._forget_lines_if_restyled()
         scroll_x, width = int(self.scroll_x), self.size.width
         if y == 0:
             key: tuple = ("header", scroll_x, width)
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(self.rows):
-                return Strip.blank(width, self.rich_style)
-            rid = self.rows[index].id
-            cursor = index == self.cursor_row
-            key = (rid, index % 2, cursor, rid in self.marked, self._due[rid], scroll_x, width)
+                return Strip.blank(width, self._base)
+            row = self.rows[index]
+            if row.id not in self._middle:
+                self._middle[row.id] = self._middle_segments(row)
+            if row.id not in self._due:
+                self._due[row.id] = self._countdown(row, self._now)
+            look = ("even-" if index % 2 == 0 else "odd-") + (
+                "cursor" if index == self.cursor_row else "row"
+            )
+            key = (row.id, look, row.id in self.marked, self._due[row.id], scroll_x, width)
         strip = self._lines.get(key)
         if strip is None:
             if len(self._lines) > 4096:
                 self._lines.clear()
-            strip = self._paint_header() if y == 0 else self._paint_row(index)
-            strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(
-                width, self.rich_style
-            )
+            segments = self._header() if y == 0 else self._row(row, key[1])
+            if scroll_x == 0 and width >= self._width:
+                style = self._base
+                strip = Strip([*segments, Segment(" " * (width - self._width), style)], width)
+            else:
+                strip = Strip(segments, self._width).crop_extend(scroll_x, scroll_x + width, None)
             self._lines[key] = strip
         return strip
 
-    def _paint_header(self) -> Strip:
-        style = self.rich_style + self.get_component_rich_style("request-table--header")
+    def _header(self) -> list[Segment]:
         pad = " " * PADDING
         text = "".join(pad + fit(c.header, c.width, c.right) + pad for c in self.columns)
-        return Strip([Segment(text, style)])
+        return [Segment(text, self._row_styles["header"])]
 
-    def _paint_row(self, index: int) -> Strip:
-        row = self.rows[index]
-        if index == self.cursor_row:
-            base = self.get_component_rich_style("request-table--cursor")
-            if index % 2 == 0:
-                base = self.get_component_rich_style("request-table--even-row") + base
-        elif index % 2 == 0:
-            base = self.get_component_rich_style("request-table--even-row")
-        else:
-            base = Style()
-        base = self.rich_style + base
+    def _row(self, row: ListRow, look: str) -> list[Segment]:
+        base = self._row_styles[look]
         pad = " " * PADDING
         due_text, due_style = self._due[row.id]
         mark = MARK if row.id in self.marked else " "
-        return Strip([
+        return [
             Segment(pad + fit(mark, self.columns[0].width) + pad, base + self._style("bold")),
             *(Segment(cell.text, base + cell.style) for cell in self._middle[row.id]),
             Segment(pad, base),
             Segment(fit(due_text, self.columns[-1].width), base + self._style(due_style)),
             Segment(pad, base),
-        ])  # fmt: skip
+        ]
 
     def _middle_segments(self, row: ListRow) -> list[Segment]:
         """The fixed cells of a row, padded: text and its own style (no row style yet)."""
@@ -404,13 +424,6 @@ class RequestTable(ScrollView, can_focus=True):
         if style is None:
             style = self._styles[spec] = Style.parse(spec) if spec else Style()
         return style
-
-    def _forget_lines_if_restyled(self) -> None:
-        """Painted lines hold colours: forget them when the theme or the focus changes."""
-        key = (self.rich_style, self.has_focus, self.app.current_theme.name)
-        if key != self._style_key:
-            self._style_key = key
-            self._lines.clear()
 
     def _refresh_row(self, request_id: str) -> None:
         for index, row in enumerate(self.rows):
