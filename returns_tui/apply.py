@@ -3,7 +3,8 @@ services and rules as the console. Admins only: it acts on behalf of buyers and 
 
 For each line: read the JSON object, check its fields, check its time (not before an earlier
 line's, not ahead of the real clock), apply every deadline up to that time, then the action
-at that time. Every input line that is not blank gets one JSON object on the output:
+at that time. Every input line that is not blank (blank: empty, or only spaces and tabs,
+the white space JSON itself skips) gets one JSON object on the output:
 {"line": N, "ok": true} or {"line": N, "ok": false, "error": "<sentence>"}, and
 "duplicate": true when its idempotency key was seen before. A refused line does not stop the
 run. The whole input is read and decoded before the first line is applied, so an input that
@@ -30,6 +31,10 @@ from returns_tui.timefmt import iso_utc
 # A line may be this far ahead of the real clock (the sender's clock may run ahead of ours);
 # further, and it would make deadlines pass early.
 FUTURE_SLACK = pendulum.duration(minutes=5)
+# What a blank line may hold: JSON's own white space (RFC 8259; the \n ends the line, a \r
+# is what is left of a CR LF). A line of other white space (U+00A0, U+3000, U+2028, ...) is
+# not blank: JSON does not take it, so it gets a verdict rather than vanishing unreported.
+BLANK = " \t\r"
 
 # A submit line's fields, and the Submission field each fills.
 SUBMIT_FIELDS = {
@@ -106,7 +111,7 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
     """(line number, line) of the lines that are not blank. Lines end at \\n only: JSON may
     hold U+2028 and the like unescaped, which str.splitlines would take for line ends."""
     for number, line in enumerate(text.split("\n"), 1):
-        if line.strip():
+        if line.strip(BLANK):
             yield number, line
 
 
@@ -183,6 +188,11 @@ def _parse(line: str) -> dict[str, Any]:
     try:
         fields = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
+        if line.isspace():
+            raise Refused(
+                f"The line holds only white space that JSON does not allow ({_odd_spaces(line)}); "
+                "a blank line may hold only spaces and tabs."
+            ) from None
         raise Refused(f"The line is not valid JSON ({exc.msg} at column {exc.colno}).") from None
     except (ValueError, RecursionError) as exc:
         raise Refused(f"The line is not valid JSON ({exc}).") from None
@@ -192,6 +202,14 @@ def _parse(line: str) -> dict[str, Any]:
     if "\\u" in line and _has_lone_surrogate(fields):
         raise Refused("The line holds a lone surrogate escape (such as \\ud800), not text.")
     return fields
+
+
+def _odd_spaces(line: str) -> str:
+    """The white space characters of `line` that a blank line may not hold, as U+ codes."""
+    codes = [f"U+{ord(ch):04X}" for ch in sorted(set(line) - set(BLANK))]
+    if len(codes) > 4:
+        codes = [*codes[:3], f"{len(codes) - 3} more"]
+    return _names(codes)
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -291,8 +291,9 @@ def jsonl(text: str) -> list[Any]:
 
 
 def blank(line: str) -> bool:
-    """apply's own rule for a line it skips (str.strip: Unicode whitespace)."""
-    return not line.strip()
+    """apply's own rule for a line it skips: empty, or only JSON's own white space (space,
+    tab, and the CR of a CR LF line end). Any other white space gets a verdict."""
+    return not line.strip(" \t\r")
 
 
 def verify_run(url: str, data: bytes, sent: list[Any]) -> list[dict[str, Any]]:
@@ -408,6 +409,40 @@ def test_a_field_name_with_a_lone_surrogate_gets_a_verdict(template, tmp_path):
     line = {"actor": "sam", "action": "note", "request_id": "BASE", "note": "x", "\ud800": 1}
     data, sent = encode([line])
     verify_run(f"sqlite:///{path}", data, sent)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("\u00a0", "U+00A0"),  # no-break space, as a word processor leaves it
+        ("\u3000\u3000", "U+3000"),  # ideographic space
+        ("  \u2028\t", "U+2028"),
+        ("\x85", "U+0085"),
+        ("\x1c\x1d\x1e\x1f", "U+001C, U+001D, U+001E and U+001F"),
+        ("\f\v", "U+000B and U+000C"),
+        ("\u2002\u2003\u2009\u200a\u205f", "U+2002, U+2003, U+2009 and 2 more"),
+    ],
+)
+def test_a_line_of_other_unicode_white_space_is_refused_not_skipped(
+    template, tmp_path, line, named
+):
+    """Blank lines (empty, or spaces and tabs: what JSON itself skips) are skipped; a line
+    holding any other white space is not blank to JSON, so it gets a verdict like every
+    other line that is not blank: a refusal naming what it holds, and the run goes on."""
+    path = tmp_path / "space.db"
+    shutil.copy(template, path)
+    good = good_submit("WS1") | {"actor": "buyer", "action": "submit"}
+    data, sent = encode(["", " \t ", line, good, "\t\r"])
+    verdicts = verify_run(f"sqlite:///{path}", data, sent)
+    assert [v["line"] for v in verdicts] == [3, 4]
+    refused, applied = verdicts
+    assert refused == {
+        "line": 3,
+        "ok": False,
+        "error": f"The line holds only white space that JSON does not allow ({named}); "
+        "a blank line may hold only spaces and tabs.",
+    }
+    assert applied == {"line": 4, "ok": True}
 
 
 # Values of every JSON type but the right one, and a JSON type nested in another.
