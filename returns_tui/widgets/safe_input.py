@@ -32,6 +32,10 @@ _BREAKS = re.compile("\r\n|[\n\r\t\v\f\x85\u2028\u2029]")
 def one_line(text: str) -> str:
     """`text` as a one-line field holds it: breaks and tabs as spaces, every other control,
     bidi or invisible format character as a visible placeholder. Idempotent."""
+    if text.isprintable():
+        # Every character safe() or a break would change is unprintable to Python: the
+        # usual case (each keystroke cleans the whole value) costs one C-level scan.
+        return text
     return safe(_BREAKS.sub(" ", text))
 
 
