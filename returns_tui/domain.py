@@ -7,17 +7,20 @@ exception carrying one plain sentence for people.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import pendulum
 from pendulum import DateTime, Duration
 
 from returns_tui.errors import Refused, WrongStatus
 from returns_tui.money import parse_amount
+
+T = TypeVar("T")
 
 
 class Status(StrEnum):
@@ -213,28 +216,83 @@ def next_due(req: Request) -> DateTime | None:
     return req.deadline_at if req.status in TIMED_STATUSES else None
 
 
+def _approved(rtype: RequestType, at: T, ship_window: Any) -> tuple[Status, T | None]:
+    """The status and next deadline after `accept` (or an auto-approval, or mediation for the
+    buyer) at `at`: a refund is done; a return waits for the buyer to ship by at + the ship
+    window. `at` and the window are a DateTime and a Duration, or both integer microseconds."""
+    if rtype is RequestType.REFUND:
+        return Status.COMPLETED, None
+    return Status.AWAITING_BUYER_SHIP, at + ship_window
+
+
 def _approve(req: Request, at: DateTime, rules: Rules) -> Request:
     """What `accept` (or an auto-approval, or mediation for the buyer) does at time `at`."""
-    if req.type is RequestType.REFUND:
-        return replace(req, status=Status.COMPLETED, deadline_at=None)
-    return replace(req, status=Status.AWAITING_BUYER_SHIP, deadline_at=at + rules.ship_window)
+    status, deadline = _approved(req.type, at, rules.ship_window)
+    return replace(req, status=status, deadline_at=deadline)
+
+
+def _deadline_passes(
+    status: Status, rtype: RequestType, due: T, ship_window: Any
+) -> tuple[Kind, Status, T | None]:
+    """What the deadline `due` of a timed status does (DESIGN §2, *Time moves by itself*):
+    the record's kind, the new status, and the new status's deadline (counted from `due`).
+    The one statement of the rule, for DateTimes (catch_up) and for integer microseconds
+    (catch_up_micros, the sweep's form)."""
+    if status is Status.PENDING:
+        return (Kind.AUTO_APPROVED, *_approved(rtype, due, ship_window))
+    if status is Status.AWAITING_BUYER_SHIP:
+        return Kind.EXPIRED, Status.CANCELLED, None
+    return Kind.AUTO_REFUNDED, Status.COMPLETED, None
 
 
 def catch_up(req: Request, now: DateTime, rules: Rules) -> Change:
     """Apply, in deadline order, every deadline of `req` that is ≤ now. Each automatic
     transition is stamped with its deadline, not with `now` (DESIGN §2)."""
     records: list[Record] = []
-    while (due := next_due(req)) is not None and due <= now:
-        before = req.status
-        if before is Status.PENDING:
-            req, kind = _approve(req, due, rules), Kind.AUTO_APPROVED
-        elif before is Status.AWAITING_BUYER_SHIP:
-            req, kind = replace(req, status=Status.CANCELLED, deadline_at=None), Kind.EXPIRED
-        else:
-            req, kind = replace(req, status=Status.COMPLETED, deadline_at=None), Kind.AUTO_REFUNDED
-        req = replace(req, status_since=due)
-        records.append(Record(due, "system", kind, before, req.status))
-    return Change(req, tuple(records))
+    status, deadline = req.status, req.deadline_at
+    since = req.status_since
+    while status in TIMED_STATUSES and deadline is not None and deadline <= now:
+        due = deadline
+        kind, to, deadline = _deadline_passes(status, req.type, due, rules.ship_window)
+        records.append(Record(due, "system", kind, status, to))
+        status, since = to, due
+    if not records:
+        return Change(req, ())
+    after = replace(req, status=status, deadline_at=deadline, status_since=since)
+    return Change(after, tuple(records))
+
+
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def window_micros(window: Duration) -> int:
+    """A window as integer microseconds. Only an exact duration has one: a window with
+    calendar months or years (which pendulum adds by the calendar) raises ValueError."""
+    if getattr(window, "years", 0) or getattr(window, "months", 0):
+        raise ValueError(f"{window!r} is not an exact duration")
+    exact = dt.timedelta(days=window.days, seconds=window.seconds, microseconds=window.microseconds)
+    return exact // _MICROSECOND
+
+
+# (kind, at, from, to) of one automatic transition, at in microseconds since the epoch
+MicroStep = tuple[Kind, int, Status, Status]
+
+
+def catch_up_micros(
+    status: Status, rtype: RequestType, deadline: int | None, now: int, ship_window: int
+) -> tuple[Status, int | None, list[MicroStep]]:
+    """catch_up on integer microseconds since the epoch (UTC), for the sweep, which reads
+    and writes a hundred thousand requests and needs only their status and deadline: the
+    same rule (_deadline_passes), on plain integers instead of DateTimes. `ship_window` is
+    rules.ship_window in microseconds (window_micros). Returns the status and deadline after
+    every deadline ≤ now, and the steps taken; the last step's time is the new status_since."""
+    steps: list[MicroStep] = []
+    while status in TIMED_STATUSES and deadline is not None and deadline <= now:
+        due = deadline
+        kind, to, deadline = _deadline_passes(status, rtype, due, ship_window)
+        steps.append((kind, due, status, to))
+        status = to
+    return status, deadline, steps
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -27,7 +28,16 @@ from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import queries as q
 from returns_tui.store.engine import WriteConflict, is_sqlite, read, write
 from returns_tui.store.rows import record_values, request_values, to_record, to_request
-from returns_tui.store.schema import applied_keys, orders, records, requests, user_shops, users
+from returns_tui.store.schema import (
+    applied_keys,
+    from_micros,
+    orders,
+    records,
+    requests,
+    to_micros,
+    user_shops,
+    users,
+)
 from returns_tui.timefmt import utc_text
 
 T = TypeVar("T")
@@ -205,6 +215,31 @@ class Returns:
                 return done
 
     def _sweep_batch(self, conn: Connection, now: DateTime) -> list[Swept]:
+        """One batch of due requests, on plain rows and integer microseconds: the rule is
+        domain.catch_up's (catch_up_micros is its form on integers), written with the driver's
+        executemany, since SQLAlchemy's per-row processing cost more than the work itself."""
+        try:
+            ship_window = d.window_micros(self.rules.ship_window)
+        except ValueError:  # a calendar window (not from settings): the general path
+            return self._sweep_batch_objects(conn, now)
+        now_us, system = to_micros(now), SYSTEM.name
+        moves, recs, swept = [], [], []
+        for rid, shop, rtype, status, deadline, version in q.due_tuples(conn, now_us, SWEEP_BATCH):
+            after, deadline, steps = d.catch_up_micros(
+                _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window
+            )
+            if not steps:
+                continue
+            seq = version
+            for kind, at, before, to in steps:
+                seq += 1
+                recs.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
+                swept.append(Swept(rid, shop, kind, from_micros(at), to))
+            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], seq, rid, version))
+        _write_moves(conn, moves, recs)
+        return swept
+
+    def _sweep_batch_objects(self, conn: Connection, now: DateTime) -> list[Swept]:
         rows = q.due_rows(conn, now, SWEEP_BATCH)
         changes = []
         for row in rows:
@@ -476,40 +511,66 @@ def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.R
     return after
 
 
-_CAS_UPDATE = (
-    sa.update(requests)
-    .where(requests.c.id == sa.bindparam("b_id"), requests.c.version == sa.bindparam("b_version"))
-    .values(
-        {
-            c: sa.bindparam(c)
-            for c in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")
-        }
-    )
-)
+_TAB = {status: tab.value for status, tab in d.TAB_OF_STATUS.items()}
+# Stored text to the enum: a dict lookup, several times cheaper than calling the enum.
+_STATUS = {status.value: status for status in d.Status}
+_TYPE = {rtype.value: rtype for rtype in d.RequestType}
+# An enum's text, also a dict lookup: Enum.value is a property, slow in a loop of 100 000.
+_TEXT = {member: member.value for enum in (d.Status, d.Kind) for member in enum}
 
 
 def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple[d.Record, ...]]]):
-    """Write many automatic transitions in two statements (the sweep's fast path)."""
-    changes = [c for c in changes if c[2]]
-    if not changes:
-        return
-    params, recs = [], []
+    """Write many automatic transitions (a request's status, tab, deadline, status_since and
+    version; arbitration and the rest are what catch_up leaves alone) in two statements."""
+    moves, recs = [], []
     for before, after, rec_list in changes:
-        values = request_values(replace(after, version=before.version + len(rec_list)))
-        params.append(
-            {"b_id": before.id, "b_version": before.version}
-            | {
-                k: values[k]
-                for k in ("status", "tab", "arbitration", "deadline_at", "status_since", "version")
-            }
-        )
+        if not rec_list:
+            continue
+        version = before.version + len(rec_list)
+        deadline = None if after.deadline_at is None else to_micros(after.deadline_at)
+        since = to_micros(after.status_since)
+        moves.append((after.status.value, _TAB[after.status], deadline, since, version,
+                      before.id, before.version))  # fmt: skip
         recs.extend(
-            record_values(before.id, before.version + i + 1, r) for i, r in enumerate(rec_list)
+            _record_row(before.id, before.version + i + 1, r) for i, r in enumerate(rec_list)
         )
-    result = conn.execute(_CAS_UPDATE, params)
-    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+    _write_moves(conn, moves, recs)
+
+
+def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
+    """record_values as a row for _write_moves (the time in microseconds)."""
+    values = record_values(request_id, seq, rec)
+    values["at"] = to_micros(rec.at)
+    return tuple(values.values())
+
+
+@lru_cache(maxsize=4)
+def _moves_sql(paramstyle: str) -> tuple[str, str]:
+    """The compare-and-set UPDATE of _write_moves and its records' INSERT, for the driver."""
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    update = (
+        f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
+        f"status_since = {mark}, version = {mark} WHERE id = {mark} AND version = {mark}"
+    )
+    insert = (
+        "INSERT INTO records (request_id, seq, at, actor, kind, from_status, to_status, "
+        f"details) VALUES ({', '.join([mark] * 8)})"
+    )
+    return update, insert
+
+
+def _write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None:
+    """Automatic transitions through the driver's executemany: `moves` are (status, tab,
+    deadline_at, status_since, version, id, version read) with times in microseconds, each a
+    compare-and-set on the version read; `recs` the records' rows in the columns of
+    record_values. A row that someone else changed meanwhile fails the whole batch (_Lost)."""
+    if not moves:
+        return
+    update, insert = _moves_sql(conn.dialect.paramstyle)
+    result = conn.exec_driver_sql(update, moves)
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(moves):
         raise _Lost
-    conn.execute(sa.insert(records), recs)
+    conn.exec_driver_sql(insert, recs)
     _announce(conn)
 
 

@@ -268,6 +268,38 @@ def due_rows(conn: Connection, now: DateTime, limit: int) -> list[Any]:
     return list(conn.execute(query).mappings())
 
 
+def micros(column: Any) -> Any:
+    """A time column as the integer microseconds it is stored as: read and compared without
+    the UTCTime conversion, for the loops that run over many rows (sweep, export, pages)."""
+    return sa.type_coerce(column, sa.BigInteger).label(column.name)
+
+
+# The sweep's read: only what catch_up_micros needs, the times as stored.
+_DUE = (
+    sa.select(
+        requests.c.id,
+        requests.c.shop,
+        requests.c.type,
+        requests.c.status,
+        micros(requests.c.deadline_at),
+        requests.c.version,
+    )
+    .where(
+        requests.c.tab.in_([Tab.TO_PROCEED.value, Tab.IN_PROCESS.value]),
+        sa.type_coerce(requests.c.deadline_at, sa.BigInteger) <= sa.bindparam("now"),
+    )
+    .order_by(requests.c.deadline_at, requests.c.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
+    """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
+    version): the same requests, in the same order, locked the same way."""
+    return conn.execute(_DUE, {"now": now_us, "limit": limit}).all()
+
+
 def due_soon(
     conn: Connection, shops: frozenset[str] | None, start: DateTime, end: DateTime
 ) -> list[tuple[str, DateTime]]:

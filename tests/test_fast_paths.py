@@ -1,0 +1,180 @@
+"""The fast paths of issue 5 against the general ones they stand for: the sweep on integer
+microseconds and plain rows (domain.catch_up_micros, services._write_moves) against
+domain.catch_up on Request objects; on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pendulum
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from returns_tui import domain as d
+from returns_tui import services
+from returns_tui.roles import BUYER
+from returns_tui.services import Returns
+from returns_tui.store.engine import write
+from returns_tui.store.rows import to_record, to_request
+from returns_tui.store.schema import from_micros, records, requests, to_micros
+from tests.conftest import T0, submission
+
+S = d.Status
+HOUR_US = 3_600_000_000
+
+
+def hours(n: float) -> pendulum.Duration:
+    return pendulum.duration(seconds=round(n * 3600))
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule: catch_up_micros is catch_up on integers
+
+
+windows = st.one_of(
+    st.just(pendulum.duration(days=5)),
+    st.integers(1, 400 * 3600).map(lambda s: pendulum.duration(seconds=s)),
+    st.integers(1, 10**12).map(lambda us: pendulum.duration(microseconds=us)),
+)
+moments = st.integers(-(10**15), 4 * 10**15)  # microseconds around 1970..2096
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    status=st.sampled_from(list(S)),
+    rtype=st.sampled_from(list(d.RequestType)),
+    deadline=st.one_of(st.none(), moments),
+    later=st.one_of(st.integers(-(10**12), 10**13), st.just(0)),
+    ship_window=windows,
+    since=moments,
+)
+def test_catch_up_micros_agrees_with_catch_up(status, rtype, deadline, later, ship_window, since):
+    now = (deadline if deadline is not None else since) + later
+    req = d.Request(
+        id="R1", order_id="O1", shop="acme", type=rtype, buyer="Ana", product="Mug", sku="M",
+        quantity=1, amount_cents=1299, currency="USD", reason="damaged", buyer_note="",
+        created_at=from_micros(since), attempt=1, status=status, arbitration=None,
+        respond_by=from_micros(since),
+        deadline_at=None if deadline is None else from_micros(deadline),
+        version=3, status_since=from_micros(since),
+    )  # fmt: skip
+    rules = d.Rules(ship_window=ship_window)
+    change = d.catch_up(req, from_micros(now), rules)
+    after, new_deadline, steps = d.catch_up_micros(
+        status, rtype, deadline, now, d.window_micros(ship_window)
+    )
+    assert after is change.after.status
+    assert new_deadline == (
+        None if change.after.deadline_at is None else to_micros(change.after.deadline_at)
+    )
+    assert [(k, from_micros(at), f, t) for k, at, f, t in steps] == [
+        (r.kind, r.at, r.from_status, r.to_status) for r in change.records
+    ]
+    assert all(r.actor == "system" and r.details == {} for r in change.records)
+    if steps:
+        assert change.after.status_since == from_micros(steps[-1][1])
+    else:
+        assert change.after == req
+
+
+def test_window_micros_of_exact_windows_and_not_of_calendar_ones():
+    assert d.window_micros(pendulum.duration(days=5)) == 5 * 24 * HOUR_US
+    assert d.window_micros(pendulum.duration(hours=48)) == 48 * HOUR_US
+    assert d.window_micros(pendulum.duration(seconds=5400, microseconds=7)) == 5400 * 10**6 + 7
+    with pytest.raises(ValueError):
+        d.window_micros(pendulum.duration(months=1))
+
+
+def test_micros_round_trip_is_the_utc_instant():
+    for at in (T0, T0 + pendulum.duration(microseconds=1), pendulum.datetime(1969, 12, 31, 23)):
+        assert from_micros(to_micros(at)) == at
+        assert from_micros(to_micros(at)).utcoffset() == dt.timedelta(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep writes what catch_up says
+
+
+def _story(svc: Returns, t0) -> None:
+    """Requests in every timed state, a few with arbitration, deadlines spread over days."""
+    alice, sam = svc.login("alice"), svc.login("sam")
+    for n in range(12):
+        at = t0 + hours(n * 7)
+        rid = f"R{n:02d}"
+        rtype = "refund" if n % 3 == 0 else "return_and_refund"
+        svc.submit(BUYER, submission(rid, f"O{n:02d}", type=rtype), at)
+        if n % 4 == 1:
+            svc.accept(alice, rid, at + hours(1))
+        elif n % 4 == 2:
+            svc.accept(alice, rid, at + hours(1))
+            if rtype == "return_and_refund":
+                svc.ship(BUYER, rid, at + hours(2), f"1Z{n}")
+        elif n % 4 == 3:
+            bob = svc.login("bob")
+            svc.reject(bob, rid, at + hours(1), "no_proof", "")
+            svc.appeal(BUYER, rid, at + hours(2))
+            svc.mediate(sam, rid, at + hours(3), "buyer", "photo is clear")
+        svc.note(sam, rid, at + hours(4), "called the buyer")
+
+
+def _state(engine) -> tuple[dict[str, d.Request], dict[str, list[d.Record]]]:
+    with engine.connect() as conn:
+        reqs = {r["id"]: to_request(r) for r in conn.execute(sa.select(requests)).mappings()}
+        recs: dict[str, list[d.Record]] = {rid: [] for rid in reqs}
+        query = sa.select(records).order_by(records.c.request_id, records.c.seq)
+        for row in conn.execute(query).mappings():
+            recs[row["request_id"]].append(to_record(row))
+    return reqs, recs
+
+
+def _expected(engine, now, rules):
+    reqs, recs = _state(engine)
+    swept = []
+    for rid, req in sorted(reqs.items()):
+        change = d.catch_up(req, now, rules)
+        if change.records:
+            reqs[rid] = replace(change.after, version=req.version + len(change.records))
+            recs[rid] = recs[rid] + list(change.records)
+            swept += [(rid, r.kind, r.at, r.to_status) for r in change.records]
+    return reqs, recs, sorted(swept)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["micros", "objects"])
+@pytest.mark.parametrize("ship_hours", [120, 1.5])
+def test_the_sweep_writes_what_catch_up_says(svc, engine, monkeypatch, fast, ship_hours):
+    rules = d.Rules(ship_window=hours(ship_hours))
+    svc = Returns(engine, rules)
+    _story(svc, T0)
+    if not fast:  # a window the fast path cannot take: the sweep goes the general way
+
+        def calendar(window):
+            raise ValueError("calendar")
+
+        monkeypatch.setattr(d, "window_micros", calendar)
+    monkeypatch.setattr(services, "SWEEP_BATCH", 5)
+    for now in (T0 + hours(50), T0 + hours(70), T0 + hours(60 + 24 * 20)):
+        reqs, recs, swept = _expected(engine, now, rules)
+        done = svc.sweep(now)
+        assert sorted((s.request_id, s.kind, s.at, s.status) for s in done) == swept
+        assert all(s.shop == reqs[s.request_id].shop for s in done)
+        assert _state(engine) == (reqs, recs)
+        assert svc.sweep(now) == []
+
+
+def test_a_moved_request_fails_the_whole_batch(svc, engine):
+    """The compare-and-set of the executemany: one row whose version moved makes the batch
+    lost (and retried by the caller), on both drivers' row counts."""
+    for n in range(3):
+        svc.submit(BUYER, submission(f"R{n}", f"O{n}"), T0)
+    moves = [
+        ("completed", "completed", None, to_micros(T0 + hours(48)), 2, f"R{n}", 1) for n in range(3)
+    ]
+    moves[1] = moves[1][:-1] + (7,)  # read at a version it no longer has
+    with pytest.raises(services._Lost):
+        with write(engine) as conn:
+            services._write_moves(conn, moves, [])
+    reqs, _recs = _state(engine)
+    assert {r.status for r in reqs.values()} == {S.PENDING}
