@@ -358,9 +358,17 @@ class ConsoleScreen(Screen):
             return  # a later read was asked for meanwhile
         self._pending = None
         self._store_ok()
+        keep_id, cursor = msg.keep_id, msg.cursor
+        shown = self.window
+        if keep_id is not None and shown is not None and self.table.row_count and (
+            (shown.view, shown.anchor) == (msg.window.view, msg.window.anchor)
+        ):
+            # A refresh of the rows on screen: the cursor stays where the user moved it while
+            # the read was under way, not where it was when the read was asked for.
+            keep_id, cursor = self.table.highlighted_id, self.table.cursor_row
         self.window = msg.window
         before = self.table.highlighted_id
-        self.table.show_rows(msg.window.rows, self.clock(), keep_id=msg.keep_id, cursor=msg.cursor)
+        self.table.show_rows(msg.window.rows, self.clock(), keep_id=keep_id, cursor=cursor)
         self.query_one(ConsoleHeader).set_refreshed(self._local(self.clock(), "HH:mm:ss"))
         self._show_status()
         after = self.table.highlighted_id

@@ -35,6 +35,7 @@ from returns_tui.widgets.cells import amount_text, countdown_text, plain, status
 MARK = "●"
 ELLIPSIS = "…"
 PADDING = 1  # blank cells on each side of every column
+WHEEL_ROWS = 3  # rows the cursor moves per notch of the mouse wheel
 
 
 class Column(NamedTuple):
@@ -78,6 +79,10 @@ class RequestTable(ScrollView, can_focus=True):
 
     DEFAULT_CSS = """
     RequestTable {
+        /* No vertical scrollbar: the table holds one window of a tab that may have a million
+           rows, so a bar would show the place in the window, not in the tab; the status line
+           says where the cursor is ("row 1,234 of 100,000"), and the wheel moves the cursor. */
+        overflow-y: hidden;
         background: $surface;
         color: $foreground;
         &:focus {
@@ -125,8 +130,8 @@ class RequestTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,ctrl+home", "edge('first')", "First page", show=False),
         Binding("end,ctrl+end", "edge('last')", "Last page", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("left", "sideways(-1)", "Column left", show=False),
+        Binding("right", "sideways(1)", "Column right", show=False),
     ]
 
     class Highlighted(Message):
@@ -301,8 +306,35 @@ class RequestTable(ScrollView, can_focus=True):
         else:
             self.move_cursor(row=self.cursor_row + by)
 
+    def action_sideways(self, step: int) -> None:
+        """On a terminal too narrow for every column: scroll by a whole column."""
+        starts, x = [], 0
+        for column in self.columns:
+            starts.append(x)
+            x += column.width + 2 * PADDING
+        now = int(self.scroll_x)
+        if step > 0:
+            target = next((x for x in starts if x > now), self.max_scroll_x)
+        else:
+            target = max((x for x in starts if x < now), default=0)
+        self.scroll_to(x=min(target, self.max_scroll_x), animate=False, immediate=True)
+
     def _page_height(self) -> int:
-        return max(1, self.scrollable_content_region.height - 2)
+        return max(1, self.scrollable_content_region.height - 1)  # less the header
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if event.ctrl or event.shift:
+            super()._on_mouse_scroll_down(event)  # sideways, on narrow terminals
+        else:
+            event.stop()
+            self._step(WHEEL_ROWS, "next", WHEEL_ROWS - 1)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if event.ctrl or event.shift:
+            super()._on_mouse_scroll_up(event)
+        else:
+            event.stop()
+            self._step(-WHEEL_ROWS, "previous", WHEEL_ROWS - 1)
 
     def on_click(self, event: events.Click) -> None:
         index = int(self.scroll_y) + event.y - 1

@@ -1,0 +1,137 @@
+"""The request table as a user meets it: the mouse wheel and clicks, text cut to its column,
+the countdowns that tick while the rows stay put, and a narrow terminal."""
+
+from __future__ import annotations
+
+import pytest
+from rich.cells import cell_len
+from textual import events
+
+from returns_tui import domain as d
+from returns_tui.screens.main import ConsoleScreen
+from returns_tui.timefmt import countdown
+from returns_tui.widgets.cells import seconds_left
+from returns_tui.widgets.request_table import fit
+from tests.support.console import (
+    NOW,
+    FakeClock,
+    new_service,
+    opened,
+    screen_text,
+    seed,
+    submit,
+    table_ids,
+    wait_for,
+)
+
+
+@pytest.fixture
+def svc(tmp_path):
+    service = new_service(f"sqlite:///{tmp_path / 'table.db'}")
+    seed(service)
+    yield service
+    service.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "text, width, shown",
+    [
+        ("Ana Lima", 10, "Ana Lima  "),
+        ("Chloé Martin", 9, "Chloé Ma…"),
+        ("山田太郎さん", 7, "山田太…"),  # two cells a character: the cut never splits one
+        ("🙂🙂🙂", 4, "🙂 …"),
+        ("", 3, "   "),
+    ],
+)
+def test_a_cell_is_cut_to_exactly_its_width(text, width, shown):
+    assert fit(text, width) == shown
+    assert cell_len(fit(text, width)) == width
+    assert cell_len(fit(text, width, right=True)) == width
+
+
+def wheel(table, down: bool = True) -> None:
+    kind = events.MouseScrollDown if down else events.MouseScrollUp
+    table.post_message(kind(table, 5, 3, 0, 1 if down else -1, 0, False, False, False))
+
+
+async def test_the_wheel_moves_the_cursor_and_reads_the_next_window(svc, monkeypatch):
+    monkeypatch.setattr(ConsoleScreen, "page_size", 10)
+    for i in range(35):
+        submit(svc, f"P{i:03d}", NOW.subtract(hours=40).add(minutes=i), n=i)
+    async with opened(svc, "alice") as (app, pilot):
+        table = app.main.table
+        first = table_ids(app)
+        wheel(table)
+        await wait_for(pilot, lambda: table.cursor_row == 3)
+        wheel(table)
+        wheel(table)
+        await wait_for(pilot, lambda: table.cursor_row == 9)
+        wheel(table)  # past the window: the next one, three rows in less the one it took
+        await wait_for(pilot, lambda: table_ids(app)[:1] != first[:1], what="the next window")
+        assert table.cursor_row == 2
+        wheel(table, down=False)
+        await wait_for(pilot, lambda: table.cursor_row == 0)
+        wheel(table, down=False)
+        await wait_for(pilot, lambda: table_ids(app) == first, what="the window before")
+        assert table.cursor_row == 7
+
+
+async def test_a_click_highlights_a_row_and_a_second_click_opens_its_records(svc):
+    async with opened(svc, "alice") as (app, pilot):
+        table = app.main.table
+        third = table_ids(app)[2]
+        await pilot.click(table, offset=(20, 3))  # line 0 is the header
+        await wait_for(pilot, lambda: table.highlighted_id == third)
+        await wait_for(pilot, lambda: app.main.detail and app.main.detail.request.id == third)
+        await pilot.click(table, offset=(20, 0))  # the header: nothing
+        assert table.highlighted_id == third and isinstance(app.screen, ConsoleScreen)
+        await pilot.click(table, offset=(20, 3))
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        assert third in screen_text(app)
+
+
+async def test_countdowns_tick_on_screen_without_a_read(svc):
+    clock = FakeClock()
+    async with opened(svc, "alice", clock) as (app, pilot):
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.main.tab == d.Tab.TO_PROCEED and app.main.window
+                       and app.main.window.view == app.main.view)  # fmt: skip
+        table = app.main.table
+        rid = table.highlighted_id
+        row = table.rows_by_id[rid]
+        before = table.get_cell(rid, "due").plain
+        reads = app.main._rows_seq
+        clock.advance(minutes=61)
+        await wait_for(pilot, lambda: table.get_cell(rid, "due").plain != before, 3, "a tick")
+        assert table.get_cell(rid, "due").plain == countdown(seconds_left(row.deadline_at, clock()))
+        line = next(x for x in screen_text(app).splitlines() if rid in x)
+        assert line.rstrip().endswith(table.get_cell(rid, "due").plain)
+        assert app.main._rows_seq == reads  # the tick itself reads nothing
+
+
+async def test_a_narrow_terminal_scrolls_sideways_and_keeps_the_cursor(svc):
+    async with opened(svc, "alice", size=(60, 30)) as (app, pilot):
+        table = app.main.table
+        assert "Request" in screen_text(app) and "Deadline" not in screen_text(app)
+        await pilot.press("right")  # a whole column at a time
+        await wait_for(pilot, lambda: table.scroll_x == 3, what="the mark column to go")
+        await pilot.press(*["right"] * 5)
+        await wait_for(pilot, lambda: "Deadline" in screen_text(app), what="the last column")
+        assert table.highlighted_id == table_ids(app)[0]
+        await pilot.press("left")
+        await wait_for(pilot, lambda: table.scroll_x < table.max_scroll_x)
+        assert table.scroll_x in {0, 3, 15, 27, 43, 60}  # where a column starts
+
+
+async def test_a_refresh_that_lands_late_leaves_the_cursor_where_the_user_moved_it(svc):
+    from returns_tui.screens.main import WindowLoaded
+
+    async with opened(svc, "alice") as (app, pilot):
+        screen, table = app.main, app.main.table
+        first = table.highlighted_id
+        await pilot.press("down", "down", "down")
+        await wait_for(pilot, lambda: table.cursor_row == 3)
+        # The reply to a refresh asked for while the cursor was still on the first row.
+        screen.post_message(WindowLoaded(screen._rows_seq, screen.window, first, 0))
+        await pilot.pause(0.1)
+        assert table.cursor_row == 3 and table.highlighted_id == table_ids(app)[3]
