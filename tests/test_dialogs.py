@@ -356,3 +356,17 @@ async def test_mediate_shows_hostile_buyer_text_literally():
         assert "[b]Eve[/b]<U+202E>" in case
         await pilot.click("#case")
         assert app.is_running and isinstance(app.screen, MediateScreen)
+
+
+async def test_the_console_opens_mediate_with_the_markets_own_reason_labels(tmp_path):
+    from tests.support.console import new_service, opened, opens, screen_text, seed, wait_for
+
+    svc = new_service(f"sqlite:///{tmp_path / 'm.db'}")
+    seed(svc)
+    svc.rules = d.Rules(reasons={**d.Rules().reasons, "not_as_claimed": "Not what was claimed"})
+    async with opened(svc, "sam") as (app, pilot):
+        await pilot.press("6")
+        await wait_for(pilot, lambda: app.main.tab is d.Tab.APPEALS and app.main.table.row_count)
+        await opens(pilot, app, "m", "MediateScreen")
+        await wait_for(pilot, lambda: "Not what was claimed" in screen_text(app))
+    svc.engine.dispose()

@@ -360,8 +360,11 @@ class ConsoleScreen(Screen):
         self._store_ok()
         keep_id, cursor = msg.keep_id, msg.cursor
         shown = self.window
-        if keep_id is not None and shown is not None and self.table.row_count and (
-            (shown.view, shown.anchor) == (msg.window.view, msg.window.anchor)
+        if (
+            keep_id is not None
+            and shown is not None
+            and self.table.row_count
+            and ((shown.view, shown.anchor) == (msg.window.view, msg.window.anchor))
         ):
             # A refresh of the rows on screen: the cursor stays where the user moved it while
             # the read was under way, not where it was when the read was asked for.
@@ -750,7 +753,9 @@ class ConsoleScreen(Screen):
             if result is not None:
                 self.act("mediate", [request.id], decision=result[0], note=result[1])
 
-        self.app.push_screen(MediateScreen(request, records, self.tz), done)
+        self.app.push_screen(
+            MediateScreen(request, records, self.tz, rules=self.service.rules), done
+        )
 
     @on(DialogData)
     def _open_dialog(self, msg: DialogData) -> None:

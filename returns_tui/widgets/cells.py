@@ -61,4 +61,6 @@ def countdown_text(deadline: DateTime | None, now: DateTime, styles: dict[str, s
     """The time left as `47h 12m`, coloured by urgency; blank when nothing is due."""
     if deadline is None:
         return Text("—", style="dim")
-    return Text(countdown(seconds_left(deadline, now)), style=styles.get(urgency(deadline, now), ""))
+    return Text(
+        countdown(seconds_left(deadline, now)), style=styles.get(urgency(deadline, now), "")
+    )

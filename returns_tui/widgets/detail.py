@@ -41,7 +41,9 @@ class DetailPanel(Static):
         self.tick(now)
 
     def tick(self, now: DateTime) -> None:
-        text = self._render_detail(now) if self.detail else Text("No request selected.", style="dim")
+        text = (
+            self._render_detail(now) if self.detail else Text("No request selected.", style="dim")
+        )
         if text != self._shown:
             self._shown = text
             # The panel's height is fixed: no layout pass, which would repaint every widget's
