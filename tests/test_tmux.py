@@ -35,9 +35,10 @@ def tmux(tmp_path):
     }
     if os.geteuid() != 0:
         env.pop("RETURNS_TUI_USER")
-    command = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
-    # The screen keeps what the demo printed after its full-screen console left.
-    session = Tmux(command, history=50)
+    demo = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
+    # A shell prints the demo's exit status after it (the arguments pass through as "$@", no
+    # quoting); the screen keeps what the demo printed after its full-screen console left.
+    session = Tmux(["sh", "-c", '"$@"; echo "[exited $?]"', "sh", *demo], history=50)
     yield session
     session.kill()
 
@@ -66,7 +67,7 @@ def test_the_demo_in_a_real_terminal(tmux):
     # The path is long under pytest's (and xdist's) tmp dirs and may wrap in the window: the
     # screen joins a wrapped line back, so \S+ is the whole path.
     path = tmux.wait(r"Demo database: (\S+)", timeout=15).group(1)
-    assert tmux.exit_status() == 0
+    tmux.wait(r"\[exited 0\]")
     assert Path(path).is_file(), path
     svc = Returns(open_engine(f"sqlite:///{path}"))
     try:
