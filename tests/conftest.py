@@ -7,7 +7,6 @@ import os
 import uuid
 from collections.abc import Iterator
 
-import pendulum
 import pytest
 import sqlalchemy as sa
 
@@ -15,12 +14,11 @@ from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine, upgrade
+from tests.support.cast import T0 as T0  # the fixed moment; the tests import it from here
+from tests.support.cast import add_cast
 
 PG_URL = os.environ.get("RETURNS_TUI_TEST_PG")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="RETURNS_TUI_TEST_PG is not set (no PostgreSQL)")
-
-# A fixed moment: every test passes `now` explicitly, no test reads the real clock for rules.
-T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
 
 
 def sqlite_url(tmp_path) -> str:
@@ -63,14 +61,8 @@ def engine(db_url):
 
 @pytest.fixture
 def svc(engine) -> Returns:
-    """The services on a fresh database with the cast below."""
-    service = Returns(engine)
-    service.add_user("root-admin", "root-admin", "admin", (), T0)
-    service.add_user("root-admin", "alice", "operator", ("acme",), T0)
-    service.add_user("root-admin", "bob", "operator", ("acme",), T0)
-    service.add_user("root-admin", "olga", "operator", ("globex",), T0)
-    service.add_user("root-admin", "sam", "agent", (), T0)
-    return service
+    """The services on a fresh database with the cast (tests/support/cast.py)."""
+    return add_cast(Returns(engine))
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from returns_tui.clock import utc_now
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
+from tests.conftest import submission
 from tests.support import ssh_session as ss
 from tests.support.sshd import make_keypair, running_sshd, sshd_unavailable_reason
 from tests.support.tmux import Tmux
@@ -76,24 +77,7 @@ def _cli(script, db_url: str, *args: str, user: str = ADMIN) -> str:
 
 
 def _submit(svc: Returns, rid: str, shop: str, kind: str, at) -> None:
-    svc.submit(
-        BUYER,
-        d.Submission(
-            id=rid,
-            order_id="O" + rid[1:],
-            shop=shop,
-            type=kind,
-            buyer="Ana Lima",
-            product="Stoneware mug",
-            sku="MUG-1",
-            quantity=1,
-            amount="12.99",
-            currency="USD",
-            reason="damaged",
-            note="cracked on arrival",
-        ),
-        at,
-    )
+    svc.submit(BUYER, submission(rid, "O" + rid[1:], shop, type=kind), at)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import pendulum
 from pendulum import DateTime
 
 from returns_tui import domain as d
@@ -16,8 +15,8 @@ from returns_tui.screens.main import ConsoleScreen
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.store.engine import open_engine, upgrade
+from tests.support.cast import T0, add_cast
 
-T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
 # The console's "now" in the tests: a day after T0.
 NOW = T0.add(hours=24)
 FAST = Settings(poll_seconds=0.25, sweep_seconds=0.5)
@@ -43,13 +42,7 @@ def new_service(url: str) -> Returns:
     sam (agent), root-admin (admin)."""
     engine = open_engine(url)
     upgrade(engine)
-    svc = Returns(engine)
-    svc.add_user("root-admin", "root-admin", "admin", (), T0)
-    svc.add_user("root-admin", "alice", "operator", ("acme",), T0)
-    svc.add_user("root-admin", "bob", "operator", ("acme",), T0)
-    svc.add_user("root-admin", "olga", "operator", ("globex",), T0)
-    svc.add_user("root-admin", "sam", "agent", (), T0)
-    return svc
+    return add_cast(Returns(engine))
 
 
 BUYERS = ["Ana Lima", "Ben Okafor", "Chloé Martin", "Dev Patel", "Eun-ji Park", "Femi Ade"]
