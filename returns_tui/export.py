@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, TextIO
 
 from returns_tui import domain as d
 from returns_tui.money import format_amount
+from returns_tui.store.queries import RECORD_COLUMNS, REQUEST_COLUMNS, RequestRow
 from returns_tui.timefmt import iso_utc
 
 Row = Mapping[str, Any]
@@ -27,14 +31,82 @@ Rows = Iterable[tuple[Row, list[Row]]]
 _TAB = {status.value: tab.value for status, tab in d.TAB_OF_STATUS.items()}
 
 
+# json.dumps(obj, ensure_ascii=False) makes an encoder per call; this one is made once.
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def write_jsonl(rows: Rows, out: TextIO) -> int:
     """One request a line, ordered as given (by id), with its records. Returns the count."""
     count = 0
-    dumps = json.dumps
-    for row, recs in rows:
-        out.write(dumps(request_object(row, recs), ensure_ascii=False) + "\n")
-        count += 1
+    write = out.write
+    with _no_cycle_collection():
+        for row, recs in rows:
+            if row.__class__ is RequestRow:
+                obj = _stored_object(row, recs)
+            else:
+                obj = request_object(row, recs)
+            write(_dumps(obj) + "\n")
+            count += 1
     return count
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector held off while the rows stream: each row makes a dozen
+    containers, and the collector's passes over them cost an eighth of the export. Nothing
+    here makes a cycle (rows, dicts and strings are freed by their reference counts), so no
+    memory waits for it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# Where _stored_object finds its values in the stored tuples (by the columns' names).
+_REQUEST_VALUES = itemgetter(*map(REQUEST_COLUMNS.index, (
+    "id", "order_id", "shop", "type", "status", "attempt", "arbitration", "created_at",
+    "respond_by", "amount_cents", "currency",
+)))  # fmt: skip
+_RECORD_VALUES = itemgetter(*map(RECORD_COLUMNS.index, (
+    "at", "actor", "kind", "from_status", "to_status", "details",
+)))  # fmt: skip
+
+
+def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
+    """request_object of a StoredRow (Returns.export's rows): the same object, read from the
+    stored tuple (the plain tuple: a StoredRow's own row["name"] converts the times), the
+    times formatted from their microseconds."""
+    (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
+     amount_cents, currency) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+    created, respond = _iso_micros(created_at), _iso_micros(respond_by)
+    records = []
+    for rec in recs:
+        at, actor, kind, from_status, to_status, details = _RECORD_VALUES(tuple(rec))
+        # Most records fall on one of the request's own times (submitted at created_at, an
+        # auto-approval at respond_by): their text is made once.
+        text = created if at == created_at else respond if at == respond_by else _iso_micros(at)
+        obj = {"at": text, "actor": actor, "kind": kind, "from": from_status, "to": to_status}
+        if details:
+            obj.update(_details(details))  # reason, note, tracking, decision
+        records.append(obj)
+    return {
+        "id": rid,
+        "order_id": order_id,
+        "shop": shop,
+        "type": rtype,
+        "status": status,
+        "tab": _TAB[status],
+        "attempt": attempt,
+        "arbitration": arbitration,
+        "created_at": created,
+        "respond_by": respond,
+        "amount": _amount(amount_cents, currency),
+        "currency": currency,
+        "records": records,
+    }
 
 
 def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
@@ -97,9 +169,10 @@ def write_csv(rows: Rows, out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    for row, recs in rows:
-        writer.writerow([_cell(value) for value in _csv_values(row, len(recs))])
-        count += 1
+    with _no_cycle_collection():
+        for row, recs in rows:
+            writer.writerow([_cell(value) for value in _csv_values(row, len(recs))])
+            count += 1
     return count
 
 
@@ -131,6 +204,17 @@ def _iso(at: dt.datetime | None) -> str | None:
         return None
     text = dt.datetime.isoformat(at)
     return text[:-6] + "Z" if text.endswith("+00:00") else iso_utc(at)
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _iso_micros(micros: int | None) -> str | None:
+    """_iso of a stored time (integer microseconds since the epoch, UTC): the naive datetime's
+    isoformat is the aware one's without its +00:00."""
+    if micros is None:
+        return None
+    return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat() + "Z"
 
 
 @lru_cache(maxsize=65_536)

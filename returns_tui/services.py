@@ -301,12 +301,13 @@ class Returns:
             return q.due_soon(conn, actor.visible_shops(), start, end)
 
     def export(self, actor: Actor, tab: d.Tab = d.Tab.ALL) -> Iterator[tuple[Any, list[Any]]]:
-        """Rows and records the actor may see, in id order, streamed in batches."""
+        """Rows and records the actor may see, in id order, streamed in batches: StoredRows,
+        whose row["name"] is a mapping row's value and whose tuple holds the stored values."""
         if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise NotAUser(f"{actor.name} is not a user.")
         with read(self.engine) as conn:
             actor = self._current(conn, actor)
-            yield from q.export_rows(conn, actor.visible_shops(), tab)
+            yield from q.export_tuples(conn, actor.visible_shops(), tab)
 
     # -----------------------------------------------------------------------------------------
     # Users (DESIGN §3): the first user of an empty database must be an admin

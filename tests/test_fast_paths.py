@@ -5,6 +5,7 @@ domain.catch_up on Request objects; on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import replace
 
 import pendulum
@@ -14,12 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from returns_tui import domain as d
+from returns_tui import export as exporting
 from returns_tui import services
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
+from returns_tui.store import queries as q
 from returns_tui.store.engine import write
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.store.schema import from_micros, records, requests, to_micros
+from returns_tui.timefmt import iso_utc
 from tests.conftest import T0, submission
 
 S = d.Status
@@ -178,3 +182,47 @@ def test_a_moved_request_fails_the_whole_batch(svc, engine):
             services._write_moves(conn, moves, [])
     reqs, _recs = _state(engine)
     assert {r.status for r in reqs.values()} == {S.PENDING}
+
+
+# ---------------------------------------------------------------------------------------------
+# The export: stored tuples, read and written, against the mapping rows of export_rows
+
+
+@pytest.mark.parametrize("tab", [d.Tab.ALL, d.Tab.IN_PROCESS, d.Tab.COMPLETED])
+def test_the_export_rows_are_export_rows_as_stored(svc, engine, tab):
+    _story(svc, T0)
+    svc.submit(BUYER, submission("G1", "OG1", "globex", note='Zoë "Z"\nline two'), T0)
+    operator, admin = svc.login("alice"), svc.login("root-admin")
+    for actor in (admin, operator):
+        fast = list(svc.export(actor, tab))
+        with engine.connect() as conn:
+            slow = list(q.export_rows(conn, actor.visible_shops(), tab, batch=4))
+        assert [row["id"] for row, _ in fast] == [row["id"] for row, _ in slow]
+        assert fast, "the story has requests in every tab asked for"
+        for (row, recs), (want, want_recs) in zip(fast, slow, strict=True):
+            assert {k: row[k] for k in want.keys()} == dict(want)
+            assert [{k: r[k] for k in w.keys()} for r, w in zip(recs, want_recs, strict=True)] == [
+                dict(w) for w in want_recs
+            ]
+            assert to_request(row) == to_request(want)
+        # Both ways of writing give the same text: the stored tuples', and request_object's
+        # on the mapping rows.
+        for writer in (exporting.write_jsonl, exporting.write_csv):
+            out_fast, out_slow = io.StringIO(), io.StringIO()
+            assert writer(iter(fast), out_fast) == writer(iter(slow), out_slow) == len(fast)
+            assert out_fast.getvalue() == out_slow.getvalue()
+
+
+def test_export_batches_page_by_id(svc, engine):
+    for n in range(7):
+        svc.submit(BUYER, submission(f"R{n}", f"O{n}"), T0)
+    with engine.connect() as conn:
+        rows = [row["id"] for row, recs in q.export_tuples(conn, None, d.Tab.ALL, batch=3)]
+    assert rows == [f"R{n}" for n in range(7)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(micros=st.integers(-(10**16), 2 * 10**17))
+def test_the_export_time_text_of_stored_micros_is_iso_utc(micros):
+    assert exporting._iso_micros(micros) == iso_utc(from_micros(micros))
+    assert exporting._iso_micros(None) is None
