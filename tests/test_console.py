@@ -17,10 +17,12 @@ from tests.support.console import (
     HOSTILE,
     NOW,
     FakeClock,
-    console,
+    dismiss,
     footer_text,
     loaded,
     new_service,
+    opened,
+    opens,
     screen_text,
     seed,
     submit,
@@ -28,8 +30,6 @@ from tests.support.console import (
     toasts,
     wait_for,
 )
-
-SIZE = (120, 36)
 
 
 @pytest.fixture
@@ -52,6 +52,16 @@ def detail_text(app) -> str:
     return str(app.main.query_one(DetailPanel).content)
 
 
+def request(svc, rid: str, who: str = "alice") -> d.Request:
+    """The request as `who` reads it from the database."""
+    return svc.get(svc.login(who), rid)
+
+
+def records(svc, rid: str, who: str = "alice") -> list[d.Record]:
+    """The request's records as `who` reads them from the database."""
+    return svc.records(svc.login(who), rid)
+
+
 async def goto(pilot, app, key: str) -> None:
     await pilot.press(key)
     await loaded(pilot, app)
@@ -69,9 +79,7 @@ async def highlight(pilot, app, rid: str) -> None:
 
 async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
     alice = svc.login("alice")
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         assert tab_labels(app) == [
             "1 All 16",
             "2 To Proceed 6",
@@ -97,9 +105,7 @@ async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
 
 
 async def test_an_agent_sees_every_shop_with_a_shop_column_and_the_appeal_details(svc):
-    app = console(svc, "sam")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "sam") as (app, pilot):
         assert "6 Appeals 3" in tab_labels(app)
         await goto(pilot, app, "6")
         assert table_ids(app) == ["R1021", "R1020", "R1019"]
@@ -120,9 +126,7 @@ async def test_an_agent_sees_every_shop_with_a_shop_column_and_the_appeal_detail
 
 
 async def test_the_detail_panel_shows_the_deadline_in_local_time_and_the_buyers_options(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
         detail = detail_text(app)
         assert "R1007" in detail and "Ben Okafor" in detail and "arrived damaged" in detail
@@ -136,9 +140,7 @@ async def test_the_detail_panel_shows_the_deadline_in_local_time_and_the_buyers_
 
 async def test_countdowns_repaint_each_second_and_turn_colour(svc):
     clock = FakeClock()
-    app = console(svc, "alice", clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice", clock) as (app, pilot):
         await goto(pilot, app, "2")
         table = app.main.table
         cell = table.get_cell("R1007", "due")
@@ -157,41 +159,33 @@ async def test_countdowns_repaint_each_second_and_turn_colour(svc):
 
 
 async def test_accept_asks_first_then_the_request_moves_and_the_counts_change(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
         assert app.main.table.highlighted_id == "R1007"
-        await pilot.press("a")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "a", "ConfirmScreen")
         assert "Accept request R1007?" in screen_text(app)
         assert "59.79 USD is refunded to Ben Okafor now; the buyer keeps Wool scarf." in (
             screen_text(app)
         )
         await pilot.press("escape")
         await pilot.pause(0.1)
-        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
-        await pilot.press("a")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        assert request(svc, "R1007").status is d.Status.PENDING
+        await opens(pilot, app, "a", "ConfirmScreen")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "R1007" not in table_ids(app))
         await wait_for(pilot, lambda: "2 To Proceed 5" in tab_labels(app))
         assert "4 Completed 4" in tab_labels(app)
         assert "R1007 accepted." in toasts(app)
-        req = svc.get(svc.login("alice"), "R1007")
+        req = request(svc, "R1007")
         assert req.status is d.Status.COMPLETED  # a refund: completed at once
-        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        rec = records(svc, "R1007")[-1]
         assert (rec.kind, rec.actor, rec.at) == (d.Kind.ACCEPTED, "alice", NOW)
 
 
 async def test_reject_checks_the_note_in_the_dialog_then_rejects(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
-        await pilot.press("r")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
-        dialog = app.screen
+        dialog = await opens(pilot, app, "r", "RejectScreen")
         dialog.query_one("#reason", Select).value = "other"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "note is required" in dialog.error_text)
@@ -199,96 +193,76 @@ async def test_reject_checks_the_note_in_the_dialog_then_rejects(svc):
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "501 characters" in dialog.error_text)
         assert app.screen is dialog  # still open: nothing reached the database
-        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
+        assert request(svc, "R1007").status is d.Status.PENDING
         dialog.query_one("#note-input", Input).value = "Not sold by us"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "R1007" not in table_ids(app))
         assert "R1007 rejected." in toasts(app)
         assert "5 Closed 3" in tab_labels(app)
-        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        rec = records(svc, "R1007")[-1]
         assert rec.kind is d.Kind.REJECTED
         assert rec.details == {"reason": "other", "note": "Not sold by us"}
 
 
 async def test_reject_dialog_cancelled_changes_nothing(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
-        await pilot.press("r")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
-        assert svc.get(svc.login("alice"), "R1007").status is d.Status.PENDING
+        await opens(pilot, app, "r", "RejectScreen")
+        await dismiss(pilot, app)
+        assert request(svc, "R1007").status is d.Status.PENDING
         assert table_ids(app)[0] == "R1007"
 
 
 async def test_view_records_shows_the_timeline(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "6")
-        await pilot.press("v")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        await opens(pilot, app, "v", "RecordsScreen")
         text = screen_text(app)
         assert "R1021" in text and "The photos show a different item." in text
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
-        await pilot.press("enter")  # Enter on a row opens its records too
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        await dismiss(pilot, app)
+        await opens(pilot, app, "enter", "RecordsScreen")  # Enter on a row opens its records too
 
 
 async def test_confirm_receipt_completes_a_shipped_return(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "3")
         await highlight(pilot, app, "R1009")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "c", "ConfirmScreen")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "R1009" not in table_ids(app))
-        assert svc.get(svc.login("alice"), "R1009").status is d.Status.COMPLETED
-        assert svc.records(svc.login("alice"), "R1009")[-1].kind is d.Kind.RECEIVED
+        assert request(svc, "R1009").status is d.Status.COMPLETED
+        assert records(svc, "R1009")[-1].kind is d.Kind.RECEIVED
         # A request that was not shipped cannot be received: refused in a toast, no change.
         await highlight(pilot, app, "R1012")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "c", "ConfirmScreen")
         await pilot.press("enter")
         await wait_for(pilot, lambda: any("cannot be received" in t for t in toasts(app)))
-        assert svc.get(svc.login("alice"), "R1012").status is d.Status.AWAITING_BUYER_SHIP
+        assert request(svc, "R1012").status is d.Status.AWAITING_BUYER_SHIP
 
 
 async def test_add_note(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "NoteScreen")
+    async with opened(svc, "alice") as (app, pilot):
+        await opens(pilot, app, "n", "NoteScreen")
         await pilot.press(*"called")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "R1002 noted." in toasts(app))
-        rec = svc.records(svc.login("alice"), "R1002")[-1]
+        rec = records(svc, "R1002")[-1]
         assert (rec.kind, rec.details["note"]) == (d.Kind.NOTED, "called")
 
 
 async def test_agent_mediates_an_appeal_through_the_dialog(svc):
-    app = console(svc, "sam")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "sam") as (app, pilot):
         await goto(pilot, app, "6")
         assert app.main.table.highlighted_id == "R1021"
-        await pilot.press("m")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "MediateScreen")
-        dialog = app.screen
+        dialog = await opens(pilot, app, "m", "MediateScreen")
         dialog.query_one("#buyer").value = True
         dialog.query_one("#note-input", Input).value = "The photo shows the crack."
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "R1021" not in table_ids(app))
-        req = svc.get(svc.login("sam"), "R1021")
+        req = request(svc, "R1021", "sam")
         assert req.status is d.Status.AWAITING_BUYER_SHIP
         assert req.arbitration is d.Arbitration.SUPPORT_BUYER
-        rec = svc.records(svc.login("sam"), "R1021")[-1]
+        rec = records(svc, "R1021", "sam")[-1]
         assert rec.details == {"decision": "buyer", "note": "The photo shows the crack."}
         assert "6 Appeals 2" in tab_labels(app)
         await goto(pilot, app, "3")
@@ -296,17 +270,13 @@ async def test_agent_mediates_an_appeal_through_the_dialog(svc):
 
 
 async def test_operators_have_no_mediate_key_and_admins_are_read_only(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "6")
         assert "Mediate" not in await footer_text(pilot, app)
         await pilot.press("m")
         await pilot.pause(0.1)
         assert isinstance(app.screen, ConsoleScreen)
-    app = console(svc, "root-admin")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "root-admin") as (app, pilot):
         footer = await footer_text(pilot, app)
         for word in ("Accept", "Reject", "Receipt", "Note", "Mediate", "Mark"):
             assert word not in footer
@@ -315,13 +285,11 @@ async def test_operators_have_no_mediate_key_and_admins_are_read_only(svc):
         await pilot.press("a", "r", "c", "n", "m", "space", "A")
         await pilot.pause(0.1)
         assert isinstance(app.screen, ConsoleScreen)
-        assert svc.get(svc.login("root-admin"), "R1001").status is d.Status.PENDING
+        assert request(svc, "R1001", "root-admin").status is d.Status.PENDING
 
 
 async def test_search_filters_rows_and_counts_and_escape_clears_it(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await pilot.press("slash")
         await pilot.press(*"trail")
         assert table_ids(app)[0] == "R1002"  # typing does not search yet
@@ -345,9 +313,7 @@ async def test_search_filters_rows_and_counts_and_escape_clears_it(svc):
 
 
 async def test_sort_cycles_through_the_orders(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
         urgent = table_ids(app)
         await pilot.press("s")
@@ -367,9 +333,7 @@ async def test_sort_cycles_through_the_orders(svc):
 
 
 async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
         await pilot.press("space", "space", "space")
         assert app.main.table.marked == {"R1007", "R1006", "R1008"}
@@ -379,8 +343,7 @@ async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
         assert app.main.table.marked == {"R1007", "R1006"}
         # Meanwhile bob (another console) rejects one of them.
         svc.reject(svc.login("bob"), "R1006", NOW, "no_proof")
-        await pilot.press("A")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "A", "ConfirmScreen")
         assert "Accept 2 marked requests?" in screen_text(app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: "R1007 accepted." in toasts(app))
@@ -388,40 +351,31 @@ async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
             "R1006 cannot be accepted: it is rejected (rejected by bob" in t for t in toasts(app)
         )
         await wait_for(pilot, lambda: not app.main.table.marked)
-        assert svc.get(svc.login("alice"), "R1007").status is d.Status.COMPLETED
-        assert svc.get(svc.login("alice"), "R1006").status is d.Status.REJECTED
-        assert svc.get(svc.login("alice"), "R1008").status is d.Status.PENDING
+        assert request(svc, "R1007").status is d.Status.COMPLETED
+        assert request(svc, "R1006").status is d.Status.REJECTED
+        assert request(svc, "R1008").status is d.Status.PENDING
 
 
 async def test_help_lists_the_keys_the_viewer_may_use(svc):
-    app = console(svc, "sam")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
-        await pilot.press("question_mark")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+    async with opened(svc, "sam") as (app, pilot):
+        await opens(pilot, app, "question_mark", "HelpScreen")
         text = screen_text(app)
         assert "Mediate" in text and "Search" in text
         assert "Accept marked" not in text
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await dismiss(pilot, app)
 
 
 async def test_keys_are_remapped_by_the_settings(svc):
-    app = console(
+    async with opened(
         svc, "alice", settings=Settings(poll_seconds=0.1, sweep_seconds=0.2, keys={"accept": "y"})
-    )
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    ) as (app, pilot):
         await goto(pilot, app, "2")
         assert "y Accept" in await footer_text(pilot, app)
-        await pilot.press("y")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "y", "ConfirmScreen")
 
 
 async def test_the_palette_offers_every_allowed_action_and_no_screenshot(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in (
             "Accept request",
@@ -443,19 +397,14 @@ async def test_the_palette_offers_every_allowed_action_and_no_screenshot(svc):
         await pilot.pause(0.2)
         await pilot.press(*"reject r")
         await pilot.pause(0.3)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RejectScreen")
-    app = console(svc, "sam")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+        await opens(pilot, app, "enter", "RejectScreen")
+    async with opened(svc, "sam") as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Mediate appeal" in titles and "Accept request" not in titles
 
 
 async def test_ctrl_q_quits(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await pilot.press("ctrl+q")
         await pilot.pause(0.1)
         assert not app.is_running
@@ -467,9 +416,7 @@ async def test_ctrl_q_quits(svc):
 
 async def test_buyer_text_is_shown_literally_and_clicking_it_does_nothing(svc):
     submit(svc, "R2000", NOW.subtract(hours=1), buyer="[@click=app.quit]x[/]", note=HOSTILE)
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         assert table_ids(app)[0] == "R2000"
         text = screen_text(app)
         assert "[@click=app.quit]x[/]" in text
@@ -490,12 +437,10 @@ async def test_buyer_text_is_shown_literally_and_clicking_it_does_nothing(svc):
 
 async def test_a_request_reaching_its_deadline_is_auto_approved_while_the_console_is_open(svc):
     clock = FakeClock()
-    app = console(svc, "alice", clock)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice", clock) as (app, pilot):
         await goto(pilot, app, "2")
         assert "R1007" in table_ids(app) and "2 To Proceed 6" in tab_labels(app)
-        deadline = svc.get(svc.login("alice"), "R1007").respond_by  # NOW + 3h 48m
+        deadline = request(svc, "R1007").respond_by  # NOW + 3h 48m
         # An hour before: warned once, however many sweeps run.
         clock.at = deadline.subtract(minutes=59)
         await wait_for(
@@ -508,13 +453,12 @@ async def test_a_request_reaching_its_deadline_is_auto_approved_while_the_consol
         await wait_for(pilot, lambda: "2 To Proceed 5" in tab_labels(app))
         assert "4 Completed 4" in tab_labels(app)
         assert any("R1007 was auto-approved" in t for t in toasts(app))
-        rec = svc.records(svc.login("alice"), "R1007")[-1]
+        rec = records(svc, "R1007")[-1]
         assert (rec.kind, rec.actor, rec.at) == (d.Kind.AUTO_APPROVED, "system", deadline)
         await pilot.press("4")
         await loaded(pilot, app)
         await highlight(pilot, app, "R1007")
-        await pilot.press("v")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RecordsScreen")
+        await opens(pilot, app, "v", "RecordsScreen")
         text = screen_text(app)
         assert "auto" in text.lower() and deadline.format("HH:mm") in text
 
@@ -527,9 +471,7 @@ async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
     alice = svc.login("alice")
     everything = [r.id for r in svc.page(alice, d.Tab.ALL, app_sort(), limit=1000)]
     assert len(everything) == 51
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         table = app.main.table
         assert table_ids(app) == everything[:10] and table.row_count == 10
         table.move_cursor(row=9)
@@ -564,9 +506,7 @@ def app_sort():
 
 
 async def test_others_changes_appear_without_a_key_and_the_cursor_keeps_its_row(svc):
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
         await highlight(pilot, app, "R1004")
         # Someone else accepts the first row and a buyer submits a new, more urgent request.
@@ -590,17 +530,14 @@ async def test_a_lost_database_shows_a_banner_and_the_console_recovers(svc):
 
             raise sqlite3.OperationalError("disk I/O error")
 
-    app = console(svc, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice") as (app, pilot):
         banner = app.main.query_one(Banner)
         assert not banner.shown
         broken["on"] = True
         await pilot.press("2")
         await wait_for(pilot, lambda: banner.shown)
         assert "Database unreachable" in screen_text(app) and "retrying" in screen_text(app)
-        await pilot.press("a")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await opens(pilot, app, "a", "ConfirmScreen")
         await pilot.press("enter")
         await wait_for(pilot, lambda: any("Nothing was changed" in t for t in toasts(app)))
         broken["on"] = False
@@ -616,9 +553,7 @@ async def test_after_a_second_request_the_first_cannot_be_appealed_times_in_the_
     alice = svc.login("alice")
     svc.reject(alice, "R1002", NOW, "no_proof")
     submit(svc, "R1002B", NOW.add(minutes=5), order="O1002", n=2)
-    app = console(svc, "alice", FakeClock(NOW.add(minutes=6)), tz="Asia/Tokyo")
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, app)
+    async with opened(svc, "alice", FakeClock(NOW.add(minutes=6)), tz="Asia/Tokyo") as (app, pilot):
         await goto(pilot, app, "5")
         await highlight(pilot, app, "R1002")
         detail = detail_text(app)

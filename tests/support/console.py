@@ -3,10 +3,13 @@ and waiting for what the screen shows (never a bare sleep: poll a condition with
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from pendulum import DateTime
+from textual.pilot import Pilot
+from textual.screen import Screen
 
 from returns_tui import domain as d
 from returns_tui.app import ReturnsApp
@@ -21,6 +24,8 @@ from tests.support.cast import T0, add_cast
 NOW = T0.add(hours=24)
 FAST = Settings(poll_seconds=0.25, sweep_seconds=0.5)
 HOSTILE = "[@click=app.quit]x[/] [bold] [00] \x1b[31mred"
+# The terminal the console tests run in, columns × rows.
+SIZE = (120, 36)
 
 
 class FakeClock:
@@ -157,6 +162,31 @@ def console(
     tz: str = "UTC",
 ) -> ReturnsApp:
     return ReturnsApp(svc, svc.login(who), settings, clock=clock or FakeClock(), tz=tz)
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    svc: Returns, who: str, clock: FakeClock | None = None, *, size=SIZE, **kw
+) -> AsyncIterator[tuple[ReturnsApp, Pilot]]:
+    """`who`'s console (see console(); `kw`: settings, tz) running at `size`, its first view
+    loaded: `async with opened(svc, "alice") as (app, pilot):`."""
+    app = console(svc, who, clock, **kw)
+    async with app.run_test(size=size) as pilot:
+        await loaded(pilot, app)
+        yield app, pilot
+
+
+async def opens(pilot, app: ReturnsApp, key: str, screen: str) -> Screen:
+    """Press `key` and wait until the screen (dialog) of class `screen` is on top; it."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: type(app.screen).__name__ == screen, what=f"{screen} to open")
+    return app.screen
+
+
+async def dismiss(pilot, app: ReturnsApp, key: str = "escape") -> None:
+    """Press `key` and wait until the console is on top again."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen), what="the console")
 
 
 def screen_of(app: ReturnsApp) -> ConsoleScreen:
