@@ -39,7 +39,7 @@ from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
 from tests.conftest import submission
 from tests.support import ssh_session as ss
-from tests.support.sshd import make_keypair, running_sshd, sshd_unavailable_reason
+from tests.support.sshd import free_port, make_keypair, running_sshd, sshd_unavailable_reason
 from tests.support.tmux import Tmux
 
 
@@ -229,12 +229,6 @@ def test_remote_commands_are_refused_and_no_shell_runs(sshd, operator):
     assert done.returncode != 0 and "needs a terminal" in done.stderr, done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_sshd
 def test_port_forwarding_is_refused(sshd):
     info, key = sshd
@@ -246,7 +240,7 @@ def test_port_forwarding_is_refused(sshd):
     # Local forwarding (-L, and -D alike): the listener opens on our side, but sshd refuses
     # every channel, so a connection through it is closed without a byte from the target
     # (sshd's own port, which would otherwise greet with "SSH-2.0").
-    port = _free_port()
+    port = free_port()
     forward = subprocess.Popen(
         ["ssh", *options, "-N", "-L", f"{port}:127.0.0.1:{info.port}", login],
         stdin=subprocess.DEVNULL,
@@ -276,7 +270,7 @@ def test_port_forwarding_is_refused(sshd):
     # Remote forwarding (-R): sshd refuses to listen at all.
     done = subprocess.run(
         ["ssh", *options, "-N", "-o", "ExitOnForwardFailure=yes",
-         "-R", f"{_free_port()}:127.0.0.1:{info.port}", login],
+         "-R", f"{free_port()}:127.0.0.1:{info.port}", login],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
     )  # fmt: skip
     assert done.returncode != 0, done.stderr

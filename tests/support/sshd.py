@@ -136,7 +136,7 @@ def running_sshd(
     proc: subprocess.Popen[bytes] | None = None
     port = 0
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         config.write_text(_config_text(tmp, port, host_key, group, force_command, env or {}))
         check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
@@ -178,7 +178,8 @@ def _keygen(path: Path, comment: str) -> None:
     _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that no one listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
