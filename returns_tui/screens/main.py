@@ -589,18 +589,18 @@ class ConsoleScreen(Screen):
         if self.window is not None:
             self._places[self.tab] = (self.window, self.table.highlighted_id)
         self.tab = tab
-        self.query_one(TabBar).select(tab)
         place = self._places.get(tab)
+        # The read first: its thread then runs while this one repaints the tab bar.
         if place and place[0].view == self.view:
             window, keep = place
-            # Show the tab as it was left at once; the read below brings it up to date.
+            self.load_rows(window.anchor, keep_id=keep, cursor=0)
+            # Meanwhile the tab as it was left; the read brings it up to date.
             self.window = window
             self.table.show_rows(window.rows, self.clock(), keep_id=keep, cursor=0)
-            self._show_status()
-            self.load_rows(window.anchor, keep_id=keep, cursor=0)
         else:
-            self.window = None
             self.load_rows(FIRST, keep_id=None, cursor=0)
+            self.window = None
+        self.query_one(TabBar).select(tab)
         self._show_status()
 
     @on(Tabs.TabActivated)

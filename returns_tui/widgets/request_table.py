@@ -173,7 +173,7 @@ class RequestTable(ScrollView, can_focus=True):
         self._middle: dict[str, list[Segment]] = {}  # id → the cells between mark and countdown
         self._due: dict[str, tuple[str, str]] = {}  # id → the countdown shown: text, style
         self._styles: dict[str, Style] = {}  # parsed countdown styles
-        self._lines: dict[tuple, Strip] = {}  # painted lines; forgotten when the styles change
+        self._lines: dict[tuple, Strip] = {}  # painted lines, by what they show
         self._style_key: tuple = ()
         self._highlighted: tuple[int, str | None] = (0, None)
         self._now: DateTime | None = None
@@ -213,7 +213,6 @@ class RequestTable(ScrollView, can_focus=True):
         self._now = now
         self.rows = list(rows)
         self.rows_by_id = new
-        self._lines.clear()
         self.virtual_size = Size(self._width, len(self.rows) + 1)
         if rows:
             ids = self.ids
@@ -386,12 +385,15 @@ class RequestTable(ScrollView, can_focus=True):
             look = ("even-" if index % 2 == 0 else "odd-") + (
                 "cursor" if index == self.cursor_row else "row"
             )
-            key = (row.id, look, row.id in self.marked, self._due[row.id], scroll_x, width)
+            due, marked = self._due[row.id], row.id in self.marked
+            # A row's version changes with every change to it: lines painted before stay good
+            # when a refresh brings the same rows back, or a tab is visited again.
+            key = (row.id, row.version, look, marked, due, scroll_x, width)
         strip = self._lines.get(key)
         if strip is None:
             if len(self._lines) > 4096:
                 self._lines.clear()
-            segments = self._header() if y == 0 else self._row(row, key[1])
+            segments = self._header() if y == 0 else self._row(row, look)
             if scroll_x == 0 and width >= self._width:
                 style = self._base
                 strip = Strip([*segments, Segment(" " * (width - self._width), style)], width)

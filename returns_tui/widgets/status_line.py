@@ -36,4 +36,5 @@ class StatusLine(Static):
         if search:
             parts.append(" · search: ")
             parts.append((safe(search), "italic"))
-        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))
+        # One line, always: no layout pass when it changes (every cursor move).
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)
