@@ -209,7 +209,7 @@ class RequestTable(ScrollView, can_focus=True):
         for rid, old in self.rows_by_id.items():
             if new.get(rid) != old:  # gone or changed: paint it afresh when it is on screen
                 self._middle.pop(rid, None)
-                self._due.pop(rid, None)
+        self._due.clear()  # counted again from `now` as the rows are painted
         self._now = now
         self.rows = list(rows)
         self.rows_by_id = new
@@ -395,8 +395,8 @@ class RequestTable(ScrollView, can_focus=True):
                 self._lines.clear()
             segments = self._header() if y == 0 else self._row(row, look)
             if scroll_x == 0 and width >= self._width:
-                style = self._base
-                strip = Strip([*segments, Segment(" " * (width - self._width), style)], width)
+                rest = Segment(" " * (width - self._width), self._base)
+                strip = Strip([*segments, rest], width)
             else:
                 strip = Strip(segments, self._width).crop_extend(scroll_x, scroll_x + width, None)
             self._lines[key] = strip
