@@ -29,10 +29,10 @@ from returns_tui.store import queries as q
 from returns_tui.store.engine import WriteConflict, is_sqlite, read, write
 from returns_tui.store.rows import record_values, request_values, to_record, to_request
 from returns_tui.store.schema import (
+    UTCTime,
     applied_keys,
     from_micros,
     orders,
-    records,
     requests,
     to_micros,
     user_shops,
@@ -371,13 +371,11 @@ class Returns:
     # Inside the transactions
 
     def _login_in(self, conn: Connection, name: str) -> Actor:
-        row = None
-        if _storable(name):
-            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
-        if row is None:
+        """The user and their shops, in one query (every read and change asks it again)."""
+        rows = conn.execute(_LOGIN, {"name": name}).all() if _storable(name) else []
+        if not rows:
             raise NotAUser(f"{_quoted(name)} is not a returns-tui user; ask an admin to add you.")
-        shops = conn.execute(sa.select(user_shops.c.shop).where(user_shops.c.name == name))
-        return Actor(name, Role(row.role), frozenset(s for (s,) in shops))
+        return Actor(name, Role(rows[0][0]), frozenset(s for _, s in rows if s is not None))
 
     def _current(self, conn: Connection, actor: Actor) -> Actor:
         """The actor as the users table has them now. A console or script holds its Actor for
@@ -444,11 +442,8 @@ class Returns:
         _save_many(conn, [(b, c.after, c.records) for b, c in zip(others, caught, strict=True)])
         _bump_order(conn, sub.order_id, sub.shop, seen)
         new = replace(change.after, version=len(change.records))
-        conn.execute(sa.insert(requests).values(**request_values(new)))
-        conn.execute(
-            sa.insert(records),
-            [record_values(new.id, i + 1, rec) for i, rec in enumerate(change.records)],
-        )
+        conn.execute(_INSERT_REQUEST, request_values(new))
+        _insert_records(conn, new.id, 0, change.records)
         _announce(conn)
         return new
 
@@ -496,20 +491,58 @@ def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.R
     """Write one request's change with a compare-and-set on the version it was read at."""
     after = replace(after, version=before.version + len(recs))
     values = request_values(after)
-    del values["id"]
-    result = conn.execute(
-        sa.update(requests)
-        .where(requests.c.id == before.id, requests.c.version == before.version)
-        .values(**values)
-    )
+    params = [values[c] for c in _SAVED_COLUMNS]
+    for i in _SAVED_TIMES:
+        if params[i] is not None:
+            params[i] = to_micros(params[i])
+    params += [before.id, before.version]
+    result = conn.exec_driver_sql(_save_sql(conn.dialect.paramstyle), tuple(params))
     if result.rowcount != 1:
         raise _Lost
-    conn.execute(
-        sa.insert(records),
-        [record_values(before.id, before.version + i + 1, r) for i, r in enumerate(recs)],
-    )
+    _insert_records(conn, before.id, before.version, recs)
     _announce(conn)
     return after
+
+
+# Every column an action may change, in the order of _save's UPDATE; the times among them.
+_SAVED_COLUMNS = tuple(c.name for c in requests.columns if c.name != "id")
+_SAVED_TIMES = tuple(
+    i for i, name in enumerate(_SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
+)
+
+
+@lru_cache(maxsize=4)
+def _save_sql(paramstyle: str) -> str:
+    """_save's compare-and-set UPDATE, for the driver: built once, sent as it is."""
+    mark = _MARK[paramstyle]
+    columns = ", ".join(f"{name} = {mark}" for name in _SAVED_COLUMNS)
+    return f"UPDATE requests SET {columns} WHERE id = {mark} AND version = {mark}"
+
+
+def _insert_records(conn: Connection, request_id: str, version: int, recs: tuple[d.Record, ...]):
+    """The records of a change made at `version`, numbered from version + 1."""
+    rows = [_record_row(request_id, version + i + 1, r) for i, r in enumerate(recs)]
+    conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
+
+
+_MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_LOGIN = (
+    sa.select(users.c.role, user_shops.c.shop)
+    .select_from(users.outerjoin(user_shops, user_shops.c.name == users.c.name))
+    .where(users.c.name == sa.bindparam("name"))
+)
+_INSERT_REQUEST = sa.insert(requests)
+_ORDER_VERSION = sa.select(orders.c.version).where(orders.c.order_id == sa.bindparam("order_id"))
+_INSERT_ORDER = sa.insert(orders)
+_BUMP_ORDER = (
+    sa.update(orders)
+    .where(
+        orders.c.order_id == sa.bindparam("b_order_id"), orders.c.version == sa.bindparam("seen")
+    )
+    .values(version=sa.bindparam("next"))
+)
+_NOTIFY = sa.select(sa.func.pg_notify(CHANGE_CHANNEL, ""))
+_KEY_VERDICT = sa.select(applied_keys.c.verdict).where(applied_keys.c.key == sa.bindparam("key"))
 
 
 _TAB = {status: tab.value for status, tab in d.TAB_OF_STATUS.items()}
@@ -548,7 +581,7 @@ def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
 @lru_cache(maxsize=4)
 def _moves_sql(paramstyle: str) -> tuple[str, str]:
     """The compare-and-set UPDATE of _write_moves and its records' INSERT, for the driver."""
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    mark = _MARK[paramstyle]
     update = (
         f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
         f"status_since = {mark}, version = {mark} WHERE id = {mark} AND version = {mark}"
@@ -577,7 +610,7 @@ def _write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> Non
 
 def _order_version(conn: Connection, order_id: str) -> int | None:
     """The order's version, read before its requests are read (None for a new order)."""
-    row = conn.execute(sa.select(orders.c.version).where(orders.c.order_id == order_id)).first()
+    row = conn.execute(_ORDER_VERSION, {"order_id": order_id}).first()
     return None if row is None else row.version
 
 
@@ -591,13 +624,9 @@ def _bump_order(conn: Connection, order_id: str, shop: str, seen: int | None) ->
     commit that the earlier read of the requests did not, and both would win. For a new order,
     a rival's insert collides on the primary key and is retried the same way."""
     if seen is None:
-        conn.execute(sa.insert(orders).values(order_id=order_id, shop=shop, version=1))
+        conn.execute(_INSERT_ORDER, {"order_id": order_id, "shop": shop, "version": 1})
         return
-    result = conn.execute(
-        sa.update(orders)
-        .where(orders.c.order_id == order_id, orders.c.version == seen)
-        .values(version=seen + 1)
-    )
+    result = conn.execute(_BUMP_ORDER, {"b_order_id": order_id, "seen": seen, "next": seen + 1})
     if result.rowcount != 1:
         raise _Lost
 
@@ -609,12 +638,11 @@ def _require_not_before_last_record(
     is written in time order, so an action cannot slip in before a change already made (a
     note included). The refusal names who made that change and what the request is now:
     when an action races the sweep, this is how the loser learns who won."""
+    newest = q.last_record_at(conn, request_ids)
+    if newest is None or to_micros(now) >= newest:
+        return
     row = q.last_record(conn, request_ids)
-    if row is None:
-        return
     rec = to_record(row)
-    if now >= rec.at:
-        return
     status = q.request_row(conn, row["request_id"])["status"].replace("_", " ")
     raise Refused(
         f"{_quoted(row['request_id'])} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
@@ -657,7 +685,7 @@ def _announce(conn: Connection) -> None:
     transaction however often it is called).
     SQLite consoles watch PRAGMA data_version instead, which costs nothing to write."""
     if not is_sqlite(conn):
-        conn.execute(sa.select(sa.func.pg_notify(CHANGE_CHANNEL, "")))
+        conn.execute(_NOTIFY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -675,7 +703,7 @@ _KEY: ContextVar[str | None] = ContextVar("returns_tui_key", default=None)
 
 
 def _check_key(conn: Connection, key: str) -> None:
-    row = conn.execute(sa.select(applied_keys.c.verdict).where(applied_keys.c.key == key)).first()
+    row = conn.execute(_KEY_VERDICT, {"key": key}).first()
     if row is not None:
         raise _Duplicate(json.loads(row.verdict))
 

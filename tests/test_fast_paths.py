@@ -226,3 +226,70 @@ def test_export_batches_page_by_id(svc, engine):
 def test_the_export_time_text_of_stored_micros_is_iso_utc(micros):
     assert exporting._iso_micros(micros) == iso_utc(from_micros(micros))
     assert exporting._iso_micros(None) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The action path: one query for the user and shops, the prebuilt compare-and-set
+
+
+def test_every_column_an_action_writes_reads_back(svc, engine):
+    alice, bob, sam = svc.login("alice"), svc.login("bob"), svc.login("sam")
+    steps = [
+        lambda: svc.submit(BUYER, submission("R1", "O1"), T0),
+        lambda: svc.reject(bob, "R1", T0 + hours(1), "other", "no photo, Zoë"),
+        lambda: svc.appeal(BUYER, "R1", T0 + hours(2)),
+        lambda: svc.mediate(sam, "R1", T0 + hours(3), "buyer", "photo is clear"),
+        lambda: svc.note(alice, "R1", T0 + hours(3) + pendulum.duration(microseconds=7), "hi"),
+        lambda: svc.ship(BUYER, "R1", T0 + hours(4), "1Z-9"),
+        lambda: svc.receive(alice, "R1", T0 + hours(5)),
+    ]
+    for step in steps:
+        after = step()
+        assert svc.get(sam, "R1") == after
+    reqs, recs = _state(engine)
+    assert reqs["R1"].version == len(recs["R1"]) == 7
+    assert [r.at for r in recs["R1"]] == sorted(r.at for r in recs["R1"])
+
+
+def test_the_user_and_their_shops_in_one_query(svc):
+    svc.add_user("root-admin", "multi", "operator", ("globex", "acme", "initech"), T0)
+    assert svc.login("multi").shops == frozenset({"globex", "acme", "initech"})
+    assert svc.login("sam").shops == frozenset()
+    assert svc.login("alice").shops == frozenset({"acme"})
+
+
+def test_the_newest_record_time_of_one_or_many_requests(svc, engine):
+    alice = svc.login("alice")
+    svc.submit(BUYER, submission("R1", "O1"), T0)
+    svc.submit(BUYER, submission("R2", "O2"), T0 + hours(1))
+    svc.note(alice, "R1", T0 + hours(2), "later")
+    with engine.connect() as conn:
+        assert q.last_record_at(conn, ["R1"]) == to_micros(T0 + hours(2))
+        assert q.last_record_at(conn, ["R2"]) == to_micros(T0 + hours(1))
+        assert q.last_record_at(conn, ["R1", "R2"]) == to_micros(T0 + hours(2))
+        assert q.last_record_at(conn, ["nope"]) is None
+        assert to_record(q.last_record(conn, ["R1", "R2"])).at == T0 + hours(2)
+
+
+def test_a_begin_that_cannot_get_the_lock_is_one_sentence(tmp_path, monkeypatch):
+    """BEGIN goes straight to the driver on SQLite; its failure is still translated."""
+    import sqlite3
+
+    from returns_tui.errors import StoreError
+    from returns_tui.store import engine as store_engine
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    setup = store_engine.open_engine(url)
+    store_engine.upgrade(setup)
+    setup.dispose()
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_MS", 50)
+    eng = store_engine.open_engine(url)
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="busy"):
+            Returns(eng).add_user("root-admin", "root-admin", "admin", (), T0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        eng.dispose()

@@ -76,7 +76,15 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         immediate = conn.get_execution_options().get("write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # Straight to the driver: a write runs two transactions per `apply` line, and
+        # SQLAlchemy's execution machinery cost more than the BEGIN. Its errors (a lock
+        # held past the busy timeout) are wrapped as SQLAlchemy would, for translated_errors.
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            conn.connection.dbapi_connection.execute(statement)
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(statement, (), exc, dbapi.Error) from exc
 
 
 class WriteConflict(StoreError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -218,13 +219,16 @@ def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
     return query.where(key_cols < key)
 
 
+_REQUEST = sa.select(requests).where(requests.c.id == sa.bindparam("id"))
+_ORDER = sa.select(requests).where(requests.c.order_id == sa.bindparam("order_id"))
+
+
 def request_row(conn: Connection, request_id: str) -> Any:
-    return conn.execute(sa.select(requests).where(requests.c.id == request_id)).mappings().first()
+    return conn.execute(_REQUEST, {"id": request_id}).mappings().first()
 
 
 def order_rows(conn: Connection, order_id: str) -> list[Any]:
-    query = sa.select(requests).where(requests.c.order_id == order_id)
-    return list(conn.execute(query).mappings())
+    return list(conn.execute(_ORDER, {"order_id": order_id}).mappings())
 
 
 def record_rows(conn: Connection, request_id: str) -> list[Any]:
@@ -243,6 +247,19 @@ def last_record(conn: Connection, request_ids: Sequence[str]) -> Any:
         .limit(1)
     )
     return conn.execute(query).mappings().first()
+
+
+_NEWEST_AT = sa.select(sa.func.max(sa.type_coerce(records.c.at, sa.BigInteger)))
+_LAST_AT = _NEWEST_AT.where(records.c.request_id == sa.bindparam("id"))
+_LAST_AT_OF_MANY = _NEWEST_AT.where(records.c.request_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def last_record_at(conn: Connection, request_ids: Sequence[str]) -> int | None:
+    """The time of last_record, in microseconds (None when there is none): what every
+    action checks, in one cheap query; the record itself is read only for a refusal."""
+    if len(request_ids) == 1:
+        return conn.execute(_LAST_AT, {"id": request_ids[0]}).scalar()
+    return conn.execute(_LAST_AT_OF_MANY, {"ids": list(request_ids)}).scalar()
 
 
 def last_move(conn: Connection, request_id: str) -> Any:
@@ -276,30 +293,25 @@ def micros(column: Any) -> Any:
     return sa.type_coerce(column, sa.BigInteger).label(column.name)
 
 
-# The sweep's read: only what catch_up_micros needs, the times as stored.
-_DUE = (
-    sa.select(
-        requests.c.id,
-        requests.c.shop,
-        requests.c.type,
-        requests.c.status,
-        micros(requests.c.deadline_at),
-        requests.c.version,
-    )
-    .where(
-        requests.c.tab.in_([Tab.TO_PROCEED.value, Tab.IN_PROCESS.value]),
-        sa.type_coerce(requests.c.deadline_at, sa.BigInteger) <= sa.bindparam("now"),
-    )
-    .order_by(requests.c.deadline_at, requests.c.id)
-    .limit(sa.bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-
-
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
     """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
-    version): the same requests, in the same order, locked the same way."""
-    return conn.execute(_DUE, {"now": now_us, "limit": limit}).all()
+    version): the same requests, in the same order, locked the same way. Sent as the
+    driver's SQL: `apply` asks it before every line, and SQLAlchemy's expanding IN cost
+    more than the query."""
+    return conn.exec_driver_sql(_due_sql(conn.dialect.name, conn.dialect.paramstyle),
+                                (now_us, limit)).all()  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def _due_sql(dialect: str, paramstyle: str) -> str:
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    timed = ", ".join(f"'{tab.value}'" for tab in (Tab.TO_PROCEED, Tab.IN_PROCESS))
+    sql = (
+        "SELECT id, shop, type, status, deadline_at, version FROM requests "
+        f"WHERE tab IN ({timed}) AND deadline_at <= {mark} "
+        f"ORDER BY deadline_at, id LIMIT {mark}"
+    )
+    return sql if dialect == "sqlite" else sql + " FOR UPDATE SKIP LOCKED"
 
 
 def due_soon(
