@@ -372,7 +372,9 @@ class Returns:
 
     def _login_in(self, conn: Connection, name: str) -> Actor:
         """The user and their shops, in one query (every read and change asks it again)."""
-        rows = conn.execute(_LOGIN, {"name": name}).all() if _storable(name) else []
+        rows = []
+        if _storable(name):
+            rows = conn.exec_driver_sql(_login_sql(conn.dialect.paramstyle), (name,)).all()
         if not rows:
             raise NotAUser(f"{_quoted(name)} is not a returns-tui user; ask an admin to add you.")
         return Actor(name, Role(rows[0][0]), frozenset(s for _, s in rows if s is not None))
@@ -526,11 +528,19 @@ def _insert_records(conn: Connection, request_id: str, version: int, recs: tuple
 
 
 _MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-_LOGIN = (
-    sa.select(users.c.role, user_shops.c.shop)
-    .select_from(users.outerjoin(user_shops, user_shops.c.name == users.c.name))
-    .where(users.c.name == sa.bindparam("name"))
-)
+
+
+@lru_cache(maxsize=4)
+def _login_sql(paramstyle: str) -> str:
+    """The user's role and shops, one row per shop (one with no shop for agents and admins):
+    sent as the driver's SQL, since every read of the console asks it again."""
+    return (
+        "SELECT users.role, user_shops.shop FROM users "
+        "LEFT OUTER JOIN user_shops ON user_shops.name = users.name "
+        f"WHERE users.name = {_MARK[paramstyle]}"
+    )
+
+
 _INSERT_REQUEST = sa.insert(requests)
 _ORDER_VERSION = sa.select(orders.c.version).where(orders.c.order_id == sa.bindparam("order_id"))
 _INSERT_ORDER = sa.insert(orders)

@@ -293,3 +293,63 @@ def test_a_begin_that_cannot_get_the_lock_is_one_sentence(tmp_path, monkeypatch)
         holder.execute("ROLLBACK")
         holder.close()
         eng.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: compiled once per shape, read as the driver's tuples, times converted when read
+
+
+def _reference(svc, actor, tab, sort) -> list[str]:
+    """The ids of a tab in `sort` order, from every request (Python, not SQL)."""
+    admin = svc.login("root-admin")
+    reqs = [svc.get(admin, row["id"]) for row, _ in svc.export(admin)]
+    reqs = [r for r in reqs if actor.sees(r.shop)]
+    reqs = [r for r in reqs if tab is d.Tab.ALL or d.TAB_OF_STATUS[r.status] is tab]
+    if sort is q.Sort.DEADLINE:
+        dated = sorted((r for r in reqs if r.deadline_at), key=lambda r: (r.deadline_at, r.id))
+        return [r.id for r in dated] + sorted(r.id for r in reqs if r.deadline_at is None)
+    if sort is q.Sort.WAITING:
+        return [r.id for r in sorted(reqs, key=lambda r: (r.status_since, r.id))]
+    ids = [r.id for r in sorted(reqs, key=lambda r: (r.created_at, r.id))]
+    return ids[::-1] if sort is q.Sort.NEWEST else ids
+
+
+@pytest.mark.parametrize("who", ["sam", "alice"])
+def test_pages_walk_every_tab_and_sort_both_ways(svc, who):
+    _story(svc, T0)
+    for n in range(6):  # same created_at: the id breaks the tie
+        svc.submit(BUYER, submission(f"S{n}", f"OS{n}", "globex"), T0 + hours(3))
+    actor = svc.login(who)
+    for tab in d.Tab:
+        for sort in q.Sort:
+            want = _reference(svc, actor, tab, sort)
+            forwards, after = [], None
+            while page := svc.page(actor, tab, sort, after=after, limit=4):
+                forwards += page
+                after = page[-1]
+            assert [r.id for r in forwards] == want, (tab, sort)
+            backwards, before = [], None
+            while page := svc.page(actor, tab, sort, after=before, limit=3, backwards=True):
+                backwards = page + backwards
+                before = page[0]
+            assert backwards == forwards, (tab, sort)
+            for row in forwards:
+                req = svc.get(actor, row.id)
+                assert (row.deadline_at, row.created_at, row.status_since) == (
+                    req.deadline_at,
+                    req.created_at,
+                    req.status_since,
+                )
+                assert isinstance(row.created_at, pendulum.DateTime)
+                assert row.created_at.utcoffset() == dt.timedelta(0)
+                assert svc.position(actor, tab, sort, "", row) == forwards.index(row)
+
+
+def test_a_search_page_is_its_own_statement(svc):
+    _story(svc, T0)
+    sam = svc.login("sam")
+    everyone = svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, limit=100)
+    found = svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, "R03", limit=100)
+    assert [r.id for r in found] == ["R03"]
+    assert svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, "R04", limit=100)[0].id == "R04"
+    assert svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, limit=100) == everyone
