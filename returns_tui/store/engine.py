@@ -9,10 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from platformdirs import user_data_dir
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -27,6 +23,10 @@ from sqlalchemy.exc import (
 from returns_tui.errors import SchemaError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration's revision. Every start checks the database against it; knowing it here
+# spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
+# tests/test_schema_head.py checks that it is Alembic's head.
+HEAD = "0002"
 # How long a writer waits for another writer's lock before giving up (SQLite).
 BUSY_TIMEOUT_MS = 30_000
 
@@ -142,7 +142,9 @@ def read(engine: Engine) -> Iterator[Connection]:
 # Schema: created and upgraded by Alembic, checked before anything else touches the data
 
 
-def _alembic_config(conn: Connection) -> Config:
+def _alembic_config(conn: Connection):  # -> alembic.config.Config
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
@@ -162,6 +164,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             if before is not None and before not in _known_revisions():
                 raise SchemaError(_newer_message(before))
             if before != head:
+                from alembic import command
+
                 command.upgrade(_alembic_config(conn), "head")
         return before, head
 
@@ -170,7 +174,7 @@ def check_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is missing, older or newer than ours."""
     with translated_errors(), engine.connect() as conn:
         current = _current_revision(conn)
-    if current == _head():
+    if current == HEAD:
         return
     if current is None:
         raise SchemaError("The database has no returns-tui schema yet; run `returns-tui init`.")
@@ -187,10 +191,17 @@ def _newer_message(revision: str) -> str:
 
 
 def _current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision Alembic stamped in the database (None: no schema), read as Alembic does."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return rows[0] if len(rows) == 1 else None
 
 
-def _script() -> ScriptDirectory:
+def _script():  # -> alembic.script.ScriptDirectory
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(cfg)
