@@ -205,6 +205,7 @@ def test_the_export_rows_are_export_rows_as_stored(svc, engine, tab):
                 dict(w) for w in want_recs
             ]
             assert to_request(row) == to_request(want)
+            assert row.get("created_at") == want["created_at"] and row.get("nope", 1) == 1
         # Both ways of writing give the same text: the stored tuples', and request_object's
         # on the mapping rows.
         for writer in (exporting.write_jsonl, exporting.write_csv):

@@ -461,6 +461,9 @@ class StoredRow(tuple):
     def keys(self) -> list[str]:
         return list(self._index)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._index else default
+
 
 def _stored_row(table: Any) -> type[StoredRow]:
     names = [c.name for c in table.columns]
