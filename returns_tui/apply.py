@@ -282,25 +282,15 @@ def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]
                 f"{value!r}: JSON numbers cannot hold money exactly."
             )
         elif not isinstance(value, str):
-            raise Refused(f"The field {name} must be text, not {_json_type(value)}.")
+            raise Refused(f"The field {name} must be text, not {d.json_kind(value)}.")
 
 
 def _key(fields: dict[str, Any]) -> str | None:
     key = fields.get("key")
     if key is not None and not isinstance(key, str):
-        raise Refused(f"The key must be text, not {_json_type(key)}.")
+        raise Refused(f"The key must be text, not {d.json_kind(key)}.")
     return key
 
 
 def _names(names: list[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int | float):
-        return "a number"
-    return "a list" if isinstance(value, list) else "an object"

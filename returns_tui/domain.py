@@ -361,7 +361,7 @@ def check_submission(sub: Submission) -> int:
     # A type from outside may be anything JSON holds: a list or an object cannot even be
     # looked up in a set (TypeError), and a long or odd string is quoted, not echoed.
     if not isinstance(sub.type, str):
-        raise Refused(f"The type must be refund or return_and_refund, not {_what(sub.type)}.")
+        raise Refused(f"The type must be refund or return_and_refund, not {json_kind(sub.type)}.")
     if sub.type not in _REQUEST_TYPES:
         raise Refused(f"The type must be refund or return_and_refund, not {sub.type[:64]!r}.")
     if (
@@ -393,7 +393,7 @@ def check_submission(sub: Submission) -> int:
 _REQUEST_TYPES = frozenset(t.value for t in RequestType)
 
 
-def _what(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """What a value that should have been text is, in a sentence (as JSON names it)."""
     if value is None:
         return "null"
