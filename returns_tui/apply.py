@@ -268,7 +268,10 @@ def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]
         raise Refused(f"A {action} line needs {_names(missing)}.")
     unknown = sorted(set(fields) - set(expected) - set(ENVELOPE) - {"key"})
     if unknown:
-        raise Refused(f"A {action} line has no field {_names(unknown)}.")
+        # The names are the sender's: quoted, so a newline in one cannot split the verdict.
+        names = _names([d.quoted(name, 64) for name in unknown[:5]])
+        more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        raise Refused(f"A {action} line has no field {names}{more}.")
     for name in expected:
         if name not in fields:
             continue
