@@ -472,7 +472,10 @@ class ConsoleScreen(Screen):
             "warning": f"bold {theme.warning}" if theme.warning else "bold yellow",
             "urgent": f"bold reverse {theme.error}" if theme.error else "bold reverse red",
         }
-        self.query_one(ConsoleHeader).set_clock(self._local(now, "YYYY-MM-DD HH:mm:ss zz"))
+        # To the minute: a clock ticking by the second repainted the header, and over SSH sent
+        # it, every second for every user, for nothing (bench/run.py's countdown tick). The
+        # countdowns under an hour still count seconds.
+        self.query_one(ConsoleHeader).set_clock(self._local(now, "YYYY-MM-DD HH:mm zz"))
         self.table.repaint_countdowns(now)
         if self.detail is not None:
             self.query_one(DetailPanel).tick(now)
