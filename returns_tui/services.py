@@ -319,6 +319,9 @@ class Returns:
             raise Refused(f"The role must be operator, agent or admin, not {role!r}.")
         if not name or len(name) > 64 or not name.isprintable() or name in ("buyer", "system"):
             raise Refused(f"{name!r} cannot be a user name.")
+        for shop in shops:  # shown on every operator's screen and in refusals
+            if not shop or len(shop) > 64 or not shop.isprintable():
+                raise Refused(f"{d.quoted(shop, 64)} cannot be a shop name.")
         if role == Role.OPERATOR and not shops:
             raise Refused("An operator needs at least one --shop.")
         if role != Role.OPERATOR and shops:

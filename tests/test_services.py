@@ -284,6 +284,15 @@ def test_windows_are_settings(engine):
         svc.accept(alice, "R2", T0 + hours(24))
 
 
+@pytest.mark.parametrize("shop", ["", "acme\x1b[31m", "a\nb", "x" * 65, "\ud800", "a\u202eb"])
+def test_a_shop_name_must_be_printable_text_and_nothing_is_added_otherwise(engine, shop):
+    svc = services.Returns(engine)
+    svc.add_user("root", "root", "admin", (), T0)
+    with pytest.raises(Refused, match="cannot be a shop name"):
+        svc.add_user("root", "olga", "operator", ("acme", shop), T0)
+    assert [u[0] for u in svc.list_users("root")] == ["root"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Time: deadlines applied before actions, stamped with the deadline; the sweep
 
