@@ -180,6 +180,8 @@ class RequestTable(ScrollView, can_focus=True):
         self._base = Style()  # the widget's own style, read once per paint
         self._row_styles: dict[str, Style] = {}
         self._width = sum(c.width + 2 * PADDING for c in self.columns)
+        self._due_width = self.columns[-1].width + 2 * PADDING  # the countdown is the last
+        self._due_x = self._width - self._due_width
 
     # ------------------------------------------------------------------------------------------
     # What the screen calls
@@ -252,7 +254,10 @@ class RequestTable(ScrollView, can_focus=True):
             due = self._countdown(row, now)
             if self._due.get(row.id, due) != due:  # not painted yet: it will be, with `now`
                 self._due[row.id] = due
-                self.refresh_line(index + 1)  # + the header
+                # Only the countdown's cells: the rest of the line is as it was, and a
+                # terminal (over SSH, too) is sent those few cells, not the whole line.
+                y = index + 1 - top  # + the header
+                self.refresh(Region(self._due_x - int(self.scroll_x), y, self._due_width, 1))
 
     def toggle_mark(self, request_id: str) -> None:
         if request_id in self.marked:
