@@ -295,10 +295,12 @@ class Returns:
             self._visible(conn, self._current(conn, actor), request_id)
             return [to_record(r) for r in q.record_rows(conn, request_id)]
 
-    def due_soon(self, actor: Actor, start: DateTime, end: DateTime) -> list[tuple[str, DateTime]]:
+    def due_soon(
+        self, actor: Actor, start: DateTime, end: DateTime, limit: int | None = None
+    ) -> list[tuple[str, DateTime]]:
         with read(self.engine) as conn:
             actor = self._current(conn, actor)
-            return q.due_soon(conn, actor.visible_shops(), start, end)
+            return q.due_soon(conn, actor.visible_shops(), start, end, limit)
 
     def export(self, actor: Actor, tab: d.Tab = d.Tab.ALL) -> Iterator[tuple[Any, list[Any]]]:
         """Rows and records the actor may see, in id order, streamed in batches: StoredRows,

@@ -463,6 +463,23 @@ async def test_a_request_reaching_its_deadline_is_auto_approved_while_the_consol
         assert "auto" in text.lower() and deadline.format("HH:mm") in text
 
 
+async def test_a_busy_desk_is_warned_about_the_soonest_and_forgets_passed_deadlines(
+    svc, monkeypatch
+):
+    import returns_tui.screens.main as main_screen
+
+    monkeypatch.setattr(main_screen, "DUE_SOON_READ", 3)
+    for i in range(4):  # due 30, 31, 32 and 33 minutes from now
+        submit(svc, f"Q{i}", NOW.subtract(hours=47, minutes=30 - i), n=100 + i)
+    clock = FakeClock()
+    async with opened(svc, "alice", clock) as (app, pilot):
+        await wait_for(pilot, lambda: any("Q0, Q1, Q2 and more" in t for t in toasts(app)))
+        assert set(app.main._warned) == {"Q0", "Q1", "Q2"}  # only the soonest were read
+        clock.at = NOW.add(minutes=34)  # all passed: approved, and forgotten
+        await wait_for(pilot, lambda: request(svc, "Q3").status is not d.Status.PENDING)
+        await wait_for(pilot, lambda: not app.main._warned, what="passed deadlines forgotten")
+
+
 async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
     monkeypatch.setattr(ConsoleScreen, "page_size", 10)
     start = NOW.subtract(hours=40)

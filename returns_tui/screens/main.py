@@ -11,6 +11,7 @@ a sweep applies the deadlines in a worker that is armed again only when the last
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +77,12 @@ NEEDS_RULE = {
 }
 SORT_CYCLE = [Sort.DEADLINE, Sort.NEWEST, Sort.OLDEST, Sort.WAITING]
 WARN_BEFORE = pendulum.duration(hours=1)
+# The soonest requests read for that warning each sweep. A busy desk (an agent at a million
+# requests) has tens of thousands due within the hour; reading them all every few seconds cost
+# more than the console's own work and made Python's full garbage collections take ~100 ms
+# (seen as tab switches of 130 ms). Past the soonest 100, a request is warned about when it
+# becomes one of them, still before its deadline.
+DUE_SOON_READ = 100
 DONE_WORDS = {
     "accept": "accepted",
     "reject": "rejected",
@@ -237,7 +244,8 @@ class ConsoleScreen(Screen):
         self._pending: tuple[Anchor, str | None, int] | None = None
         self._sweeping = False
         self._polling = False
-        self._warned: set[str] = set()
+        self._warned: dict[str, DateTime] = {}  # warned about, by deadline
+        self._frozen = False
         self._due: dict[str, DateTime] = {}  # warned about, deadline not yet passed
 
     # -----------------------------------------------------------------------------------------
@@ -370,6 +378,7 @@ class ConsoleScreen(Screen):
             # the read was under way, not where it was when the read was asked for.
             keep_id, cursor = self.table.highlighted_id, self.table.cursor_row
         self.window = msg.window
+        self._freeze_once_loaded()
         before = self.table.highlighted_id
         self.table.show_rows(msg.window.rows, self.clock(), keep_id=keep_id, cursor=cursor)
         self.query_one(ConsoleHeader).set_refreshed(self._local(self.clock(), "HH:mm:ss"))
@@ -388,6 +397,16 @@ class ConsoleScreen(Screen):
         self.counts = msg.counts
         self.query_one(TabBar).set_counts(msg.counts)
         self._show_status()
+        self._freeze_once_loaded()
+
+    def _freeze_once_loaded(self) -> None:
+        """Once the first view is on screen, move what exists by then (Textual, SQLAlchemy,
+        the modules, ~150 000 objects) out of the garbage collector's full passes. Those
+        passes took 60-120 ms on this thread now and then, seen as tab switches of 130 ms
+        (bench/run.py, gc.callbacks); afterwards they scan only what was made since."""
+        if not self._frozen and self.counts is not None and self.window is not None:
+            self._frozen = True
+            self.call_after_refresh(gc.freeze)
 
     @on(DetailLoaded)
     def _show_detail(self, msg: DetailLoaded) -> None:
@@ -514,7 +533,7 @@ class ConsoleScreen(Screen):
             with self._guard():
                 now = self.clock()
                 swept = self.service.sweep(now)
-                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE)
+                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
                 # Requests this console warned about whose deadline passed, approved by another
                 # console's sweep or a cron job: told about too, from their records.
                 ours = {s.request_id for s in swept}
@@ -556,8 +575,11 @@ class ConsoleScreen(Screen):
                 timeout=10,
             )
         now = self.clock()
+        # Only deadlines still to come can be warned about again: the rest are forgotten, so a
+        # console left open for days keeps what is due within the hour, not all it ever saw.
+        self._warned = {rid: at for rid, at in self._warned.items() if at > now}
         fresh = [(rid, at) for rid, at in msg.due_soon if rid not in self._warned]
-        self._warned.update(rid for rid, _ in fresh)
+        self._warned.update(fresh)
         if fresh:
             first_left = countdown((fresh[0][1] - now).total_seconds())
             self.notify(
@@ -565,6 +587,7 @@ class ConsoleScreen(Screen):
                     [rid for rid, _ in fresh],
                     f"will be auto-approved in {first_left} unless answered.",
                     "will be auto-approved within the hour unless answered.",
+                    at_least=len(msg.due_soon) >= DUE_SOON_READ,  # more were not read
                 ),
                 title="Due soon",
                 severity="warning",
@@ -883,6 +906,11 @@ class _Guard:
         return True
 
 
-def _listed(ids: list[str], one: str, many: str) -> str:
-    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-    return f"{shown} {one if len(ids) == 1 else many}"
+def _listed(ids: list[str], one: str, many: str, *, at_least: bool = False) -> str:
+    more = len(ids) - 5
+    shown = ", ".join(ids[:5])
+    if at_least:
+        shown += f" and at least {max(more, 0)} more" if more > 0 else " and more"
+    elif more > 0:
+        shown += f" and {more} more"
+    return f"{shown} {one if len(ids) == 1 and not at_least else many}"

@@ -399,10 +399,14 @@ def _due_sql(dialect: str, paramstyle: str) -> str:
 
 
 def due_soon(
-    conn: Connection, shops: frozenset[str] | None, start: DateTime, end: DateTime
+    conn: Connection,
+    shops: frozenset[str] | None,
+    start: DateTime,
+    end: DateTime,
+    limit: int | None = None,
 ) -> list[tuple[str, DateTime]]:
-    """Pending requests whose 48 h run out in [start, end): the "an hour from auto-approval"
-    warnings."""
+    """Pending requests whose 48 h run out in [start, end), the soonest first (at most
+    `limit`): the "an hour from auto-approval" warnings."""
     query = sa.select(requests.c.id, requests.c.deadline_at).where(
         requests.c.tab == Tab.TO_PROCEED.value,
         requests.c.deadline_at >= start,
@@ -410,7 +414,8 @@ def due_soon(
     )
     if shops is not None:
         query = query.where(requests.c.shop.in_(sorted(shops)))
-    return [(r.id, r.deadline_at) for r in conn.execute(query.order_by(requests.c.deadline_at))]
+    query = query.order_by(requests.c.deadline_at, requests.c.id).limit(limit)
+    return [(r.id, r.deadline_at) for r in conn.execute(query)]
 
 
 def export_rows(
