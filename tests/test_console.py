@@ -3,7 +3,6 @@ database holds. A real SQLite file per test, a clock that moves only when the te
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Input, Select
 from textual.widgets import Tab as TabWidget
 
@@ -13,7 +12,7 @@ from returns_tui.settings import Settings
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.status_line import StatusLine
-from tests.support.console import (
+from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     HOSTILE,
     NOW,
     FakeClock,
@@ -25,19 +24,12 @@ from tests.support.console import (
     opens,
     screen_text,
     seed,
+    seeded_svc,
     submit,
     table_ids,
     toasts,
     wait_for,
 )
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = new_service(f"sqlite:///{tmp_path / 'console.db'}")
-    seed(service)
-    yield service
-    service.engine.dispose()
 
 
 def tab_labels(app) -> list[str]:

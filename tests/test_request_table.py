@@ -12,25 +12,18 @@ from returns_tui.screens.main import ConsoleScreen
 from returns_tui.timefmt import countdown
 from returns_tui.widgets.cells import seconds_left
 from returns_tui.widgets.request_table import fit
-from tests.support.console import (
+from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     NOW,
     FakeClock,
     new_service,
     opened,
     screen_text,
     seed,
+    seeded_svc,
     submit,
     table_ids,
     wait_for,
 )
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = new_service(f"sqlite:///{tmp_path / 'table.db'}")
-    seed(service)
-    yield service
-    service.engine.dispose()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.console import FakeClock, console, loaded, new_service, seed
+from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
+    FakeClock,
+    console,
+    loaded,
+    seeded_svc,
+)
 
 SIZE = (120, 36)
 
@@ -15,14 +20,6 @@ SIZE = (120, 36)
 @pytest.fixture(autouse=True)
 def utc(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = new_service(f"sqlite:///{tmp_path / 'snap.db'}")
-    seed(service)
-    yield service
-    service.engine.dispose()
 
 
 def at_tab(key: str):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import pytest
 from pendulum import DateTime
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -152,6 +153,16 @@ def seed(svc: Returns) -> None:
         )
         svc.appeal(BUYER, rid, at(-12 + 2 * (2 - i)))
     del sam
+
+
+@pytest.fixture(name="svc")
+def seeded_svc(tmp_path) -> Iterator[Returns]:
+    """The console tests' `svc`: a seeded SQLite database of its own. A module takes it in
+    place of conftest's by importing it: `from tests.support.console import seeded_svc`."""
+    service = new_service(f"sqlite:///{tmp_path / 'console.db'}")
+    seed(service)
+    yield service
+    service.engine.dispose()
 
 
 def console(
