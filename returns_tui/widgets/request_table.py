@@ -448,7 +448,9 @@ class RequestTable(ScrollView, can_focus=True):
             case "status":
                 return plain(status_label(row.status))
             case "due":
-                text, style = self._due.get(row.id, ("", ""))
+                if row.id not in self._due:  # not painted since the window came: count it now
+                    self._due[row.id] = self._countdown(row, self._now)
+                text, style = self._due[row.id]
                 return Text(text, style=style)
             case "id" | "order" | "shop" | "buyer" | "product":
                 return plain(getattr(row, "order_id" if key == "order" else key))
