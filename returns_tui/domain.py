@@ -138,7 +138,7 @@ DEFAULT_REASONS: dict[str, str] = {
     "already_delivered_on_time": "Order was delivered on time",
     "agreement_reached": "Agreement reached with the buyer",
     "wrong_item_returned": "Wrong item returned",
-    "other": "Other (note required)",
+    "other": "Other",  # needs a note: the reject dialog says so
 }
 
 NOTE_MAX = 500

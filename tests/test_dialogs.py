@@ -151,6 +151,25 @@ async def test_reject_lists_the_configured_reasons_as_text():
         assert app.results == [None]
 
 
+async def test_reject_says_which_reason_needs_a_note_by_its_configured_label():
+    for reasons, hint in (
+        ({"no_proof": "No proof", "other": "Autre"}, "(required for Autre; at most 500"),
+        ({"no_proof": "No proof"}, "(at most 500"),
+    ):
+        app = Host(RejectScreen("R1", d.Rules(reasons=reasons)))
+        async with app.run_test(size=SIZE):
+            assert hint in screen_text(app)
+
+
+def test_a_rejection_for_other_reads_as_just_that_in_the_records():
+    # The dialog's hint that Other needs a note is not part of the reason itself.
+    rec = d.Record(
+        LIFE[0].at, "alice", d.Kind.REJECTED, d.Status.PENDING, d.Status.REJECTED,
+        {"reason": "other", "note": "Sold out"},
+    )  # fmt: skip
+    assert what_happened(rec, RULES) == "rejected: Other"
+
+
 # ---------------------------------------------------------------------------------------------
 # Records
 

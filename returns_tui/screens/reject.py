@@ -42,8 +42,10 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             )
             yield Label("Reason", classes="field-label", markup=False)
             yield Select(options, prompt="Choose a reason…", id="reason")
+            other = self._rules.reasons.get("other")
+            required = f"required for {safe(other)}; " if other else ""
             yield Label(
-                f"Note to the buyer (required for Other; at most {NOTE_MAX} characters)",
+                f"Note to the buyer ({required}at most {NOTE_MAX} characters)",
                 classes="field-label",
                 markup=False,
             )
