@@ -35,7 +35,7 @@ from returns_tui.clock import utc_now
 from returns_tui.errors import Refused, ReturnsError
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
-from returns_tui.store.engine import open_engine, upgrade
+from returns_tui.store.engine import open_engine, read, upgrade
 from returns_tui.store.queries import ListRow, Sort
 
 log = logging.getLogger(__name__)  # debug only: nothing may reach the terminal under the TUI
@@ -98,9 +98,14 @@ def build(
         seeding.seed_requests(engine, count, seed=seed, now=now, shops=DEMO_SHOPS, rules=rules)
         # Through the services, as a buyer would have submitted them back then.
         rng = random.Random(seed)
-        for minutes in NEAR_DEADLINE_MINUTES:
+        with read(engine) as conn:
+            number, order = seeding.next_numbers(conn)
+        for n, minutes in enumerate(NEAR_DEADLINE_MINUTES):
             at = now - rules.respond_window + pendulum.duration(minutes=minutes)
-            service.submit(BUYER, seeding.random_submission(rng, at, DEMO_SHOPS), at)
+            sub = seeding.random_submission(
+                rng, at, DEMO_SHOPS, number=number + n, order=order + n
+            )
+            service.submit(BUYER, sub, at)
     finally:
         engine.dispose()
     return DemoDatabase(path, url, login, users, DEMO_SHOPS)
@@ -144,6 +149,9 @@ class BuyerSimulator:
         self.pace = pace
         self._next_submit: DateTime | None = None
         self._next_event: DateTime | None = None
+        # The next request and order numbers, continuing the database's (R0000304 after
+        # R0000303); read at the first submission.
+        self._numbers: tuple[int, int] | None = None
 
     def _after(self, now: DateTime, span: tuple[float, float]) -> DateTime:
         return now.add(seconds=self.rng.uniform(*span) * self.pace)
@@ -181,10 +189,20 @@ class BuyerSimulator:
     # would show it, and asks the services to do it; the rules decide.
 
     def _submit(self, now: DateTime) -> str:
-        from returns_tui.seed import random_submission
+        from returns_tui.seed import next_numbers, random_submission
 
-        sub = random_submission(self.rng, now, self.shops)
-        return self.service.submit(BUYER, sub, now).id
+        if self._numbers is None:
+            with read(self.service.engine) as conn:
+                self._numbers = next_numbers(conn)
+        number, order = self._numbers
+        sub = random_submission(self.rng, now, self.shops, number=number, order=order)
+        try:
+            done = self.service.submit(BUYER, sub, now).id
+        except Refused:
+            self._numbers = None  # someone else took the numbers, perhaps: read them again
+            raise
+        self._numbers = (number + 1, order + 1)
+        return done
 
     def _ship(self, now: DateTime) -> str | None:
         row = self._pick(d.Tab.IN_PROCESS, now, {d.Status.AWAITING_BUYER_SHIP})

@@ -254,8 +254,7 @@ def random_submission(
 ) -> d.Submission:
     """A buyer's new request on a new order, drawn from the vocabularies above (the demo's
     live buyers use it too). Its ids are R`number` and O`order` (default: `number`); without a
-    number, a random nine-digit one, so that live requests do not collide with seeded ones
-    (seven digits). `now` is accepted for the callers' convenience only: a submission carries
+    number, a random nine-digit one. `now` is accepted for the callers' convenience only: a submission carries
     no time, the services stamp it when it arrives."""
     del now
     if number is None:
@@ -681,7 +680,7 @@ def seed_requests(
     now_us = to_micros(now or utc_now()) // _SECOND * _SECOND
     added = 0
     with write(engine) as conn, _big_cache(conn):
-        first_request, first_order = _next_numbers(conn)
+        first_request, first_order = next_numbers(conn)
         chunks = _chunks(
             count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules()
         )
@@ -836,9 +835,9 @@ def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
         conn.exec_driver_sql(sql)
 
 
-def _next_numbers(conn: Connection) -> tuple[int, int]:
+def next_numbers(conn: Connection) -> tuple[int, int]:
     """The first request and order numbers after those already in the database, so that
-    seeding twice adds to the data instead of colliding with it."""
+    seeding twice (or the demo's live buyers) adds to the data instead of colliding with it."""
     return _max_number(conn, "requests", "id") + 1, _max_number(conn, "orders", "order_id") + 1
 
 

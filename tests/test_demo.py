@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import tempfile
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pendulum
 import pytest
+import sqlalchemy as sa
 
 from returns_tui import demo
 from returns_tui import domain as d
@@ -19,6 +21,7 @@ from returns_tui.roles import BUYER, SYSTEM
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
 from returns_tui.store.rows import to_record, to_request
+from returns_tui.store.schema import requests
 
 T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
 
@@ -131,6 +134,13 @@ def test_buyers_act_through_the_services_and_keep_every_invariant(service):
             assert d.TRACKING_RE.fullmatch(next(r for r in mine).details["tracking"])
         if action == "submit":
             assert req.shop in demo.DEMO_SHOPS
+    # New requests continue the seeded numbering: R0000001, R0000002, ... and no gaps.
+    submitted = [rid for action, rid in done if action == "submit"]
+    with service.engine.connect() as conn:
+        seeded = set(conn.scalars(sa.select(requests.c.id))) - set(submitted)
+    assert all(re.fullmatch(r"R\d{7}", rid) for rid in seeded)
+    first = max(int(rid[1:]) for rid in seeded) + 1
+    assert submitted == [f"R{n:07d}" for n in range(first, first + len(submitted))]
 
 
 def test_buyers_wait_before_the_first_request_and_keep_their_rhythm(service):
