@@ -102,9 +102,7 @@ def build(
             number, order = seeding.next_numbers(conn)
         for n, minutes in enumerate(NEAR_DEADLINE_MINUTES):
             at = now - rules.respond_window + pendulum.duration(minutes=minutes)
-            sub = seeding.random_submission(
-                rng, at, DEMO_SHOPS, number=number + n, order=order + n
-            )
+            sub = seeding.random_submission(rng, at, DEMO_SHOPS, number=number + n, order=order + n)
             service.submit(BUYER, sub, at)
     finally:
         engine.dispose()

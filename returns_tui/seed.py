@@ -254,8 +254,8 @@ def random_submission(
 ) -> d.Submission:
     """A buyer's new request on a new order, drawn from the vocabularies above (the demo's
     live buyers use it too). Its ids are R`number` and O`order` (default: `number`); without a
-    number, a random nine-digit one. `now` is accepted for the callers' convenience only: a submission carries
-    no time, the services stamp it when it arrives."""
+    number, a random nine-digit one. `now` is accepted for the callers' convenience only: a
+    submission carries no time, the services stamp it when it arrives."""
     del now
     if number is None:
         number = rng.randrange(10**8, 10**9)
