@@ -59,6 +59,14 @@ def open_engine(url: str | None = None) -> Engine:
     return engine
 
 
+# The name under which SQLite connections know Python's str.lower (a NULL stays NULL).
+UNICODE_LOWER = "rt_lower"
+
+
+def _unicode_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -72,6 +80,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
         del mode
+        # SQLite's lower() folds ASCII only; the search folds other letters with this
+        # (store.search.like_clause). Deterministic: the same text, the same result.
+        dbapi_conn.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -10,14 +10,20 @@ checks this against a plain Python filter).
   requests(buyer, product), kept in step by triggers (migration 0002). It keeps no positions
   (detail=none: a third of the size, several times faster to write), so a search of three
   characters or more asks for the rows holding *every* trigram of the text (a superset of the
-  rows that contain the text), and the LIKE above keeps the true matches. The trigram
-  tokenizer folds case (beyond ASCII too) and SQLite's lower() folds ASCII only, so the index
-  finds at least what the LIKE finds: never fewer rows.
+  rows that contain the text), and the LIKE above keeps the true matches. SQLite's own
+  lower() folds ASCII only, so for text beyond ASCII the LIKE lowers with Python's str.lower
+  (registered on each connection by store.engine); the trigram tokenizer folds letters
+  beyond ASCII too, so the index finds at least what the LIKE finds: never fewer rows.
 - PostgreSQL: `pg_trgm` GIN indexes on lower(buyer) and lower(product), when the server let
   migration 0002 create the extension; the planner uses them for the LIKE itself. Without
   them the LIKE scans, as before.
 - Text of one or two characters has no trigram: the LIKE scans on both databases. A page of
   rows still stops at its LIMIT; counting every match scans the viewer's requests.
+
+Where the two databases may still differ: PostgreSQL (C.UTF-8) and Python lower the same
+letters, but for the dotted İ (one letter in PostgreSQL, two in Python) and the final sigma
+(Python writes ς at the end of a word, PostgreSQL σ); and an ASCII text is compared with
+SQLite's lower(), which leaves the Kelvin sign and İ as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
+from returns_tui.store.engine import UNICODE_LOWER
 from returns_tui.store.schema import requests
 
 FTS_TABLE = "requests_search"
@@ -82,10 +89,19 @@ def fts_query(text: str) -> str:
 def like_clause(text: str) -> ColumnElement[bool]:
     """The definition of a match (see the module's doc): a scan when nothing else helps."""
     pattern = like_pattern(text)
-    return sa.or_(
-        sa.func.lower(requests.c.buyer).like(pattern, escape="\\"),
-        sa.func.lower(requests.c.product).like(pattern, escape="\\"),
-    )
+
+    def matches(lower: Any) -> ColumnElement[bool]:
+        return sa.or_(
+            lower(requests.c.buyer).like(pattern, escape="\\"),
+            lower(requests.c.product).like(pattern, escape="\\"),
+        )
+
+    if text.isascii():
+        return matches(sa.func.lower)
+    # Text beyond ASCII: SQLite's lower() would leave "ÉMILIE" as it is, so there it is
+    # Python's str.lower, a function call per row (twice the cost of a scan, hence not for
+    # ASCII text, where the two agree on every letter but the Kelvin sign and the dotted İ).
+    return _PerDialect(matches(getattr(sa.func, UNICODE_LOWER)), matches(sa.func.lower))
 
 
 def text_clause(text: str) -> ColumnElement[bool]:
