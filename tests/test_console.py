@@ -456,6 +456,22 @@ async def test_a_request_reaching_its_deadline_is_auto_approved_while_the_consol
         assert "auto" in text.lower() and deadline.format("HH:mm") in text
 
 
+async def test_a_rejection_shows_the_buyers_window_quietly_and_no_countdown_once_it_closed(svc):
+    clock = FakeClock()
+    async with opened(svc, "alice", clock) as (app, pilot):
+        await goto(pilot, app, "5")
+        await highlight(pilot, app, "R1016")  # rejected 43 h ago: the buyer has 5 h left
+        table = app.main.table
+        cell = table.get_cell("R1016", "due")
+        # Under 6 h, yet not urgent: the window is the buyer's, not the seller's to answer.
+        assert (cell.plain, str(cell.style)) == ("5h 00m", "dim")
+        assert "Buyer may appeal or resubmit until" in detail_text(app)
+        assert "(5h 00m)" in detail_text(app)
+        clock.advance(hours=6)
+        await wait_for(pilot, lambda: "(passed)" in detail_text(app), what="the window to close")
+        assert table.get_cell("R1016", "due").plain == "—"  # not "due": nothing will happen
+
+
 async def test_a_busy_desk_is_warned_about_the_soonest_and_forgets_passed_deadlines(
     svc, monkeypatch
 ):

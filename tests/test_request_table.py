@@ -10,7 +10,7 @@ from textual import events
 from returns_tui import domain as d
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.timefmt import countdown
-from returns_tui.widgets.cells import seconds_left
+from returns_tui.widgets.cells import countdown_text, seconds_left
 from returns_tui.widgets.request_table import fit
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     NOW,
@@ -40,6 +40,30 @@ def test_a_cell_is_cut_to_exactly_its_width(text, width, shown):
     assert fit(text, width) == shown
     assert cell_len(fit(text, width)) == width
     assert cell_len(fit(text, width, right=True)) == width
+
+
+STYLES = {"warning": "bold", "urgent": "reverse"}
+
+
+@pytest.mark.parametrize(
+    "status, hours, shown, style",
+    [
+        (d.Status.PENDING, 30, "30h 00m", ""),
+        (d.Status.PENDING, 5, "5h 00m", "reverse"),  # under 6 h: urgent
+        (d.Status.PENDING, -1, "due", "reverse"),  # the sweep moves it at once
+        (d.Status.BUYER_SHIPPED, 20, "20h 00m", "bold"),  # under 24 h: a warning
+        # A rejection's window is the buyer's: shown, never urgent, and gone once it closes.
+        (d.Status.REJECTED, 5, "5h 00m", "dim"),
+        (d.Status.REJECTED, -1, "—", "dim"),
+        (d.Status.COMPLETED, 5, "—", "dim"),
+    ],
+)
+def test_the_deadline_cell_warns_only_where_the_request_moves_by_itself(
+    status, hours, shown, style
+):
+    text = countdown_text(NOW.add(hours=hours), status.value, NOW, STYLES)
+    assert (text.plain, str(text.style)) == (shown, style)
+    assert countdown_text(None, status.value, NOW, STYLES).plain == "—"
 
 
 def wheel(table, down: bool = True) -> None:

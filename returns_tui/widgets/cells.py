@@ -9,6 +9,7 @@ from datetime import datetime
 from pendulum import DateTime
 from rich.text import Text
 
+from returns_tui import domain as d
 from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown
@@ -39,6 +40,10 @@ def amount_text(cents: int, currency: str) -> Text:
     return plain(f"{format_amount(cents, currency)} {currency}")
 
 
+# The statuses whose deadline moves the request by itself, as a row holds them (text).
+_TIMED = frozenset(s.value for s in d.TIMED_STATUSES)
+
+
 def seconds_left(deadline: DateTime, now: DateTime) -> float:
     # datetime's own subtraction: pendulum's builds an Interval, ten times slower, and this
     # runs for every countdown on screen every second.
@@ -57,10 +62,16 @@ def urgency(deadline: DateTime | None, now: DateTime) -> str:
     return ""
 
 
-def countdown_text(deadline: DateTime | None, now: DateTime, styles: dict[str, str]) -> Text:
-    """The time left as `47h 12m`, coloured by urgency; blank when nothing is due."""
-    if deadline is None:
-        return Text("—", style="dim")
-    return Text(
-        countdown(seconds_left(deadline, now)), style=styles.get(urgency(deadline, now), "")
-    )
+def countdown_text(
+    deadline: DateTime | None, status: str, now: DateTime, styles: dict[str, str]
+) -> Text:
+    """The time left as `47h 12m`. Coloured by urgency where the request moves by itself when
+    it runs out ("due" once past, until the sweep moves it); dim for a rejection, whose window
+    is the buyer's to appeal or ask again, not the seller's to answer; a dash otherwise."""
+    if deadline is not None:
+        left = seconds_left(deadline, now)
+        if status in _TIMED:
+            return Text(countdown(left), style=styles.get(urgency(deadline, now), ""))
+        if status == d.Status.REJECTED and left > 0:
+            return Text(countdown(left), style="dim")
+    return Text("—", style="dim")

@@ -82,7 +82,10 @@ class DetailPanel(Static):
         out.append("\n")
         label, then = _DEADLINE.get(req.status, ("", ""))
         if req.deadline_at is not None and label:
-            left = countdown((req.deadline_at - now).total_seconds())
+            seconds = (req.deadline_at - now).total_seconds()
+            # Past, a timed status is "due" (the sweep moves it at once); a rejection's window
+            # has simply closed.
+            left = countdown(seconds) if seconds > 0 or req.status in d.TIMED_STATUSES else "passed"
             out.append(f"{label} ", style="dim")
             out.append(local_text(req.deadline_at, self.tz), style="bold")
             out.append(f" ({left}{', ' + then if then else ''})\n")
