@@ -357,18 +357,30 @@ def last_move(conn: Connection, request_id: str) -> Any:
     return conn.execute(query).mappings().first()
 
 
+# The tabs whose requests have a deadline that moves them, in the order the sweep takes them.
+_TIMED_TABS = (Tab.TO_PROCEED.value, Tab.IN_PROCESS.value)
+
+
 def due_rows(conn: Connection, now: DateTime, limit: int) -> list[Any]:
-    """Requests whose deadline has come, oldest deadline first, locked for this transaction
-    (on PostgreSQL; rows another sweep holds are skipped, not waited for)."""
-    timed = [Tab.TO_PROCEED.value, Tab.IN_PROCESS.value]
-    query = (
-        sa.select(requests)
-        .where(requests.c.tab.in_(timed), requests.c.deadline_at <= now)
-        .order_by(requests.c.deadline_at, requests.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(conn.execute(query).mappings())
+    """At most `limit` requests whose deadline has come, locked for this transaction (on
+    PostgreSQL; rows another sweep holds are skipped, not waited for): To Proceed's, then In
+    Process's, each tab oldest deadline first. One query a tab walks its (tab, deadline_at,
+    id) index in order and stops at the limit; one query for both tabs had to gather and sort
+    every due request of both first (on PostgreSQL, 60 ms a batch at 100 000 due). The order
+    across tabs does not matter: each request's deadlines are applied on their own."""
+    rows: list[Any] = []
+    for tab in _TIMED_TABS:
+        query = (
+            sa.select(requests)
+            .where(requests.c.tab == tab, requests.c.deadline_at <= now)
+            .order_by(requests.c.deadline_at, requests.c.id)
+            .limit(limit - len(rows))
+            .with_for_update(skip_locked=True)
+        )
+        rows += conn.execute(query).mappings()
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def micros(column: Any) -> Any:
@@ -380,19 +392,23 @@ def micros(column: Any) -> Any:
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
     """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
     version): the same requests, in the same order, locked the same way. Sent as the
-    driver's SQL: `apply` asks it before every line, and SQLAlchemy's expanding IN cost
+    driver's SQL: `apply` asks it before every line, and SQLAlchemy's statement building cost
     more than the query."""
-    return conn.exec_driver_sql(_due_sql(conn.dialect.name, conn.dialect.paramstyle),
-                                (now_us, limit)).all()  # fmt: skip
+    sql = _due_sql(conn.dialect.name, conn.dialect.paramstyle)
+    rows: list[Any] = []
+    for tab in _TIMED_TABS:
+        rows += conn.exec_driver_sql(sql, (tab, now_us, limit - len(rows))).all()
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 @lru_cache(maxsize=4)
 def _due_sql(dialect: str, paramstyle: str) -> str:
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
-    timed = ", ".join(f"'{tab.value}'" for tab in (Tab.TO_PROCEED, Tab.IN_PROCESS))
     sql = (
         "SELECT id, shop, type, status, deadline_at, version FROM requests "
-        f"WHERE tab IN ({timed}) AND deadline_at <= {mark} "
+        f"WHERE tab = {mark} AND deadline_at <= {mark} "
         f"ORDER BY deadline_at, id LIMIT {mark}"
     )
     return sql if dialect == "sqlite" else sql + " FOR UPDATE SKIP LOCKED"
