@@ -248,17 +248,15 @@ def random_submission(
     now: DateTime | None,
     shops: Sequence[str] = SHOPS,
     *,
-    number: int | None = None,
+    number: int,
     order: int | None = None,
     kind: d.RequestType | None = None,
 ) -> d.Submission:
     """A buyer's new request on a new order, drawn from the vocabularies above (the demo's
-    live buyers use it too). Its ids are R`number` and O`order` (default: `number`); without a
-    number, a random nine-digit one. `now` is accepted for the callers' convenience only: a
-    submission carries no time, the services stamp it when it arrives."""
+    live buyers use it too). Its ids are R`number` and O`order` (default: `number`). `now` is
+    accepted for the callers' convenience only: a submission carries no time, the services
+    stamp it when it arrives."""
     del now
-    if number is None:
-        number = rng.randrange(10**8, 10**9)
     product, sku, usd_cents = _pick(rng, PRODUCTS)
     quantity = 1 if rng.random() < 0.85 else _pick(rng, (2, 3))
     currency = _pick_currency(rng)
