@@ -96,6 +96,18 @@ async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
         assert "Appeals 2" in text and "R1021" in text
 
 
+async def test_at_80_columns_every_tab_stays_in_sight_without_its_key_number(svc):
+    full = ["All 16", "To Proceed 6", "In Process 3", "Completed 3", "Closed 2", "Appeals 2"]
+    async with opened(svc, "alice", size=(80, 24)) as (app, pilot):
+        await goto(pilot, app, "6")  # the last tab: Textual scrolls the bar to show it
+        bar = screen_text(app).splitlines()[1]
+        assert [name for name in full if name in bar] == full, bar
+        assert tab_labels(app) == full  # the keys went; the footer still names them
+        await pilot.resize_terminal(120, 36)
+        await wait_for(pilot, lambda: tab_labels(app)[0] == "1 All 16", what="the keys back")
+        assert tab_labels(app)[-1] == "6 Appeals 2"
+
+
 async def test_an_agent_sees_every_shop_with_a_shop_column_and_the_appeal_details(svc):
     async with opened(svc, "sam") as (app, pilot):
         assert "6 Appeals 3" in tab_labels(app)
