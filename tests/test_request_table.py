@@ -135,7 +135,25 @@ async def test_a_narrow_terminal_scrolls_sideways_and_keeps_the_cursor(svc):
         assert table.highlighted_id == table_ids(app)[0]
         await pilot.press("left")
         await wait_for(pilot, lambda: table.scroll_x < table.max_scroll_x)
-        assert table.scroll_x in {0, 3, 15, 27, 43, 60}  # where a column starts
+        starts = [sum(c.width + 2 for c in table.columns[:i]) for i in range(len(table.columns))]
+        assert table.scroll_x in starts  # where a column starts
+
+
+async def test_at_80_columns_the_countdown_stays_in_sight_and_the_detail_keeps_the_rest(svc):
+    async with opened(svc, "alice", size=(80, 24)) as (app, pilot):
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.main.tab is d.Tab.TO_PROCEED)
+        table = app.main.table
+        header = screen_text(app).splitlines()[3]
+        assert header.split() == ["Request", "Buyer", "Amount", "Status", "Deadline"]
+        assert table.max_scroll_x == 0  # nothing to scroll to
+        rid = table.highlighted_id
+        row = app.main.detail.request
+        assert row.id == rid and row.order_id in screen_text(app)  # the order, in the detail
+        await pilot.resize_terminal(120, 36)
+        await wait_for(pilot, lambda: len(table.columns) == 9, what="every column back")
+        header = screen_text(app).splitlines()[3]
+        assert "Order" in header and "Product" in header and "Type" in header
 
 
 async def test_a_refresh_that_lands_late_leaves_the_cursor_where_the_user_moved_it(svc):

@@ -61,6 +61,13 @@ _COLUMNS = [
 # With the shop column (agents, admins, operators of several shops) the free-text columns give
 # way so that the table still fits 120 columns.
 _NARROW_WITH_SHOP = {"shop": 10, "buyer": 9, "product": 10, "amount": 11}
+# On a terminal too narrow for every column, these go, in this order, until the rest fits: the
+# countdown stays in sight at 80 columns, and the detail panel still shows what went.
+_DROPPED_FIRST = ("order", "type", "product")
+
+
+def _span(columns: Sequence[Column]) -> int:
+    return sum(c.width + 2 * PADDING for c in columns)
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
@@ -160,11 +167,12 @@ class RequestTable(ScrollView, can_focus=True):
     def __init__(self, *, show_shop: bool, id: str | None = None) -> None:
         super().__init__(id=id)
         self.show_shop = show_shop
-        self.columns = [
+        self._every_column = [
             c._replace(width=_NARROW_WITH_SHOP.get(c.key, c.width) if show_shop else c.width)
             for c in _COLUMNS
             if show_shop or c.key != "shop"
         ]
+        self.columns = self._every_column  # those that fit the width (_fit_columns)
         self.rows: list[ListRow] = []
         self.rows_by_id: dict[str, ListRow] = {}
         self.marked: set[str] = set()
@@ -179,7 +187,7 @@ class RequestTable(ScrollView, can_focus=True):
         self._now: DateTime | None = None
         self._base = Style()  # the widget's own style, read once per paint
         self._row_styles: dict[str, Style] = {}
-        self._width = sum(c.width + 2 * PADDING for c in self.columns)
+        self._width = _span(self.columns)
         self._due_width = self.columns[-1].width + 2 * PADDING  # the countdown is the last
         self._due_x = self._width - self._due_width
 
@@ -243,7 +251,24 @@ class RequestTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
     def on_resize(self) -> None:
+        self._fit_columns(self.size.width)
         self._scroll_to_cursor()
+
+    def _fit_columns(self, width: int) -> None:
+        columns = self._every_column
+        for key in _DROPPED_FIRST:
+            if _span(columns) <= width:
+                break
+            columns = [c for c in columns if c.key != key]
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._width = _span(columns)
+        self._due_x = self._width - self._due_width
+        self._middle.clear()  # every row's cells, and every painted line, change
+        self._lines.clear()
+        self.virtual_size = Size(self._width, len(self.rows) + 1)
+        self.refresh()
 
     def repaint_countdowns(self, now: DateTime) -> None:
         """Repaint the countdowns of the rows on screen whose text changed: no database."""
