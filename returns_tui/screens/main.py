@@ -91,6 +91,8 @@ DONE_WORDS = {
     "mediate": "mediated",
 }
 _TABS = Binding.Group("Tabs", compact=True)
+# The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
+_TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,6 +799,8 @@ class ConsoleScreen(Screen):
             binding = active.binding
             if not binding.description or not active.enabled:
                 continue
+            if binding.action in _TEXTUAL_SCREEN_ACTIONS:
+                continue  # every Textual screen's; copy is listed last, focus moves are noise
             if active.node is not self and binding.action not in (
                 "quit",
                 "app.quit",
@@ -810,6 +814,7 @@ class ConsoleScreen(Screen):
             ("Home End", "First page, last page"),
             ("Enter", "View the return records"),
             ("ctrl+p", "Command palette: every action by name"),
+            ("ctrl+c", "Copy the text selected with the mouse"),
         ]
         return rows
 
