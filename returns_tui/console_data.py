@@ -95,7 +95,7 @@ class Detail:
     """Everything the detail panel shows about one request."""
 
     request: d.Request
-    buyer_options: str  # what the buyer may still do after a rejection ("" otherwise)
+    buyer_options: d.BuyerOptions  # what the buyer may still do after a rejection, and until
     rejection: d.Record | None  # the seller's rejection, for a rejected or appealed request
     appeal: d.Record | None  # when the buyer appealed
     mediation: d.Record | None  # the platform's decision
@@ -103,7 +103,7 @@ class Detail:
 
 def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
     req = service.get(actor, request_id)
-    options = ""
+    options = d.BuyerOptions("")
     if req.status is d.Status.REJECTED:
         history = service.order_history(actor, request_id)
         options = d.buyer_options(req, history, now, service.rules)

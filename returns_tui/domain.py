@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pendulum
 from pendulum import DateTime, Duration
@@ -614,23 +614,32 @@ def storable(text: Any) -> bool:
 # What the screens and the checker ask of the rules
 
 
-def buyer_options(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> str:
-    """What the buyer may still do after a rejection, in one sentence for the detail panel."""
+class BuyerOptions(NamedTuple):
+    """What the buyer may still do after a rejection: one sentence for the detail panel, and
+    the end of the window to do it in while there is something to do (None otherwise)."""
+
+    text: str
+    until: DateTime | None = None
+
+
+def buyer_options(
+    req: Request, order: OrderHistory, now: DateTime, rules: Rules
+) -> BuyerOptions:
     if req.status is not Status.REJECTED:
-        return ""
+        return BuyerOptions("")
     if req.arbitration is Arbitration.SUPPORT_SELLER:
-        return "The platform upheld the rejection; the buyer can do nothing more."
+        return BuyerOptions("The platform upheld the rejection; the buyer can do nothing more.")
     assert req.rejected_at is not None
     window_end = req.rejected_at + rules.after_rejection_window
     if now >= window_end:
-        return "The buyer's window to appeal or resubmit has closed."
+        return BuyerOptions("The buyer's window to appeal or resubmit has closed.")
     can_appeal = not order.appeal_made and order.latest_request_id in (None, req.id)
     can_resubmit = order.rejected_count < 2 and order.latest_request_id in (None, req.id)
     if can_appeal and can_resubmit:
-        return "The buyer may submit a second request or appeal."
+        return BuyerOptions("The buyer may submit a second request or appeal.", window_end)
     if can_appeal:
-        return "Rejected twice: the buyer can only appeal."
-    return "The buyer can no longer appeal this request."
+        return BuyerOptions("Rejected twice: the buyer can only appeal.", window_end)
+    return BuyerOptions("The buyer can no longer appeal this request.")
 
 
 def path_violations(status: Status, records: Sequence[Record]) -> list[str]:

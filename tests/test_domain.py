@@ -860,3 +860,36 @@ def test_an_unknown_type_is_named_quoted_and_clipped():
         assert caught.value.message == (
             f"The type must be refund or return_and_refund, not {what}."
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the buyer may still do after a rejection (the detail panel), and until when
+
+
+def test_buyer_options_say_what_is_left_and_until_when_only_while_something_is():
+    first = rejected(at=T1)
+    end = first.rejected_at + H48
+    options = d.buyer_options(first, d.summarize_order([first]), T2, RULES)
+    assert options == ("The buyer may submit a second request or appeal.", end)
+    assert d.buyer_options(first, d.summarize_order([first]), end, RULES) == (
+        "The buyer's window to appeal or resubmit has closed.",
+        None,
+    )
+    # A second request on the order: the first can no longer be appealed or used again.
+    second = d.submit(submission("R2"), d.summarize_order([first]), T2, RULES).after
+    second = d.reject(second, "bob", T2 + hours(1), RULES, "no_proof", "").after
+    both = d.summarize_order([first, second])
+    assert d.buyer_options(first, both, T2 + hours(2), RULES) == (
+        "The buyer can no longer appeal this request.",
+        None,
+    )
+    assert d.buyer_options(second, both, T2 + hours(2), RULES) == (
+        "Rejected twice: the buyer can only appeal.",
+        second.rejected_at + H48,
+    )
+    upheld = d.mediate(in_mediation(), "sam", T0 + hours(3), RULES, "seller", "no").after
+    assert d.buyer_options(upheld, d.summarize_order([upheld]), T0 + hours(4), RULES) == (
+        "The platform upheld the rejection; the buyer can do nothing more.",
+        None,
+    )
+    assert d.buyer_options(new(), d.OrderHistory(), T1, RULES) == ("", None)

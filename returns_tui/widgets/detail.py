@@ -20,7 +20,6 @@ _DEADLINE = {
     d.Status.PENDING: ("Answer by", "auto-approved then"),
     d.Status.AWAITING_BUYER_SHIP: ("Buyer ships by", "cancelled then"),
     d.Status.BUYER_SHIPPED: ("Confirm receipt by", "refunded automatically then"),
-    d.Status.REJECTED: ("Buyer may appeal or resubmit until", ""),
 }
 
 
@@ -81,13 +80,16 @@ class DetailPanel(Static):
             field("tracking", req.tracking)
         out.append("\n")
         label, then = _DEADLINE.get(req.status, ("", ""))
-        if req.deadline_at is not None and label:
-            seconds = (req.deadline_at - now).total_seconds()
+        deadline = req.deadline_at
+        if req.status is d.Status.REJECTED:  # the buyer's window, while they may still act
+            label, deadline = "Buyer may act until", self.detail.buyer_options.until
+        if deadline is not None and label:
             # Past, a timed status is "due" (the sweep moves it at once); a rejection's window
-            # has simply closed.
+            # has closed.
+            seconds = (deadline - now).total_seconds()
             left = countdown(seconds) if seconds > 0 or req.status in d.TIMED_STATUSES else "passed"
             out.append(f"{label} ", style="dim")
-            out.append(local_text(req.deadline_at, self.tz), style="bold")
+            out.append(local_text(deadline, self.tz), style="bold")
             out.append(f" ({left}{', ' + then if then else ''})\n")
         note = req.buyer_note or ""
         if len(note) > NOTE_SHOWN:
@@ -96,9 +98,9 @@ class DetailPanel(Static):
         out.append(Text(safe(note, single_line=True) if note else "—"))
         out.append("\n")
         self._rejection(out)
-        if self.detail.buyer_options:
+        if self.detail.buyer_options.text:
             out.append("after the rejection ", style="dim")
-            out.append(self.detail.buyer_options + "\n")
+            out.append(self.detail.buyer_options.text + "\n")
         out.rstrip()
         return out
 
