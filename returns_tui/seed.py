@@ -682,13 +682,32 @@ def seed_requests(
         chunks = _chunks(
             count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules()
         )
-        sql = [_insert_sql(conn, table, columns) for table, columns in _TABLES]
+        write_rows = _writer(conn)
         with _indexes_rebuilt(conn, count):
             for rows in _rows_in_order(chunks, workers):
-                for statement, table_rows in zip(sql, rows, strict=True):
-                    conn.exec_driver_sql(statement, table_rows)
+                for (table, columns), table_rows in zip(_TABLES, rows, strict=True):
+                    write_rows(table, columns, table_rows)
                 added += len(rows[0])
     return added
+
+
+def _writer(conn: Connection) -> Callable[[Table, Sequence[str], list[tuple]], None]:
+    """How rows go in: PostgreSQL's COPY (one stream a table and chunk, several times faster
+    than an INSERT a row however pipelined), else the driver's executemany."""
+    if is_sqlite(conn):
+
+        def insert(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+            conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
+
+        return insert
+
+    def copy(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as stream:
+                for row in rows:
+                    stream.write_row(row)
+
+    return copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -812,16 +831,25 @@ _CACHE_KIB = 256 * 1024
 
 @contextmanager
 def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
-    """On SQLite, for a big seed, drop the request table's indexes (and the search index's
-    triggers) and create them again from their own DDL afterwards, within the caller's
-    transaction (so never lost)."""
+    """For a big seed (at least REBUILD_FROM requests, and at least as many as are there),
+    drop the request table's own indexes and create them again from their own DDL afterwards,
+    within the caller's transaction (so never lost): building an index once from the whole
+    table costs a fraction of keeping it up to date row by row (on PostgreSQL 6.3 s against
+    9.1 s for 200 000 requests, the GIN trigram indexes most of it). On SQLite the search
+    index's triggers are suspended too. On PostgreSQL, DROP INDEX locks the table until the
+    seed commits, readers included: a big seed is for an empty or a bench database."""
     existing = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar_one()
-    if not is_sqlite(conn) or count < max(REBUILD_FROM, existing):
+    if count < max(REBUILD_FROM, existing):
         yield
         return
     ddl = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master "
         "WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL"
+        if is_sqlite(conn)
+        # Not the primary key: its index belongs to the constraint.
+        else "SELECT indexname, indexdef FROM pg_indexes "
+        "WHERE schemaname = current_schema() AND tablename = 'requests' AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = 'requests'::regclass)"
     ).all()
     for name, _sql in ddl:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
