@@ -622,9 +622,7 @@ class BuyerOptions(NamedTuple):
     until: DateTime | None = None
 
 
-def buyer_options(
-    req: Request, order: OrderHistory, now: DateTime, rules: Rules
-) -> BuyerOptions:
+def buyer_options(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> BuyerOptions:
     if req.status is not Status.REJECTED:
         return BuyerOptions("")
     if req.arbitration is Arbitration.SUPPORT_SELLER:
