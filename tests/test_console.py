@@ -96,6 +96,19 @@ async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
         assert "Appeals 2" in text and "R1021" in text
 
 
+async def test_the_header_keeps_the_clock_in_sight_and_gives_up_the_last_read_first(svc):
+    clock = NOW.format("YYYY-MM-DD HH:mm") + " UTC"
+    async with opened(svc, "alice", FakeClock(), size=(120, 36)) as (app, pilot):
+        top = screen_text(app).splitlines()[0]
+        assert "alice (operator) │ shop acme │ " + clock in top and "refreshed" in top
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "refreshed" not in screen_text(app).splitlines()[0])
+        assert clock in screen_text(app).splitlines()[0]
+        await pilot.resize_terminal(40, 24)  # the left part is cut, the clock stays
+        await wait_for(pilot, lambda: "…" in screen_text(app).splitlines()[0])
+        assert screen_text(app).splitlines()[0].rstrip().endswith(clock)
+
+
 async def test_at_80_columns_every_tab_stays_in_sight_without_its_key_number(svc):
     full = ["All 16", "To Proceed 6", "In Process 3", "Completed 3", "Closed 2", "Appeals 2"]
     async with opened(svc, "alice", size=(80, 24)) as (app, pilot):

@@ -32,6 +32,9 @@ class ConsoleHeader(Static):
     def on_mount(self) -> None:
         self._render_line()
 
+    def on_resize(self) -> None:
+        self._render_line()
+
     def set_clock(self, text: str) -> None:
         if text != self.clock_text:
             self.clock_text = text
@@ -42,19 +45,22 @@ class ConsoleHeader(Static):
         self._render_line()
 
     def _render_line(self) -> None:
+        """Who and what on the left, the clock and the last read on the right. On a narrow
+        terminal the last read goes first, then the left part is cut (the shops' list can
+        be long): the clock stays."""
         sep = (" │ ", "dim")
-        line = Text.assemble(
+        left = Text.assemble(
             (safe(self.title_text), "bold"),
             sep,
             (safe(self.actor.name), "bold"),
             f" ({self.actor.role.value})",
             sep,
             shops_text(self.actor),
-            sep,
-            self.clock_text,
-            sep,
-            (self.refreshed_text, "dim"),
             no_wrap=True,
-            overflow="ellipsis",
         )
-        self.update(line, layout=False)  # one line, always: no layout pass each second
+        right = Text.assemble(sep, self.clock_text, sep, (self.refreshed_text, "dim"))
+        width = self.content_region.width or None  # None until laid out: nothing is cut
+        if width is not None and left.cell_len + right.cell_len > width:
+            right = Text.assemble(sep, self.clock_text)
+            left.truncate(max(width - right.cell_len, 1), overflow="ellipsis")
+        self.update(left + right, layout=False)  # one line, always: no layout pass each second
