@@ -15,6 +15,7 @@ from returns_tui.widgets.request_table import fit
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     NOW,
     FakeClock,
+    loaded,
     new_service,
     opened,
     screen_text,
@@ -142,7 +143,7 @@ async def test_a_narrow_terminal_scrolls_sideways_and_keeps_the_cursor(svc):
 async def test_at_80_columns_the_countdown_stays_in_sight_and_the_detail_keeps_the_rest(svc):
     async with opened(svc, "alice", size=(80, 24)) as (app, pilot):
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.main.tab is d.Tab.TO_PROCEED)
+        await loaded(pilot, app)
         table = app.main.table
         header = screen_text(app).splitlines()[3]
         assert header.split() == ["Request", "Buyer", "Amount", "Status", "Deadline"]
