@@ -47,7 +47,7 @@ from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.money import format_amount, minor_digits, parse_amount
 from returns_tui.store import search
-from returns_tui.store.engine import is_sqlite, write
+from returns_tui.store.engine import PLACEHOLDER, is_sqlite, write
 from returns_tui.store.schema import orders, records, requests, to_micros
 
 # ---------------------------------------------------------------------------------------------
@@ -805,7 +805,7 @@ def _ignore_ctrl_c() -> None:
 
 
 def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
+    mark = PLACEHOLDER[conn.dialect.paramstyle]
     names = ", ".join(columns)
     return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 

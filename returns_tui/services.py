@@ -26,7 +26,7 @@ from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import queries as q
-from returns_tui.store.engine import WriteConflict, is_sqlite, read, write
+from returns_tui.store.engine import PLACEHOLDER, WriteConflict, is_sqlite, read, write
 from returns_tui.store.rows import record_values, request_values, to_record, to_request
 from returns_tui.store.schema import (
     UTCTime,
@@ -521,7 +521,7 @@ _SAVED_TIMES = tuple(
 @lru_cache(maxsize=4)
 def _save_sql(paramstyle: str) -> str:
     """_save's compare-and-set UPDATE, for the driver: built once, sent as it is."""
-    mark = _MARK[paramstyle]
+    mark = PLACEHOLDER[paramstyle]
     columns = ", ".join(f"{name} = {mark}" for name in _SAVED_COLUMNS)
     return f"UPDATE requests SET {columns} WHERE id = {mark} AND version = {mark}"
 
@@ -532,9 +532,6 @@ def _insert_records(conn: Connection, request_id: str, version: int, recs: tuple
     conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
 
 
-_MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
 @lru_cache(maxsize=4)
 def _login_sql(paramstyle: str) -> str:
     """The user's role and shops, one row per shop (one with no shop for agents and admins):
@@ -542,7 +539,7 @@ def _login_sql(paramstyle: str) -> str:
     return (
         "SELECT users.role, user_shops.shop FROM users "
         "LEFT OUTER JOIN user_shops ON user_shops.name = users.name "
-        f"WHERE users.name = {_MARK[paramstyle]}"
+        f"WHERE users.name = {PLACEHOLDER[paramstyle]}"
     )
 
 
@@ -596,7 +593,7 @@ def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
 @lru_cache(maxsize=4)
 def _moves_sql(paramstyle: str) -> tuple[str, str]:
     """The compare-and-set UPDATE of _write_moves and its records' INSERT, for the driver."""
-    mark = _MARK[paramstyle]
+    mark = PLACEHOLDER[paramstyle]
     update = (
         f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
         f"status_since = {mark}, version = {mark} WHERE id = {mark} AND version = {mark}"

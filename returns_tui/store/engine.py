@@ -27,6 +27,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
 HEAD = "0002"
+# The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
+# DB-API paramstyle: sqlite3's qmark, psycopg's format.
+PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # How long a writer waits for another writer's lock before giving up (SQLite).
 BUSY_TIMEOUT_MS = 30_000
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from returns_tui.domain import Tab, storable
 from returns_tui.store import search
+from returns_tui.store.engine import PLACEHOLDER
 from returns_tui.store.schema import UTCTime, from_micros, records, requests
 
 
@@ -405,7 +406,7 @@ def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
 
 @lru_cache(maxsize=4)
 def _due_sql(dialect: str, paramstyle: str) -> str:
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[paramstyle]
+    mark = PLACEHOLDER[paramstyle]
     sql = (
         "SELECT id, shop, type, status, deadline_at, version FROM requests "
         f"WHERE tab = {mark} AND deadline_at <= {mark} "
