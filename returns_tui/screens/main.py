@@ -246,9 +246,11 @@ class ConsoleScreen(Screen):
         self._pending: tuple[Anchor, str | None, int] | None = None
         self._sweeping = False
         self._polling = False
-        self._warned: dict[str, DateTime] = {}  # warned about, by deadline
         self._frozen = False
-        self._due: dict[str, DateTime] = {}  # warned about, deadline not yet passed
+        # Warned about as due soon, by deadline, until a sweep has seen the deadline pass (and
+        # told whether someone else's sweep approved it): never warned twice, and a console
+        # left open for days keeps only what is due within the hour.
+        self._warned: dict[str, DateTime] = {}
 
     # -----------------------------------------------------------------------------------------
     # Layout
@@ -527,7 +529,7 @@ class ConsoleScreen(Screen):
         """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
         if not self._sweeping:
             self._sweeping = True
-            self._sweep(dict(self._due))
+            self._sweep(dict(self._warned))
 
     @work(thread=True, group="sweep", exit_on_error=False, description="sweep")
     def _sweep(self, due: dict[str, DateTime]) -> None:
@@ -562,8 +564,7 @@ class ConsoleScreen(Screen):
             if s.kind is d.Kind.AUTO_APPROVED and self.actor.sees(s.shop)
         ] + msg.approved_elsewhere
         for rid in msg.passed:
-            self._due.pop(rid, None)
-        self._due.update(msg.due_soon)
+            self._warned.pop(rid, None)
         if approved:
             self.notify(
                 _listed(
@@ -576,14 +577,10 @@ class ConsoleScreen(Screen):
                 markup=False,
                 timeout=10,
             )
-        now = self.clock()
-        # Only deadlines still to come can be warned about again: the rest are forgotten, so a
-        # console left open for days keeps what is due within the hour, not all it ever saw.
-        self._warned = {rid: at for rid, at in self._warned.items() if at > now}
         fresh = [(rid, at) for rid, at in msg.due_soon if rid not in self._warned]
         self._warned.update(fresh)
         if fresh:
-            first_left = countdown((fresh[0][1] - now).total_seconds())
+            first_left = countdown((fresh[0][1] - self.clock()).total_seconds())
             self.notify(
                 _listed(
                     [rid for rid, _ in fresh],
