@@ -456,9 +456,18 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
     return Change(req, (Record(now, "buyer", Kind.SUBMITTED, None, Status.PENDING, details),))
 
 
-def _require_status(req: Request, verb: str, *allowed: Status) -> None:
-    if req.status not in allowed:
-        raise WrongStatus(quoted(req.id), verb, req.status)
+def wrong_status(request_id: str, status: Status, kind: Kind) -> WrongStatus | None:
+    """Why an action recorded as `kind` cannot start from `status` (None when it can), by the
+    state machine (EDGES). The console asks it before opening a dialog for the highlighted row;
+    the action itself asks it again on the request as it is then."""
+    if any(start is status for start, _ in EDGES[kind]):
+        return None
+    return WrongStatus(quoted(request_id), kind.value, status)
+
+
+def _require_status(req: Request, kind: Kind) -> None:
+    if refusal := wrong_status(req.id, req.status, kind):
+        raise refusal
 
 
 def _change(req: Request, actor: str, at: DateTime, kind: Kind, after: Request, **details: Any):
@@ -468,12 +477,12 @@ def _change(req: Request, actor: str, at: DateTime, kind: Kind, after: Request, 
 
 
 def accept(req: Request, actor: str, now: DateTime, rules: Rules) -> Change:
-    _require_status(req, "accepted", Status.PENDING)
+    _require_status(req, Kind.ACCEPTED)
     return _change(req, actor, now, Kind.ACCEPTED, _approve(req, now, rules))
 
 
 def reject(req: Request, actor: str, now: DateTime, rules: Rules, reason: Any, note: Any) -> Change:
-    _require_status(req, "rejected", Status.PENDING)
+    _require_status(req, Kind.REJECTED)
     note = "" if note is None else note
     check_reject_input(reason, note, rules)
     after = replace(
@@ -502,13 +511,13 @@ def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:
 
 
 def cancel(req: Request, now: DateTime) -> Change:
-    _require_status(req, "cancelled", Status.PENDING, Status.AWAITING_BUYER_SHIP)
+    _require_status(req, Kind.CANCELLED)
     after = replace(req, status=Status.CANCELLED, deadline_at=None)
     return _change(req, "buyer", now, Kind.CANCELLED, after)
 
 
 def ship(req: Request, now: DateTime, rules: Rules, tracking: Any) -> Change:
-    _require_status(req, "shipped", Status.AWAITING_BUYER_SHIP)
+    _require_status(req, Kind.SHIPPED)
     if not isinstance(tracking, str) or not TRACKING_RE.fullmatch(tracking):
         raise Refused("The tracking number must be 1 to 64 letters, digits or '-'.")
     after = replace(
@@ -518,13 +527,13 @@ def ship(req: Request, now: DateTime, rules: Rules, tracking: Any) -> Change:
 
 
 def receive(req: Request, actor: str, now: DateTime) -> Change:
-    _require_status(req, "received", Status.BUYER_SHIPPED)
+    _require_status(req, Kind.RECEIVED)
     after = replace(req, status=Status.COMPLETED, deadline_at=None)
     return _change(req, actor, now, Kind.RECEIVED, after)
 
 
 def appeal(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> Change:
-    _require_status(req, "appealed", Status.REJECTED)
+    _require_status(req, Kind.APPEALED)
     if req.arbitration is not None or order.appeal_made:
         raise Refused(f"An appeal was already made on order {quoted(req.order_id)}.")
     if order.latest_request_id is not None and order.latest_request_id != req.id:
@@ -543,7 +552,7 @@ def appeal(req: Request, order: OrderHistory, now: DateTime, rules: Rules) -> Ch
 
 
 def mediate(req: Request, actor: str, now: DateTime, rules: Rules, decision: Any, note: Any):
-    _require_status(req, "mediated", Status.IN_MEDIATION)
+    _require_status(req, Kind.MEDIATED)
     if decision not in ("buyer", "seller"):
         raise Refused("The decision must be 'buyer' or 'seller'.")
     check_note(note)

@@ -250,12 +250,23 @@ async def test_confirm_receipt_completes_a_shipped_return(svc):
         await wait_for(pilot, lambda: "R1009" not in table_ids(app))
         assert request(svc, "R1009").status is d.Status.COMPLETED
         assert records(svc, "R1009")[-1].kind is d.Kind.RECEIVED
-        # A request that was not shipped cannot be received: refused in a toast, no change.
+        # A request that was not shipped cannot be received: refused in a toast at once, with
+        # no dialog promising a refund, and no change.
         await highlight(pilot, app, "R1012")
-        await opens(pilot, app, "c", "ConfirmScreen")
-        await pilot.press("enter")
+        await pilot.press("c")
         await wait_for(pilot, lambda: any("cannot be received" in t for t in toasts(app)))
+        assert app.screen is app.main
         assert request(svc, "R1012").status is d.Status.AWAITING_BUYER_SHIP
+        # The same for accept and reject on a request they cannot start from.
+        for key, verb in (("a", "accepted"), ("r", "rejected")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda v=verb: any(f"cannot be {v}" in t for t in toasts(app)))
+            assert app.screen is app.main, key
+    async with opened(svc, "sam") as (app, pilot):  # and mediate, for an agent
+        await highlight(pilot, app, "R1007")  # pending: not an appeal
+        await pilot.press("m")
+        await wait_for(pilot, lambda: any("cannot be mediated" in t for t in toasts(app)))
+        assert app.screen is app.main
 
 
 async def test_add_note(svc):

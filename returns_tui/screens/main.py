@@ -677,15 +677,22 @@ class ConsoleScreen(Screen):
             self.table.move_cursor(row=self.table.cursor_row + 1)
         self._show_status()
 
-    def _current(self) -> str | None:
-        rid = self.table.highlighted_id
-        if rid is None:
+    def _current(self, kind: d.Kind | None = None) -> str | None:
+        """The highlighted request's id; None, said in one line, when there is none or when
+        the action recorded as `kind` cannot start from its status (no dialog to fill in for
+        nothing: the services check again when it is done)."""
+        row = self.table.highlighted_row
+        if row is None:
             self.notify("No request is highlighted.", markup=False, severity="warning")
-        return rid
+            return None
+        if kind is not None and (refusal := d.wrong_status(row.id, d.Status(row.status), kind)):
+            self.notify(safe(refusal.message), markup=False, severity="warning")
+            return None
+        return row.id
 
     def action_accept(self) -> None:
         row = self.table.highlighted_row
-        if (rid := self._current()) is None or row is None:
+        if (rid := self._current(d.Kind.ACCEPTED)) is None or row is None:
             return
         money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         if row.type == d.RequestType.REFUND:
@@ -716,7 +723,7 @@ class ConsoleScreen(Screen):
         )
 
     def action_reject(self) -> None:
-        if (rid := self._current()) is None:
+        if (rid := self._current(d.Kind.REJECTED)) is None:
             return
 
         def done(result: tuple[str, str] | None) -> None:
@@ -727,7 +734,7 @@ class ConsoleScreen(Screen):
 
     def action_receive(self) -> None:
         row = self.table.highlighted_row
-        if (rid := self._current()) is None or row is None:
+        if (rid := self._current(d.Kind.RECEIVED)) is None or row is None:
             return
         money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         self.app.push_screen(
@@ -763,7 +770,7 @@ class ConsoleScreen(Screen):
             self.post_message(DialogData(lambda: self.app.push_screen(screen)))
 
     def action_mediate(self) -> None:
-        if (rid := self._current()) is not None:
+        if (rid := self._current(d.Kind.MEDIATED)) is not None:
             self._open_mediate(rid)
 
     @work(thread=True, group="dialog", exit_on_error=False)
