@@ -339,6 +339,14 @@ async def test_search_filters_rows_and_counts_and_escape_clears_it(svc):
         await wait_for(pilot, lambda: app.main.search == "")
         await loaded(pilot, app)
         assert len(table_ids(app)) == 16
+        # Esc clears a search from the table too, once Enter gave it the keys back.
+        await pilot.press("slash", *"trail", "enter")
+        await wait_for(pilot, lambda: app.main.search == "trail")
+        assert app.main.table.has_focus
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.main.search == "")
+        await loaded(pilot, app)
+        assert len(table_ids(app)) == 16 and not app.main.query_one("#search").display
 
 
 async def test_sort_cycles_through_the_orders(svc):

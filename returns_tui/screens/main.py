@@ -186,6 +186,8 @@ class ConsoleScreen(Screen):
         Binding("n", "note", "Note", id="note"),
         Binding("m", "mediate", "Mediate", id="mediate"),
         Binding("slash", "search", "Search", id="search", key_display="/"),
+        # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
+        Binding("escape", "clear_search", "Clear the search", show=False),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
@@ -603,6 +605,8 @@ class ConsoleScreen(Screen):
         rule = NEEDS_RULE.get(action)
         if rule is not None and self.actor.role not in ALLOWED[rule]:
             return False
+        if action == "clear_search":
+            return bool(self.search)
         return True
 
     def action_tab(self, name: str) -> None:
@@ -652,6 +656,9 @@ class ConsoleScreen(Screen):
 
     @on(SearchBar.Cleared)
     def _search_cleared(self) -> None:
+        self.action_clear_search()
+
+    def action_clear_search(self) -> None:
         self.query_one(SearchBar).close()
         self.table.focus()
         self._apply_search("")
