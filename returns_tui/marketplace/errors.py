@@ -88,7 +88,7 @@ def classify(endpoint: str, code: int | None, message: str, *, request_id: str |
         return RateLimited(endpoint, code, message, retry_after=retry_after, **kwargs)
     if code == p.INTERNAL_RETRYABLE or (code is None and http_status >= 500):
         return RetryableError(endpoint, code, message, **kwargs)
-    if code in (p.EXPIRED_TOKEN, p.INVALID_SIGN) or (
+    if code in (p.EXPIRED_TOKEN, p.INVALID_SIGN, p.CHOSEN_REFRESH_TOKEN_INVALID) or (
         code == p.INVALID_REQUEST and message.startswith(_CREDENTIAL_MESSAGES)
     ):
         return AuthError(endpoint, code, message, **kwargs)

@@ -55,6 +55,7 @@ class Page:
     returns: list[Return]
     next_page_token: str
     total_count: int
+    walked: int  # index positions read for this page (the total count's walk aside)
 
 
 class ShopIndex:
@@ -103,16 +104,17 @@ class ShopIndex:
         match = _matcher(q.filters, q.sort_field)
         positions = range(lo, hi) if q.sort_order == "ASC" else range(hi - 1, lo - 1, -1)
         page: list[Return] = []
-        token = ""
-        for n, pos in enumerate(positions):
+        token, walked = "", 0
+        for pos in positions:
+            walked += 1
             ret = returns[keys[pos][1]]
             if match(ret):
                 page.append(ret)
                 if len(page) == q.page_size:
-                    if n + 1 < len(positions):
+                    if walked < len(positions):
                         token = _write_token(keys[pos], fingerprint)
                     break
-        return Page(page, token, total)
+        return Page(page, token, total, walked)
 
     def _candidates(self, returns: dict[str, Return], q: Query) -> list[Key]:
         """The sorted keys to walk: the whole index, or the few returns an id filter names."""

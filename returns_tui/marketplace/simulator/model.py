@@ -441,6 +441,7 @@ class Marketplace:
 
 
 def _deadline_of(ret: Return, w: Windows) -> tuple[int, str] | None:
+    """The deadline that applies to the return now, and its kind (None: no clock runs)."""
     if ret.arbitration_status == IN_PROGRESS:
         return None
     if ret.seller_deadline is not None:
@@ -449,7 +450,8 @@ def _deadline_of(ret: Return, w: Windows) -> tuple[int, str] | None:
         offer = ret.return_status == AWAITING_BUYER_RESPONSE
         return ret.buyer_deadline, "offer" if offer else "ship"
     if ret.return_status == SUCCESS:
-        return ret.update_time + w.payout, "payout"
+        # From the moment of success (its record), not from when it was applied.
+        return ret.records[-1].create_time + w.payout, "payout"
     return None
 
 

@@ -105,19 +105,27 @@ class Api:
 
     def _handler(self, name: str):
         async def handle(request: web.Request) -> web.StreamResponse:
-            raw = await request.read()
             self.sim.calls[name] += 1
-            fault = self.sim.faults.take(name)
-            if fault is not None and fault.when == "before":
-                early = await self._fault(request, fault)
-                if early is not None:
-                    return early
-            self.sim.market.tick()
-            status, doc = self.answer(name, request, raw)
-            if fault is not None and fault.kind == "drop":  # when="after": done, answer lost
-                return _drop(request)
-            return web.json_response(doc, status=status)
+            self.sim.in_flight += 1
+            self.sim.max_in_flight = max(self.sim.max_in_flight, self.sim.in_flight)
+            try:
+                return await self._handle(name, request)
+            finally:
+                self.sim.in_flight -= 1
         return handle
+
+    async def _handle(self, name: str, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        fault = self.sim.faults.take(name)
+        if fault is not None and fault.when == "before":
+            early = await self._fault(request, fault)
+            if early is not None:
+                return early
+        self.sim.market.tick()
+        status, doc = self.answer(name, request, raw)
+        if fault is not None and fault.kind == "drop":  # when="after": done, answer lost
+            return _drop(request)
+        return web.json_response(doc, status=status)
 
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
         if fault.kind == "rate_limit":

@@ -19,7 +19,7 @@ from pendulum import DateTime
 
 from returns_tui.clock import Clock, utc_now
 from returns_tui.marketplace import protocol as p
-from returns_tui.marketplace.client import ShopAccess, Tokens
+from returns_tui.marketplace.client import ReturnsClient, ShopAccess, Tokens
 from returns_tui.marketplace.simulator.control import Control
 from returns_tui.marketplace.simulator.faults import FaultSchedule
 from returns_tui.marketplace.simulator.model import (
@@ -107,6 +107,7 @@ class Simulator:
         self.market.listeners.append(self._changed)
         self.idempotency: dict[tuple[str, str], tuple[str, int, dict]] = {}
         self.calls: Counter[str] = Counter()
+        self.in_flight = self.max_in_flight = 0  # API calls being handled; the most at once
         self.writes: list[tuple[str, str, str | None]] = []  # (endpoint, return id, key)
         self.refreshes = 0
         self.base_url: str | None = None
@@ -158,6 +159,13 @@ class Simulator:
         return (ShopAccess(s.app_key, s.app_secret, s.shop_cipher, self.base_url, self.base_url),
                 Tokens(s.access_token, s.refresh_token, s.access_expires_at, s.refresh_expires_at))
 
+    def client(self, shop: str, **options: Any) -> ReturnsClient:
+        """A client of this shop on the running server, on the simulator's clock (the demo's
+        and the tests' way in; options as ReturnsClient's)."""
+        access, tokens = self.access_for(shop)
+        options.setdefault("clock", self.clock)
+        return ReturnsClient(access, tokens, **options)
+
     def sync_table(self, shop: str) -> dict[str, str]:
         """The shop's table for the sync's TOML configuration (DESIGN §8)."""
         access, tokens = self.access_for(shop)
@@ -190,11 +198,14 @@ class Simulator:
                 "seller_name": shop.name, "seller_base_region": shop.region, "user_type": 0,
                 "granted_scopes": ["seller.return_refund.basic"]}
 
-    def expire_access_token(self, shop: str) -> None:
-        """The shop's access token expires now (the next call gets 105002)."""
+    def expire_access_token(self, shop: str, token: str | None = None) -> None:
+        """The shop's access token (or an older `token` of it) expires now: a call with it
+        gets 105002."""
         s = self.shops[shop]
-        s.access_expires_at = self.market.now()
-        self.access_tokens[s.access_token] = (shop, s.access_expires_at)
+        now = self.market.now()
+        if token is None or token == s.access_token:
+            token, s.access_expires_at = s.access_token, now
+        self.access_tokens[token] = (shop, now)
 
     # ----- returns, and the buyers and the platform moving them ----------------------------
 
