@@ -5,13 +5,19 @@ faults and retries in test_marketplace_client, webhooks in test_marketplace_webh
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import subprocess
+import sys
+import tomllib
 from collections import Counter
 
 import aiohttp
 import pytest
 
 from returns_tui.marketplace import protocol as p
+from returns_tui.marketplace.client import ReturnsClient, ShopAccess, Tokens
 from returns_tui.marketplace.errors import Refused
 from returns_tui.marketplace.signing import sign
 from returns_tui.marketplace.simulator import MovableClock, ShopConfig, Simulator
@@ -336,3 +342,34 @@ async def test_the_control_api_moves_returns_from_outside(sim):
         async with http.get("/_sim/stats") as r:
             assert (await r.json())["returns"]["acme"] == {m.BUYER_SHIPPED: 1}
     assert sim.faults.faults[0].kind == "internal"
+
+
+async def test_the_runnable_entry_serves_what_its_config_file_says(tmp_path):
+    config = tmp_path / "sync.toml"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "returns_tui.marketplace.simulator", "--port", "0",
+        "--shops", "acme,globex", "--returns", "120", "--config-out", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line.startswith("serving http://127.0.0.1:") and "240 returns" in line
+        assert config.stat().st_mode & 0o777 == 0o600
+        table = tomllib.loads(config.read_text())["shops"]["globex"]
+        assert table["app_secret"] not in line
+        access = ShopAccess(table["app_key"], table["app_secret"], table["shop_cipher"],
+                            table["base_url"], table["auth_url"])
+        async with ReturnsClient(access, Tokens(table["access_token"],
+                                                table["refresh_token"])) as client:
+            page = await client.search_returns(page_size=50)
+        assert page.total_count == 120
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_the_runnable_entry_refuses_bad_arguments_in_a_sentence():
+    done = subprocess.run([sys.executable, "-m", "returns_tui.marketplace.simulator",
+                           "--shops", "a.b", "--port", "0"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "shop names are letters" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import signal
 import sys
 import time
 
 from returns_tui.marketplace.simulator.sim import ShopConfig, Simulator
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a bare TOML key, so the tables need no quoting
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -35,8 +39,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--config-out", default=None, help="write the sync's TOML tables here")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.shops.split(",") if n.strip()]
-    if not names or args.returns < 0:
-        parser.error("give at least one shop name and a number of returns not below 0")
+    if not names or not all(_NAME.fullmatch(n) for n in names):
+        parser.error("shop names are letters, digits, - and _, separated by commas")
+    if args.returns < 0:
+        parser.error("the number of returns cannot be below 0")
     args.names = names
     return args
 
@@ -72,7 +78,9 @@ async def run(args: argparse.Namespace) -> None:
             write_private(args.config_out, toml_tables(sim))
         print(f"serving {base_url}: shops {', '.join(args.names)}, {len(sim.market.returns)} "
               f"returns (seeded in {seeded:.1f} s); Ctrl-C stops", flush=True)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
