@@ -28,9 +28,8 @@ or table, named here, to change when the truth is known:
 - HTTP statuses (server.HTTP_STATUS): 429 rate limit, 500 retryable, 401 credentials, 404
   unknown return, 400 anything else refused; 200 with code 0 on success. Clients must decide by
   the body's `code` (TikTok sets the status independently).
-- Timestamps (server.TIMESTAMP_MAX_AGE/AHEAD): refused when more than 300 s old (TIKTOK_API.md's
-  "5 minutes") or more than 30 s ahead (TikTok's common-errors message; TIKTOK_API.md says only
-  "more than 5 minutes off").
+- Timestamps (server.TIMESTAMP_MAX_AGE/AHEAD): refused when more than 300 s off either way, as
+  TIKTOK_API.md says; TikTok's common-errors messages allow only 30 s ahead (one constant).
 - The expired token: 105002 with TikTok's published message. Tokens (sim.ACCESS_TOKEN_TTL,
   REFRESH_TOKEN_TTL): 7 days / 365 days. A refresh spends the old refresh token (refused
   afterwards); the old access token still works until it expires.

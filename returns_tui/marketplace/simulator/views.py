@@ -12,7 +12,6 @@ from returns_tui.marketplace.simulator.model import (
     BUYER_SHIPPED,
     EVIDENCE_HOST,
     PENDING,
-    REFUND,
     Record,
     Return,
     money,
@@ -58,7 +57,6 @@ def return_view(ret: Return) -> dict[str, Any]:
         "return_line_items": [_line_view(line, cur, n) for n, line in enumerate(ret.lines)],
         "create_time": ret.create_time,
         "update_time": ret.update_time,
-        "shipment_type": "PLATFORM" if ret.return_type != REFUND else "",
     }
     if ret.arbitration_status is not None:
         view["arbitration_status"] = ret.arbitration_status
