@@ -145,9 +145,12 @@ async def test_no_server_is_a_network_failure_retried_then_given_up():
     async with ReturnsClient(access, tokens, retry=policy) as client:
         with pytest.raises(RetriesExhausted) as gave_up:
             await client.get_records("123")
+        with pytest.raises(RetriesExhausted) as refresh_gave_up:  # the secret is in its query
+            await client.refresh_tokens()
     assert isinstance(gave_up.value.last, NetworkError)
-    shown = str(gave_up.value) + repr(client) + repr(access) + repr(tokens)
-    assert "never-shown" not in shown
+    shown = (str(gave_up.value) + str(refresh_gave_up.value) + repr(client) + repr(access)
+             + repr(tokens))
+    assert "never-shown" not in shown and "127.0.0.1" in shown
 
 
 # ----- tokens --------------------------------------------------------------------------------
