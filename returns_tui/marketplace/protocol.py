@@ -12,6 +12,12 @@ Each fact names where it was read (see also /work/shared/TIKTOK_API.md):
   `lib/tiktok_shop_rb_api/response.rb` (citing partner.tiktokshop.com/docv2/page/common-errors).
 - Error codes and their messages (105002, 106001, 106013, 36009002, 36009003, 36009004): TikTok's
   common-errors page as recorded in rymndcs/tiktok_shop_rb_api `test/fixtures/error_list.json`.
+- Webhooks: type 12 is RETURN_STATUS_CHANGE (laraditz/tiktok `src/Enums/EventType.php`, 11 being
+  CANCELLATION_STATUS_CHANGE); its data {order_id, return_id, return_role, return_type,
+  return_status, create_time, update_time} (phamkhanhminhman97/shopee-tiktok-lazada-api
+  `src/module/tiktokshops/dto/response/webhook.response.ts`); the signature is HMAC-SHA256 of
+  app_key + raw body (EcomPHP `src/Webhook.php`, rymndcs `signer.rb`, with TikTok's official
+  vector in rymndcs `test/unit/webhook_test.rb`).
 - Token refresh: GET `{auth}/api/v2/token/refresh` with `app_key`, `app_secret`, `refresh_token`,
   `grant_type=refresh_token`, unsigned; `access_token_expire_in`/`refresh_token_expire_in` are
   absolute Unix times despite their names: EcomPHP `src/Auth.php`, rymndcs `auth.rb` and
