@@ -136,7 +136,7 @@ def _parser() -> _Parser:
     init = command("init", _init, "create or upgrade the database schema (safe to run twice)")
     init.add_argument(
         "--admin", metavar="NAME",
-        help="on a database without users, make NAME its first admin (your own login: --me)",
+        help="on a database without users, make NAME its first admin (best your own login)",
     )  # fmt: skip
 
     users = commands.add_parser("users", help="add, list or remove users", parents=[common])
@@ -254,7 +254,7 @@ def _run(args: argparse.Namespace, login: str | None) -> int:
     engine = open_engine(args.db)
     try:
         if args.handler is _init:
-            return _init(engine, args.admin, login or login_name(), owner)
+            return _init(engine, args.admin, login)
         check_schema(engine)
         if args.handler is not _console:
             _utf8_stdout()
@@ -270,8 +270,8 @@ def _run(args: argparse.Namespace, login: str | None) -> int:
 
 
 def _not_a_user_yet(session: _Session) -> NotAUser | None:
-    """On a database without users, "not a user" says how the first admin is made (by whom
-    may: DESIGN §3); None when there are users."""
+    """On a database without users, "not a user" says how the first admin is made, and by
+    whom (DESIGN §3); None when there are users."""
     if session.service.has_users():
         return None
     how = (
@@ -286,7 +286,7 @@ def _not_a_user_yet(session: _Session) -> NotAUser | None:
     )
 
 
-def _init(engine: Engine, admin: str | None, login: str, owner: bool) -> int:
+def _init(engine: Engine, admin: str | None, login: str | None) -> int:
     before, after = upgrade(engine)
     where = engine.url.render_as_string(hide_password=True)
     if before is None:
@@ -296,11 +296,11 @@ def _init(engine: Engine, admin: str | None, login: str, owner: bool) -> int:
     else:
         print(f"The schema of {where} is already up to date (revision {after}).")
     if admin is not None:
-        _first_admin(Returns(engine), admin, login, owner)
+        _first_admin(Returns(engine), admin, login or login_name(), owner=login is None)
     return 0
 
 
-def _first_admin(service: Returns, name: str, login: str, owner: bool) -> None:
+def _first_admin(service: Returns, name: str, login: str, *, owner: bool) -> None:
     """`init --admin NAME`: NAME becomes the first admin of a database without users. Run
     again on the same database it changes nothing, so init stays safe to run twice."""
     if service.has_users():

@@ -27,7 +27,7 @@ import os
 import pwd
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 
 from returns_tui import cli
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None, *, env_file: Path = ENV_FILE) -> int
     return cli.main(words, login=person, vet=vet)
 
 
-def caller(argv: Sequence[str], environ: dict[str, str] | os._Environ) -> tuple[str, list[str]]:
+def caller(argv: Sequence[str], environ: MutableMapping[str, str]) -> tuple[str, list[str]]:
     """(the person, the words of their command), from sudo's record of the caller or from
     the name that sshd's forced command gave; refused when neither channel ran the session."""
     by_sudo = environ.get("SUDO_USER")
@@ -93,7 +93,7 @@ def caller(argv: Sequence[str], environ: dict[str, str] | os._Environ) -> tuple[
     )
 
 
-def use_own_settings(environ: dict[str, str] | os._Environ, env_file: Path) -> None:
+def use_own_settings(environ: MutableMapping[str, str], env_file: Path) -> None:
     """Point the database and settings at the service account's own: its env file when there
     is one, else its default directories (its home's, whatever HOME or XDG_* said)."""
     for name in _DROPPED:
