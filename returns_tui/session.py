@@ -98,8 +98,16 @@ def use_own_settings(environ: MutableMapping[str, str], env_file: Path) -> None:
     is one, else its default directories (its home's, whatever HOME or XDG_* said)."""
     for name in _DROPPED:
         environ.pop(name, None)
-    environ["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
+    environ["HOME"] = _account().pw_dir
     environ.update(_read_env_file(env_file))
+
+
+def _account() -> pwd.struct_passwd:
+    """The service account: the one the session runs as."""
+    try:
+        return pwd.getpwuid(os.getuid())
+    except KeyError:
+        raise SessionError(f"The uid {os.getuid()} the session runs as has no account.") from None
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -114,7 +122,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"The session's settings {path} cannot be read: {exc}.") from None
-    account = pwd.getpwuid(os.getuid()).pw_name
+    account = _account().pw_name
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise SessionError(
             f"The session's settings {path} must belong to {account} and be readable by it "

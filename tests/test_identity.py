@@ -31,12 +31,14 @@ ME = identity.login_name()
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """No variable of the caller's counts; the session's umask is put back afterwards."""
-    for name in ("RETURNS_TUI_DB", "SUDO_USER", "SSH_CONNECTION", "SSH_ORIGINAL_COMMAND"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", os.environ.get("HOME", "/"))  # the session sets it; put back
+    """No variable of the caller's counts. The session changes the environment and the umask:
+    both are put back afterwards (a variable set and then removed here is restored, to its
+    absence, whatever the session did to it)."""
+    for name in ("RETURNS_TUI_DB", "SUDO_USER", "SSH_CONNECTION", "SSH_ORIGINAL_COMMAND",
+                 "XDG_DATA_HOME", "XDG_CONFIG_HOME", "RETURNS_TUI_USER"):  # fmt: skip
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", os.environ.get("HOME", "/"))
     monkeypatch.setenv("RETURNS_TUI_CONFIG", str(tmp_path / "no-config.toml"))
     umask = os.umask(0o022)
     yield
