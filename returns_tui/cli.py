@@ -26,7 +26,7 @@ from returns_tui import export as exporting
 from returns_tui.check import check
 from returns_tui.clock import parse_time, utc_now
 from returns_tui.domain import Tab
-from returns_tui.errors import Forbidden, Refused, ReturnsError
+from returns_tui.errors import Forbidden, NotAUser, Refused, ReturnsError
 from returns_tui.identity import login_name
 from returns_tui.roles import Actor, require_admin
 from returns_tui.services import Returns
@@ -45,11 +45,24 @@ class UsageError(ReturnsError):
     """The command line itself is wrong (exit status 2)."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns its exit status."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    login: str | None = None,
+    vet: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """Run the command; returns its exit status.
+
+    The person running it is `login` when returns-tui-session names them (returns_tui.session):
+    they work on data that belongs to the service account, not to them, so they may not make
+    the first admin. Without `login`, the person is the account of the real uid, which could
+    open the database and so owns it (returns_tui.identity). `vet`, the session's allow-list,
+    sees the parsed command line before anything runs and raises to refuse it."""
     try:
         args = _parser().parse_args(argv)
-        return _run(args)
+        if vet is not None:
+            vet(args)
+        return _run(args, login)
     except SystemExit as exc:  # --help ends here
         return exc.code if isinstance(exc.code, int) else 0
     except (UsageError, applying.UnreadableInput) as exc:
@@ -120,12 +133,20 @@ def _parser() -> _Parser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("init", _init, "create or upgrade the database schema (safe to run twice)")
+    init = command("init", _init, "create or upgrade the database schema (safe to run twice)")
+    init.add_argument(
+        "--admin", metavar="NAME",
+        help="on a database without users, make NAME its first admin (best your own login)",
+    )  # fmt: skip
 
     users = commands.add_parser("users", help="add, list or remove users", parents=[common])
     user_commands = users.add_subparsers(title="commands", metavar="COMMAND", required=True)
     add = user_commands.add_parser("add", help="add a user", parents=[common])
-    add.add_argument("name", metavar="NAME", help="the user's login name on this host")
+    add.add_argument("name", metavar="NAME", nargs="?", help="the user's login name on this host")
+    add.add_argument(
+        "--me", action="store_true",
+        help="your own login (on an empty database: make yourself the first admin)",
+    )  # fmt: skip
     add.add_argument("--role", required=True, choices=("operator", "agent", "admin"))
     add.add_argument(
         "--shop", dest="shops", action="append", default=[], metavar="SHOP",
@@ -212,36 +233,60 @@ def _count(text: str) -> int:
 @dataclass(frozen=True)
 class _Session:
     """What a command works with: the services on the checked database, the settings, the
-    parsed arguments and the login of the person running it."""
+    parsed arguments, the login of the person running it and whether that is the account that
+    owns the data (see main)."""
 
     service: Returns
     settings: Settings
     args: argparse.Namespace
     login: str
+    owner: bool
 
     def actor(self) -> Actor:
         """The person running the command, as a user (NotAUser if they are not one)."""
         return self.service.login(self.login)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, login: str | None) -> int:
     if args.handler is _demo:
         return _demo(args)
+    owner = login is None
     engine = open_engine(args.db)
     try:
         if args.handler is _init:
-            return _init(engine)
+            return _init(engine, args.admin, login)
         check_schema(engine)
         if args.handler is not _console:
             _utf8_stdout()
         settings = load_settings()
-        session = _Session(Returns(engine, settings.rules), settings, args, login_name())
-        return args.handler(session)
+        service = Returns(engine, settings.rules)
+        session = _Session(service, settings, args, login or login_name(), owner)
+        try:
+            return args.handler(session)
+        except NotAUser as exc:
+            raise _not_a_user_yet(session) or exc from None
     finally:
         engine.dispose()
 
 
-def _init(engine: Engine) -> int:
+def _not_a_user_yet(session: _Session) -> NotAUser | None:
+    """On a database without users, "not a user" says how the first admin is made, and by
+    whom (DESIGN §3); None when there are users."""
+    if session.service.has_users():
+        return None
+    how = (
+        "`returns-tui users add --me --role admin` (or `returns-tui init --admin NAME`) makes "
+        "you its first admin."
+        if session.owner
+        else "the account that owns the data makes the first admin (`returns-tui init --admin "
+        "NAME`, run as that account)."
+    )
+    return NotAUser(
+        f"{session.login} is not a returns-tui user, and the database has no users yet: {how}"
+    )
+
+
+def _init(engine: Engine, admin: str | None, login: str | None) -> int:
     before, after = upgrade(engine)
     where = engine.url.render_as_string(hide_password=True)
     if before is None:
@@ -250,7 +295,40 @@ def _init(engine: Engine) -> int:
         print(f"Upgraded the schema of {where} from revision {before} to {after}.")
     else:
         print(f"The schema of {where} is already up to date (revision {after}).")
+    if admin is not None:
+        _first_admin(Returns(engine), admin, login or login_name(), owner=login is None)
     return 0
+
+
+def _first_admin(service: Returns, name: str, login: str, *, owner: bool) -> None:
+    """`init --admin NAME`: NAME becomes the first admin of a database without users. Run
+    again on the same database it changes nothing, so init stays safe to run twice."""
+    if service.has_users():
+        try:
+            already = service.login(name).role == "admin"
+        except NotAUser:
+            already = False
+        if not already:
+            raise Refused(
+                f"The database already has users; an admin adds {name} with "
+                "`returns-tui users add`."
+            )
+        print(f"{safe(name)} is already an admin.")
+        return
+    service.add_user(login, name, "admin", (), utc_now(), owner=owner)
+    print(f"Made {safe(name)} the first admin.{_first_admin_note(name, login)}")
+
+
+def _first_admin_note(admin: str, login: str) -> str:
+    """What the first admin's maker should know when the admin is someone else: their own
+    login is not a user, so their next commands are refused (issue 10: the README's set-up
+    once locked its reader out this way)."""
+    if admin == login:
+        return ""
+    return (
+        f" Your own login, {safe(login)}, is not a user, so the commands you run as it will be"
+        f" refused; {safe(admin)} adds the other users."
+    )
 
 
 def _console(session: _Session) -> int:
@@ -267,10 +345,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _users_add(session: _Session) -> int:
     args = session.args
+    if args.me == (args.name is not None):
+        raise UsageError("users add takes a NAME or --me (your own login), one of the two.")
+    name = session.login if args.me else args.name
     shops = tuple(args.shops)
-    session.service.add_user(session.login, args.name, args.role, shops, utc_now())
+    first = not session.service.has_users()
+    session.service.add_user(session.login, name, args.role, shops, utc_now(), owner=session.owner)
     where = f" of {', '.join(sorted(set(shops)))}" if shops else ""
-    print(f"Added {safe(args.name)} as {_article(args.role)} {args.role}{where}.")
+    what = f"Added {safe(name)} as {_article(args.role)} {args.role}{where}"
+    if first:
+        print(f"{what}, the first user.{_first_admin_note(name, session.login)}")
+    else:
+        print(f"{what}.")
     return 0
 
 
@@ -377,3 +463,24 @@ def _plural(count: int, noun: str) -> str:
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The command a parsed command line runs, as typed: "" for the console, "export",
+    "users add", ... (returns-tui-session allows some of them)."""
+    return _COMMAND_NAMES[args.handler]
+
+
+_COMMAND_NAMES: dict[Callable[..., int], str] = {
+    _console: "",
+    _init: "init",
+    _users_add: "users add",
+    _users_list: "users list",
+    _users_remove: "users remove",
+    _apply: "apply",
+    _sweep: "sweep",
+    _export: "export",
+    _check: "check",
+    _seed: "seed",
+    _demo: "demo",
+}

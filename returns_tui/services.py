@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
-from returns_tui.errors import Conflict, NotAUser, NotFound, Refused, WrongStatus
+from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import queries as q
 from returns_tui.store.engine import PLACEHOLDER, WriteConflict, is_sqlite, read, write
@@ -46,6 +46,10 @@ MAX_TRIES = 8
 SWEEP_BATCH = 2000
 KEY_MAX = 200  # applied_keys.key
 CHANGE_CHANNEL = "returns_tui_changes"
+FIRST_ADMIN_BY_OWNER = (
+    "Only the account that owns the data may make the first admin "
+    "(`returns-tui init --admin NAME`, run as that account)."
+)
 
 
 class _Lost(Exception):
@@ -312,11 +316,23 @@ class Returns:
             yield from q.export_tuples(conn, actor.visible_shops(), tab)
 
     # -----------------------------------------------------------------------------------------
-    # Users (DESIGN §3): the first user of an empty database must be an admin
+    # Users (DESIGN §3): the first user of an empty database must be an admin, made by the
+    # account that owns the data
 
     def add_user(
-        self, caller: str, name: str, role: str, shops: tuple[str, ...], now: DateTime
+        self,
+        caller: str,
+        name: str,
+        role: str,
+        shops: tuple[str, ...],
+        now: DateTime,
+        *,
+        owner: bool = True,
     ) -> None:
+        """Add a user, as `caller`. On an empty database no caller is a user yet: the first
+        admin may then be made only by the account that owns the data (`owner`), never by a
+        person whom returns-tui-session names (owner=False), so the first admin is never
+        whoever comes first. Code that opened the database itself holds the data: owner."""
         if role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise Refused(f"The role must be operator, agent or admin, not {role!r}.")
         if not name or len(name) > 64 or not name.isprintable() or name in ("buyer", "system"):
@@ -331,6 +347,8 @@ class Returns:
 
         def body(conn: Connection) -> None:
             if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0:
+                if not owner:
+                    raise Forbidden(FIRST_ADMIN_BY_OWNER)
                 if role != Role.ADMIN:
                     raise Refused("The first user of a new database must be an admin.")
             else:

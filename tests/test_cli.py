@@ -1,6 +1,7 @@
 """The `returns-tui` command (DESIGN §3–4): every command's happy and bad paths through
-`cli.main`, as the login named by RETURNS_TUI_USER (the tests run as root, who may act as
-anyone), and a few runs of the installed command itself. Every failure is one line on stderr
+`cli.main`, with the login passed as returns-tui-session passes it (or, with user=None, as the
+account that runs the tests and so owns the data), and a few runs of the installed command
+itself, as that account. Every failure is one line on stderr
 with the documented exit status, never a traceback."""
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ def _isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def run(monkeypatch, capsys):
-    """Run the command with any arguments as `user`, optionally with bytes on stdin."""
+    """Run the command with any arguments as `user` (None: the account running the tests,
+    which owns the data), optionally with bytes on stdin."""
 
-    def run(*args: object, user: str = ADMIN, stdin: bytes | None = None) -> Result:
-        monkeypatch.setenv("RETURNS_TUI_USER", user)
+    def run(*args: object, user: str | None = ADMIN, stdin: bytes | None = None) -> Result:
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        status = cli.main([str(a) for a in args])
+        status = cli.main([str(a) for a in args], login=user)
         out, err = capsys.readouterr()
         return Result(status, out, err)
 
@@ -132,7 +133,7 @@ def test_a_wrong_url_or_a_server_that_is_down_is_one_line(run, url, fragment):
 def test_the_db_url_may_come_from_the_environment(run, db_url, monkeypatch):
     monkeypatch.setenv("RETURNS_TUI_DB", db_url)
     assert "Created" in run("init").out
-    assert run("users", "add", "boss", "--role", "admin").status == 0
+    assert run("users", "add", "boss", "--role", "admin", user=None).status == 0
 
 
 def test_a_bad_settings_file_is_one_line(ready, tmp_path, monkeypatch):
@@ -148,10 +149,10 @@ def test_a_bad_settings_file_is_one_line(ready, tmp_path, monkeypatch):
 
 def test_the_first_user_must_be_an_admin_then_only_admins_change_users(on):
     on("init")
-    assert on("users", "add", "alice", "--role", "operator", "--shop", "acme", user="alice").failed(
+    assert on("users", "add", "alice", "--role", "operator", "--shop", "acme", user=None).failed(
         1, "first user of a new database must be an admin"
     )
-    assert on("users", "add", "boss", "--role", "admin", user="anyone").status == 0
+    assert on("users", "add", "boss", "--role", "admin", user=None).status == 0
     added = on("users", "add", "alice", "--role", "operator", "--shop", "acme", "--shop",
                "globex", user="boss")  # fmt: skip
     assert added.status == 0 and "Added alice as an operator of acme, globex." in added.out
@@ -431,13 +432,12 @@ def env(tmp_path) -> dict[str, str]:
     return {
         "RETURNS_TUI_DB": f"sqlite:///{tmp_path / 'cli.db'}",
         "RETURNS_TUI_CONFIG": str(tmp_path / "no-config.toml"),
-        "RETURNS_TUI_USER": "boss",
     }
 
 
 def test_the_installed_command_end_to_end(env):
     assert command("init", env=env).returncode == 0
-    assert command("users", "add", "boss", "--role", "admin", env=env).returncode == 0
+    assert command("users", "add", "--me", "--role", "admin", env=env).returncode == 0
     for args in (["users", "add", "alice", "--role", "operator", "--shop", "acme"],
                  ["users", "add", "sam", "--role", "agent"]):  # fmt: skip
         assert command(*args, env=env).returncode == 0
@@ -463,14 +463,14 @@ def test_the_installed_command_never_shows_a_traceback(env, tmp_path):
         assert done.returncode == status, (args, done.stderr)
         assert done.stderr.count(b"\n") == 1 and b"Traceback" not in done.stderr, done.stderr
     command("init", env=env)
-    command("users", "add", "boss", "--role", "admin", env=env)
+    command("users", "add", "--me", "--role", "admin", env=env)
     unreadable = command("apply", str(tmp_path), env=env)
     assert unreadable.returncode == 2 and b"Is a directory" in unreadable.stderr
 
 
 def test_the_installed_command_stops_quietly_when_the_reader_goes_away(env):
     command("init", env=env)
-    command("users", "add", "boss", "--role", "admin", env=env)
+    command("users", "add", "--me", "--role", "admin", env=env)
     command("seed", "--count", "3000", env=env)
     pipeline = subprocess.run(
         f"'{COMMAND}' export | head -n 1", shell=True, capture_output=True,

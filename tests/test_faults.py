@@ -25,6 +25,7 @@ from returns_tui import cli
 from returns_tui.check import check
 from returns_tui.clock import utc_now
 from returns_tui.errors import StoreError
+from returns_tui.identity import login_name
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import engine as store_engine
@@ -40,6 +41,7 @@ RETURNS_TUI = Path(sys.executable).with_name("returns-tui")
 PG_SERVER = ROOT / "scripts" / "pg-test-server"
 SIZE = (120, 36)
 DAY0 = utc_now().start_of("day").subtract(days=10)
+ADMIN = login_name()  # the commands run as the account running the tests: the admin
 
 
 def dump(engine) -> dict[str, list[tuple]]:
@@ -54,8 +56,8 @@ def new_db(path: Path) -> Returns:
     engine = open_engine(f"sqlite:///{path}")
     upgrade(engine)
     svc = Returns(engine)
-    svc.add_user("root-admin", "root-admin", "admin", (), T0)
-    svc.add_user("root-admin", "alice", "operator", ("acme",), T0)
+    svc.add_user(ADMIN, ADMIN, "admin", (), T0)
+    svc.add_user(ADMIN, "alice", "operator", ("acme",), T0)
     for i in range(3):
         svc.submit(BUYER, submission(f"R{i}", f"O{i}"), DAY0.add(hours=i))
     return svc
@@ -79,7 +81,7 @@ def submit_line(rid: str, hours: float) -> str:
 def as_unprivileged() -> list[str]:
     """A prefix that makes the command obey file permissions. Root ignores them; the tests
     run as root in CI, so the capabilities that let it are dropped (the login stays root,
-    which may still act as RETURNS_TUI_USER)."""
+    the database's admin)."""
     if os.geteuid() != 0:
         return []
     if not shutil.which("setpriv"):
@@ -88,7 +90,7 @@ def as_unprivileged() -> list[str]:
 
 
 def run(args: list[str], url: str, prefix: list[str] = ()) -> subprocess.CompletedProcess:
-    env = dict(os.environ, RETURNS_TUI_USER="root-admin", RETURNS_TUI_DB=url)
+    env = dict(os.environ, RETURNS_TUI_DB=url)
     return subprocess.run(
         [*prefix, str(RETURNS_TUI), *args], env=env, capture_output=True, text=True,
         stdin=subprocess.DEVNULL, timeout=60,
@@ -192,7 +194,6 @@ def test_apply_on_a_full_disk_stops_with_one_line_and_a_rerun_finishes_the_job(
 
     def apply_once() -> tuple[int, list[dict], str]:
         out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setenv("RETURNS_TUI_USER", "root-admin")
         with redirect_stdout(out), redirect_stderr(err):
             status = cli.main(["--db", url, "apply", str(source)])
         return status, [json.loads(x) for x in out.getvalue().splitlines()], err.getvalue()

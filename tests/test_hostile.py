@@ -33,6 +33,7 @@ from returns_tui import cli
 from returns_tui import domain as d
 from returns_tui.check import check
 from returns_tui.clock import parse_time, utc_now
+from returns_tui.identity import login_name
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine, upgrade
@@ -231,28 +232,11 @@ def run_cli(args: list[str], user: str = "root-admin") -> tuple[int, str, str]:
     out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
     stdout = io.TextIOWrapper(out_bytes, encoding="utf-8", newline="\n")
     stderr = io.TextIOWrapper(err_bytes, encoding="utf-8", newline="\n")
-    with (
-        contextlib.redirect_stdout(stdout),
-        contextlib.redirect_stderr(stderr),
-        _env("RETURNS_TUI_USER", user),
-    ):
-        status = cli.main(args)
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = cli.main(args, login=user)
     stdout.flush()
     stderr.flush()
     return status, out_bytes.getvalue().decode("utf-8"), err_bytes.getvalue().decode("utf-8")
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
 
 
 def prepare(engine) -> None:
@@ -579,7 +563,10 @@ def test_a_hostile_stream_through_the_real_command_has_no_traceback(template, tm
     data, sent = encode(lines)
     source = tmp_path / "proc.jsonl"
     source.write_bytes(data)
-    env = dict(os.environ, RETURNS_TUI_USER="root-admin", RETURNS_TUI_DB=f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}")  # the command runs as the account running the tests
+    Returns(engine).add_user("root-admin", login_name(), "admin", (), T0)
+    engine.dispose()
+    env = dict(os.environ, RETURNS_TUI_DB=f"sqlite:///{path}")
     result = subprocess.run(
         [str(RETURNS_TUI), "apply", str(source)],
         capture_output=True, env=env, timeout=120, stdin=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ printed on exit)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from returns_tui import domain as d
+from returns_tui.identity import login_name
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
 from tests.support.tmux import Tmux
@@ -20,21 +20,18 @@ from tests.support.tmux import Tmux
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 VENV_BIN = Path(sys.executable).parent
-LOGIN = "tmux-tester"
+LOGIN = login_name()  # the demo's console user is the login of the account that runs it
 
 
 @pytest.fixture
 def tmux(tmp_path):
     env = {
-        "RETURNS_TUI_USER": LOGIN,  # root may name the login; anyone else is themselves
         "RETURNS_TUI_CONFIG": str(tmp_path / "none.toml"),
         "RETURNS_TUI_DEMO_PACE": "0.2",
         "TERM": "xterm-256color",
         "TZ": "UTC",
         "TMPDIR": str(tmp_path),
     }
-    if os.geteuid() != 0:
-        env.pop("RETURNS_TUI_USER")
     demo = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
     # A shell prints the demo's exit status after it (the arguments pass through as "$@", no
     # quoting); the screen keeps what the demo printed after its full-screen console left.
@@ -71,18 +68,10 @@ def test_the_demo_in_a_real_terminal(tmux):
     assert Path(path).is_file(), path
     svc = Returns(open_engine(f"sqlite:///{path}"))
     try:
-        actor = svc.login(LOGIN) if os.geteuid() == 0 else None
-        req = svc.get(actor or svc.login(_me()), rid)
+        actor = svc.login(LOGIN)
+        req = svc.get(actor, rid)
         assert req.status in (d.Status.COMPLETED, d.Status.AWAITING_BUYER_SHIP)
-        accepted = [
-            r for r in svc.records(actor or svc.login(_me()), rid) if r.kind is d.Kind.ACCEPTED
-        ]
-        assert [r.actor for r in accepted] == [LOGIN if actor else _me()]
+        accepted = [r for r in svc.records(actor, rid) if r.kind is d.Kind.ACCEPTED]
+        assert [r.actor for r in accepted] == [LOGIN]
     finally:
         svc.engine.dispose()
-
-
-def _me() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name

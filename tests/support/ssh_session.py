@@ -1,6 +1,6 @@
-"""Helpers for the end-to-end SSH test (tests/test_ssh.py): the console command another account
-can run, the shipped ForceCommand wrapper pointed at it, and the processes an account has left
-(the tmux window to type into is tests/support/tmux.py).
+"""Helpers for the end-to-end SSH and sudo tests (tests/test_ssh.py): the commands another
+account can run, and the processes an account has left (the host itself is
+tests/support/shared_host.py; the tmux window to type into is tests/support/tmux.py).
 
 Only the standard library is imported, like tests/support/sshd.py.
 """
@@ -8,29 +8,23 @@ Only the standard library is imported, like tests/support/sshd.py.
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-SESSION_WRAPPER = REPO / "deploy" / "returns-tui-session"
-# What deploy/returns-tui-session hard-codes for an installed host; the test points them at
-# its own files.
-WRAPPER_ENV_FILE = "/etc/returns-tui/env"
-WRAPPER_CONSOLE = "exec /usr/local/bin/returns-tui\n"
 
 
 def console_script() -> Path:
     """The `returns-tui` script of the virtualenv running these tests."""
     return Path(sys.executable).parent / "returns-tui"
+
+
+def session_script() -> Path:
+    """The `returns-tui-session` script of the virtualenv running these tests."""
+    return Path(sys.executable).parent / "returns-tui-session"
 
 
 def console_unrunnable_reason(script: Path) -> str | None:
@@ -54,45 +48,6 @@ def console_unrunnable_reason(script: Path) -> str | None:
             f"as .ci/run does: {(done.stderr or done.stdout).strip()[:200]}"
         )
     return None
-
-
-@contextlib.contextmanager
-def session_wrapper(console: Path, db_url: str, group: str) -> Iterator[Path]:
-    """deploy/returns-tui-session as shipped, with its two host paths pointed at the console
-    script and at an env file holding RETURNS_TUI_DB (mode 640, root:`group`, as the deploy
-    README says). Both live in a fresh directory other accounts can traverse (pytest's tmp
-    dirs are 0700); it is removed afterwards."""
-    text = SESSION_WRAPPER.read_text()
-    for needle in (WRAPPER_ENV_FILE, WRAPPER_CONSOLE):
-        if needle not in text:
-            raise AssertionError(
-                f"{SESSION_WRAPPER} no longer contains {needle!r}; update the test"
-            )
-    where = Path(tempfile.mkdtemp(prefix="rt-ssh-"))
-    try:
-        where.chmod(0o755)
-        env_file = where / "env"
-        env_file.write_text(f"RETURNS_TUI_DB={db_url}\n")
-        os.chown(env_file, 0, grp.getgrnam(group).gr_gid)
-        env_file.chmod(0o640)
-        wrapper = where / "returns-tui-session"
-        text = text.replace(WRAPPER_ENV_FILE, str(env_file))
-        text = text.replace(WRAPPER_CONSOLE, f"exec {console}\n")
-        wrapper.write_text(text)
-        wrapper.chmod(0o755)
-        yield wrapper
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
-
-
-def ensure_group(group: str) -> bool:
-    """Create the group when missing; True if this call created it."""
-    try:
-        grp.getgrnam(group)
-        return False
-    except KeyError:
-        subprocess.run(["groupadd", "--system", group], check=True, capture_output=True)
-        return True
 
 
 def processes_of(login: str) -> list[str]:

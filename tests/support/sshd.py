@@ -1,14 +1,15 @@
 """A throwaway OpenSSH server for end-to-end tests (run as root).
 
     priv, pub = make_keypair(tmp_path)
-    with running_sshd(tmp_path / "sshd", login="rt-e2e", group="returns-tui",
-                      force_command="/path/to/returns-tui", authorized_pubkey=pub) as info:
+    line = f'command="/path/to/returns-tui-session alice",restrict,pty {pub}'
+    with running_sshd(tmp_path / "sshd", login="rt-svc", authorized_keys=[line],
+                      match_block=shipped_match_block("rt-svc")) as info:
         subprocess.run(info.ssh_command(priv), ...)
 
 The server listens on 127.0.0.1 at a free port with its own host key and config (the host's
-/etc/ssh is not read); members of `group` are forced into `force_command` with a PTY and no
-forwarding, like deploy/sshd_config.d/returns-tui.conf. The account `login` and the group are
-created when missing and left in place afterwards (they are harmless and make reruns faster).
+/etc/ssh is not read), plus the Match block of deploy/sshd_config.d/returns-tui.conf for the
+account `login`, which must exist (tests/support/shared_host.py makes it); its authorized_keys
+is written with the given lines.
 
 Only the standard library is imported, so this module imports fine where OpenSSH is not
 installed; check `sshd_available()` (or `sshd_unavailable_reason()`, for a skip reason that
@@ -18,7 +19,6 @@ names sshd) before using it.
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
 import pwd
 import shlex
@@ -27,7 +27,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,15 +81,21 @@ class SshdInfo:
     log_path: Path
     pid: int
 
-    def ssh_command(self, identity_file: str | os.PathLike[str], *, tty: bool = True) -> list[str]:
-        """The ssh client command that logs in as `login` (add nothing after it: a remote
-        command is refused by the forced command). `tty=False` drops `-tt`."""
+    def ssh_command(
+        self,
+        identity_file: str | os.PathLike[str],
+        *,
+        tty: bool = True,
+        options: Sequence[str] = (),
+    ) -> list[str]:
+        """The ssh client command that logs in as `login` with a key; a remote command goes
+        after it. `tty=False` drops `-tt`; `options` go before the destination (`-o X=y`)."""
         cmd = ["ssh", *(["-tt"] if tty else [])]
         cmd += ["-F", "/dev/null"]  # ignore the host's and root's client config
         cmd += ["-i", str(identity_file), "-p", str(self.port)]
         for option in _SSH_OPTIONS:
             cmd += ["-o", option]
-        return [*cmd, f"{self.login}@{self.host}"]
+        return [*cmd, *options, f"{self.login}@{self.host}"]
 
     def log_text(self) -> str:
         """What sshd logged so far (its -e output), for failure messages."""
@@ -99,31 +105,37 @@ class SshdInfo:
             return ""
 
 
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy/sshd_config.d/returns-tui.conf"
+SHIPPED_ACCOUNT = "Match User returns-tui\n"
+
+
+def shipped_match_block(account: str) -> str:
+    """deploy/sshd_config.d/returns-tui.conf as shipped, for `account` instead of returns-tui."""
+    text = SHIPPED_CONFIG.read_text()
+    if text.count(SHIPPED_ACCOUNT) != 1:
+        raise AssertionError(f"{SHIPPED_CONFIG} has no one {SHIPPED_ACCOUNT!r}; update the test")
+    return text.replace(SHIPPED_ACCOUNT, f"Match User {account}\n")
+
+
 @contextlib.contextmanager
 def running_sshd(
     tmpdir: str | os.PathLike[str],
     *,
     login: str,
-    group: str,
-    force_command: str,
-    authorized_pubkey: str,
-    env: Mapping[str, str] | None = None,
+    authorized_keys: Sequence[str],
+    match_block: str,
 ) -> Iterator[SshdInfo]:
-    """Run sshd on 127.0.0.1 for the duration of the block; see the module docstring.
-
-    `env` is set for the forced command through `SetEnv` (e.g. RETURNS_TUI_DB). On exit sshd
-    and every process it started (open connections and their sessions) are terminated."""
+    """Run sshd on 127.0.0.1 for the duration of the block; see the module docstring. On exit
+    sshd and every process it started (open connections and their sessions) are terminated."""
     reason = sshd_unavailable_reason()
     if reason:
         raise RuntimeError(reason)
-    if "\n" in force_command:
-        raise ValueError("force_command must be one line")
     tmp = Path(tmpdir)
     tmp.mkdir(parents=True, exist_ok=True)
 
-    _ensure_account(login, group)
-    _write_authorized_keys(login, authorized_pubkey)
-    _check_runnable_by(login, force_command)
+    _write_authorized_keys(login, authorized_keys)
+    for line in authorized_keys:
+        _check_runnable_by(login, _forced_command(line))
 
     host_key = tmp / "ssh_host_ed25519_key"
     if not host_key.exists():
@@ -137,7 +149,7 @@ def running_sshd(
     port = 0
     for _attempt in range(5):
         port = free_port()
-        config.write_text(_config_text(tmp, port, host_key, group, force_command, env or {}))
+        config.write_text(_config_text(tmp, port, host_key) + match_block)
         check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"sshd -t rejected {config}: {check.stderr.strip()}")
@@ -185,19 +197,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sshd_quote(value: str) -> str:
-    if any(c in value for c in '"\n\\'):
-        raise ValueError(f"cannot put {value!r} in sshd_config")
-    return f'"{value}"' if any(c.isspace() for c in value) or not value else value
-
-
-def _config_text(
-    tmp: Path, port: int, host_key: Path, group: str, force_command: str, env: Mapping[str, str]
-) -> str:
-    set_env = ""
-    if env:
-        pairs = " ".join(_sshd_quote(f"{k}={v}") for k, v in env.items())
-        set_env = f"    SetEnv {pairs}\n"
+def _config_text(tmp: Path, port: int, host_key: Path) -> str:
+    """The server's own settings; the shipped Match block follows them."""
     return (
         f"# written by tests/support/sshd.py for one test run\n"
         f"ListenAddress 127.0.0.1\n"
@@ -213,38 +214,16 @@ def _config_text(
         f"PermitRootLogin no\n"
         f"PrintMotd no\n"
         f"PrintLastLog no\n"
+        f"Subsystem sftp internal-sftp\n"  # as Debian's sshd_config has one
         f"LogLevel VERBOSE\n"
-        f"Match Group {group}\n"
-        f"    ForceCommand {force_command}\n"
-        f"    PermitTTY yes\n"
-        f"    AllowTcpForwarding no\n"
-        f"    X11Forwarding no\n"
-        f"    AllowAgentForwarding no\n"
-        f"    PermitTunnel no\n"
-        f"    AllowStreamLocalForwarding no\n"
-        f"{set_env}"
     )
 
 
-def _ensure_account(login: str, group: str) -> None:
-    try:
-        grp.getgrnam(group)
-    except KeyError:
-        _run(["groupadd", "--system", group])
-    try:
-        pw = pwd.getpwnam(login)
-    except KeyError:
-        _run(["useradd", "-m", "-s", "/bin/bash", "-G", group, login])
-        pw = pwd.getpwnam(login)
-    else:
-        if login not in grp.getgrnam(group).gr_mem and pw.pw_gid != grp.getgrnam(group).gr_gid:
-            _run(["usermod", "-a", "-G", group, login])
-    # useradd leaves the password as "!" (locked); without PAM, sshd refuses locked accounts even
-    # for key logins. "*" means "no password can match" without locking the account.
-    if _shadow_password(login).startswith("!"):
-        _run(["usermod", "-p", "*", login])
-    if not pw.pw_shell or pw.pw_shell.endswith(("nologin", "false")):
-        _run(["usermod", "-s", "/bin/bash", login])
+def _forced_command(line: str) -> str:
+    """The command="..." of an authorized_keys line (no escaped quotes inside, as ours)."""
+    if not line.startswith('command="'):
+        raise ValueError(f"every key of the service account needs a forced command: {line!r}")
+    return line[len('command="') :].split('"', 1)[0]
 
 
 def _check_runnable_by(login: str, command: str) -> None:
@@ -267,24 +246,12 @@ def _check_runnable_by(login: str, command: str) -> None:
             )
 
 
-def _shadow_password(login: str) -> str:
-    try:
-        with open("/etc/shadow") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if fields[0] == login:
-                    return fields[1]
-    except OSError:
-        pass
-    return ""
-
-
-def _write_authorized_keys(login: str, pubkey: str) -> None:
+def _write_authorized_keys(login: str, lines: Sequence[str]) -> None:
     pw = pwd.getpwnam(login)
     ssh_dir = Path(pw.pw_dir) / ".ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys = ssh_dir / "authorized_keys"
-    keys.write_text(pubkey.strip() + "\n")
+    keys.write_text("".join(line.strip() + "\n" for line in lines))
     for path, mode in ((ssh_dir, 0o700), (keys, 0o600)):
         os.chown(path, pw.pw_uid, pw.pw_gid)
         path.chmod(mode)
