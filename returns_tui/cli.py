@@ -311,6 +311,8 @@ def _sweep(session: _Session) -> int:
         now = utc_now()
     else:
         _refuse_future(now, "--now")
+    # Every deadline is applied; the caller is told only about the requests they may see,
+    # and an operator's summary says so.
     swept = session.service.sweep(now, actor)
     write = sys.stdout.write
     for change in swept:
@@ -318,11 +320,12 @@ def _sweep(session: _Session) -> int:
         write(f"{safe(change.request_id)} {change.kind} at {at} -> {change.status}\n")
     requests = len({change.request_id for change in swept})
     upto = iso_utc(now)
+    where = "" if actor.visible_shops() is None else " in your shops"
     if swept:
         changes = _plural(len(swept), "change")
-        print(f"Swept up to {upto}: {changes} on {_plural(requests, 'request')}.")
+        print(f"Swept up to {upto}: {changes} on {_plural(requests, 'request')}{where}.")
     else:
-        print(f"Swept up to {upto}: nothing was due.")
+        print(f"Swept up to {upto}: nothing was due{where}.")
     return 0
 
 

@@ -140,7 +140,8 @@ def test_the_db_url_may_come_from_the_environment(run, db_url, monkeypatch):
     [
         ("[windows]\nrespond_hours = -3", "respond_hours must be a positive number"),
         # Beyond the longest window the times leave room for (clock.MAX_WINDOW), or no number.
-        ("[windows]\nship_hours = 87601", "ship_hours must be a positive number of hours, at most 87600"),
+        ("[windows]\nship_hours = 87601", "ship_hours must be a positive number of hours, at "
+                                           "most 87600"),
         ("[windows]\nreceive_hours = 1e300", "receive_hours must be a positive number"),
         ("[windows]\nrespond_hours = nan", "respond_hours must be a positive number"),
         ("[windows]\nafter_rejection_hours = inf", "after_rejection_hours must be a positive"),
@@ -365,14 +366,14 @@ def test_sweep_prints_each_change_and_a_summary(ready, svc):
     svc.submit(BUYER, submission("R2", "O2", type="refund"), T0.add(hours=1))
 
     early = ready("sweep", "--now", iso_utc(T0.add(hours=47)), user="bob")
-    assert early.out == "Swept up to 2026-11-22T08:00:00Z: nothing was due.\n"
+    assert early.out == "Swept up to 2026-11-22T08:00:00Z: nothing was due in your shops.\n"
 
     result = ready("sweep", "--now", iso_utc(T0.add(days=3)), user="bob")  # any user
     assert result.status == 0
     assert result.out.splitlines() == [
         "R1 auto_approved at 2026-11-22T09:00:00Z -> awaiting_buyer_ship",
         "R2 auto_approved at 2026-11-22T10:00:00Z -> completed",
-        "Swept up to 2026-11-23T09:00:00Z: 2 changes on 2 requests.",
+        "Swept up to 2026-11-23T09:00:00Z: 2 changes on 2 requests in your shops.",
     ]
     # Without --now, up to the real clock; a second sweep finds nothing more.
     assert ready("sweep").status == 0
