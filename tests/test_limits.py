@@ -38,7 +38,7 @@ from returns_tui.timefmt import iso_utc, local_text, utc_text
 from tests.conftest import submission
 from tests.support.cast import add_cast
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FIRST = dt.datetime(1, 1, 1)
 LAST = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 NUMBERS = itertools.count()  # request ids, unique across hypothesis' runs of one test
@@ -142,7 +142,9 @@ def test_requests_at_the_edges_of_the_range_live_their_whole_life(tmp_path):
     assert svc.get(admin, "A1").status is d.Status.COMPLETED  # received by the clock
     out = io.StringIO()
     assert write_jsonl(svc.export(admin), out) == 6
-    created = {json.loads(x)["id"]: json.loads(x)["created_at"] for x in out.getvalue().splitlines()}
+    created = {
+        json.loads(x)["id"]: json.loads(x)["created_at"] for x in out.getvalue().splitlines()
+    }
     assert (created["A0"], created["A2"]) == ("0001-01-02T00:00:00Z", iso_utc(LATEST))
     assert write_csv(svc.export(admin), io.StringIO()) == 6
     assert check(engine, LATEST, rules=rules) == []
