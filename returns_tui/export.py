@@ -49,7 +49,9 @@ def write_jsonl(rows: Rows, out: TextIO) -> int:
             else:
                 obj = request_object(row, recs)
             text = _dumps(obj)
-            if not text.isprintable():  # rare: most lines go out as they are
+            # Most lines go out as the encoder made them. An ASCII line (isascii costs
+            # nothing) is printable but for DEL, as the encoder escaped C0; others are read.
+            if not (text.isascii() and "\x7f" not in text) and not text.isprintable():
                 text = _escaped(text)
             write(text + "\n")
             count += 1

@@ -202,6 +202,18 @@ def test_jsonl_escapes_every_control_and_format_character_and_keeps_the_data(svc
     assert row["records"][0]["note"] == note
 
 
+def test_an_ascii_line_with_del_or_esc_is_escaped_too(svc):
+    """The writer's quick look at an ASCII line: DEL is the one character the JSON encoder
+    leaves raw there."""
+    svc.submit(BUYER, submission("R1", note="del\x7f esc\x1b[2J bel\x07"), T0)
+    out = io.StringIO()
+    exporting.write_jsonl(svc.export(svc.login("root-admin")), out)
+    text = out.getvalue()
+    assert "\x7f" not in text and "\x1b" not in text and "\x07" not in text
+    assert "del\\u007f esc\\u001b[2J bel\\u0007" in text
+    assert json.loads(text)["records"][0]["note"] == "del\x7f esc\x1b[2J bel\x07"
+
+
 @settings(max_examples=1000, deadline=None)
 @given(value=st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

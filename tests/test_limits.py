@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import os
 import json
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
@@ -43,7 +44,7 @@ FIRST = dt.datetime(1, 1, 1)
 LAST = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 NUMBERS = itertools.count()  # request ids, unique across hypothesis' runs of one test
 SLOW = settings(
-    max_examples=120,
+    max_examples=int(os.environ.get("LIMITS_EXAMPLES", 300)),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
