@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
-import os
 import json
+import os
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
