@@ -119,14 +119,14 @@ def test_every_window_from_the_edges_of_the_range_is_a_time_and_shows_in_any_zon
         assert iso_utc(moment) and utc_text(moment)
 
 
-def test_requests_at_the_edges_of_the_range_live_their_whole_life(tmp_path):
+def test_requests_at_the_edges_of_the_range_live_their_whole_life(db_url):
     """Submitted at the first and the last time taken, under the longest windows the settings
     allow, then swept to the end of the range: every deadline is set, stored as 64-bit
-    microseconds, exported and checked."""
+    microseconds (on SQLite and PostgreSQL), exported and checked."""
     window = pendulum.duration(seconds=MAX_WINDOW.total_seconds())
     rules = d.Rules(respond_window=window, ship_window=window, receive_window=window,
                     after_rejection_window=window)  # fmt: skip
-    engine = open_engine(f"sqlite:///{tmp_path / 'edges.db'}")
+    engine = open_engine(db_url)
     upgrade(engine)
     svc = add_cast(Returns(engine, rules))
     alice = svc.login("alice")
