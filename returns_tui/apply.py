@@ -18,19 +18,15 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TextIO
 
-import pendulum
 from pendulum import DateTime
 
 from returns_tui import domain as d
-from returns_tui.clock import parse_time, utc_now
+from returns_tui.clock import CLOCK_SLACK, parse_time, utc_now
 from returns_tui.errors import NotAUser, Refused, ReturnsError
 from returns_tui.roles import ACTIONS, Actor, require_admin
 from returns_tui.services import Returns, action_params
 from returns_tui.timefmt import iso_utc
 
-# A line may be this far ahead of the real clock (the sender's clock may run ahead of ours);
-# further, and it would make deadlines pass early.
-FUTURE_SLACK = pendulum.duration(minutes=5)
 # What a blank line may hold: JSON's own white space (RFC 8259; the \n ends the line, a \r
 # is what is left of a CR LF). A line of other white space (U+00A0, U+3000, U+2028, ...) is
 # not blank: JSON does not take it, so it gets a verdict rather than vanishing unreported.
@@ -160,11 +156,13 @@ class _Runner:
             )
         if self.horizon is None or at > self.horizon:
             # The real clock only moves forward: read it again only when a line passes it.
-            self.horizon = self.clock() + FUTURE_SLACK
+            # A line may be CLOCK_SLACK ahead of it (the sender's clock may run ahead of
+            # ours); further, and it would make deadlines pass early.
+            self.horizon = self.clock() + CLOCK_SLACK
         if at > self.horizon:
             raise Refused(
-                f"The time {iso_utc(at)} is in the future; a line may not be more than five "
-                "minutes ahead of the real clock."
+                f"The time {iso_utc(at)} is in the future; a line may not be more than "
+                f"{CLOCK_SLACK.in_words()} ahead of the real clock."
             )
         self.last_at = at
         return at

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-import pendulum
 from pendulum import DateTime
 from sqlalchemy.engine import Engine
 
 from returns_tui import apply as applying
 from returns_tui import export as exporting
 from returns_tui.check import check
-from returns_tui.clock import parse_time, utc_now
+from returns_tui.clock import CLOCK_SLACK, EARLIEST, parse_time, utc_now
 from returns_tui.domain import Tab
 from returns_tui.errors import Forbidden, NotAUser, Refused, ReturnsError
 from returns_tui.identity import login_name
@@ -36,9 +36,6 @@ from returns_tui.textsafe import safe
 from returns_tui.timefmt import iso_utc
 
 PROG = "returns-tui"
-# `--now` and `--until` may lie this far ahead of our clock: another host's clock, which
-# wrote the time, may run a little ahead. Further is a deadline passed early, and refused.
-CLOCK_SLACK = pendulum.duration(seconds=5)
 
 
 class UsageError(ReturnsError):
@@ -199,6 +196,10 @@ def _parser() -> _Parser:
     return parser
 
 
+# The most `check --grace` takes: a tolerance for how late a sweep runs. More is a typo,
+# and a number of seconds beyond any datetime's range.
+MAX_GRACE = 366 * 86_400
+
 _DB_HELP = "the database, as an SQLAlchemy URL (default: $RETURNS_TUI_DB, else a file in "
 _DB_HELP += "the user's data directory)"
 
@@ -206,24 +207,32 @@ _DB_HELP += "the user's data directory)"
 def _time(text: str) -> DateTime:
     try:
         return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError as exc:  # the parser adds its own ending to the sentence
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds of at least 0")
+        value = math.nan
+    if not 0 <= value <= MAX_GRACE:  # nan fails this too
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from 0 to {MAX_GRACE} (a year)"
+        )
     return value
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    from returns_tui.seed import MAX_COUNT
+
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()):  # int() would take "٣" and "1_000"
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
-    return int(text)
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+        most = f"{MAX_COUNT:,}".replace(",", " ")
+        raise argparse.ArgumentTypeError(f"one seed adds at most {most} requests")
+    return int(digits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +397,8 @@ def _sweep(session: _Session) -> int:
         now = utc_now()
     else:
         _refuse_future(now, "--now")
+    # Every deadline is applied; the caller is told only about the requests they may see,
+    # and an operator's summary says so.
     swept = session.service.sweep(now, actor)
     write = sys.stdout.write
     for change in swept:
@@ -395,11 +406,12 @@ def _sweep(session: _Session) -> int:
         write(f"{safe(change.request_id)} {change.kind} at {at} -> {change.status}\n")
     requests = len({change.request_id for change in swept})
     upto = iso_utc(now)
+    where = "" if actor.visible_shops() is None else " in your shops"
     if swept:
         changes = _plural(len(swept), "change")
-        print(f"Swept up to {upto}: {changes} on {_plural(requests, 'request')}.")
+        print(f"Swept up to {upto}: {changes} on {_plural(requests, 'request')}{where}.")
     else:
-        print(f"Swept up to {upto}: nothing was due.")
+        print(f"Swept up to {upto}: nothing was due{where}.")
     return 0
 
 
@@ -434,9 +446,10 @@ def _check(session: _Session) -> int:
             f"{actor.role.value}."
         )
     now = session.args.now or utc_now()
-    found = check(
-        session.service.engine, now, session.args.grace, rules=session.settings.rules
-    )
+    # A grace that reaches back before the first time the program takes stops there: no
+    # deadline lies before it, and datetime's range would end there.
+    grace = min(session.args.grace, (now - EARLIEST).total_seconds())
+    found = check(session.service.engine, now, grace, rules=session.settings.rules)
     for violation in found:
         print(safe(str(violation)))
     what = _plural(len(found), "violation") if found else "no violations"

@@ -14,6 +14,8 @@ import csv
 import datetime as dt
 import gc
 import json
+import string
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -23,6 +25,7 @@ from typing import Any, TextIO
 from returns_tui import domain as d
 from returns_tui.money import format_amount
 from returns_tui.store.queries import RECORD_COLUMNS, REQUEST_COLUMNS, RequestRow
+from returns_tui.textsafe import safe
 from returns_tui.timefmt import iso_utc
 
 Row = Mapping[str, Any]
@@ -45,9 +48,35 @@ def write_jsonl(rows: Rows, out: TextIO) -> int:
                 obj = _stored_object(row, recs)
             else:
                 obj = request_object(row, recs)
-            write(_dumps(obj) + "\n")
+            text = _dumps(obj)
+            # Most lines go out as the encoder made them. An ASCII line (isascii costs
+            # nothing) is printable but for DEL, as the encoder escaped C0; others are read.
+            if not (text.isascii() and "\x7f" not in text) and not text.isprintable():
+                text = _escaped(text)
+            write(text + "\n")
             count += 1
     return count
+
+
+def _escaped(text: str) -> str:
+    """A JSON text with every character that a terminal would act on, or that changes how
+    the rest of a line reads, written as a \\u escape: the same JSON after parsing, never a
+    raw control sequence on the terminal that `export` writes to. The JSON encoder has
+    escaped the C0 controls already; this takes DEL, the C1 controls, the line and paragraph
+    separators, the bidi and other format characters (Cf), private use and unassigned code
+    points: every character str.isprintable() refuses except the spaces (Zs: no-break,
+    ideographic, ...), which are plain text. Such characters only occur inside JSON
+    strings, where an escape means the character itself."""
+    return "".join(_escape(ch) if not ch.isprintable() and not _is_space(ch) else ch for ch in text)
+
+
+def _is_space(ch: str) -> bool:
+    return unicodedata.category(ch) == "Zs"
+
+
+@lru_cache(maxsize=1024)
+def _escape(ch: str) -> str:
+    return json.dumps(ch)[1:-1]  # \u007f; a pair of surrogate escapes above U+FFFF
 
 
 @contextmanager
@@ -158,8 +187,13 @@ CSV_COLUMNS = (
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("=HYPERLINK(...)" in
 # a buyer's note). Such cells get a leading apostrophe, which spreadsheets show as text and
-# hide; the OWASP advice for CSV injection.
+# hide; the OWASP advice for CSV injection. Spreadsheets also skip leading white space
+# before a formula, and some read the fullwidth and small forms (＝, ﹢) as these: a cell
+# whose first character after any white space is one of them, in its NFKC form, gets the
+# apostrophe too.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset("=+-@")
+_PLAIN_STARTS = frozenset(string.ascii_letters + string.digits)
 
 
 def write_csv(rows: Rows, out: TextIO) -> int:
@@ -188,9 +222,31 @@ def _csv_values(row: Row, records: int) -> tuple[Any, ...]:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    """A cell as written: text with no raw control or format character (textsafe's visible
+    placeholders, ␛ or <U+202E>, as the console shows them; line breaks and tabs stay, CSV
+    quotes them), and never a formula."""
+    if value.__class__ is not str or not value:
+        return value
+    if value[0] in _PLAIN_STARTS and value.isprintable():
+        return value  # most cells: a letter or a digit first, nothing to change
+    if not value.isprintable():
+        value = safe(value, single_line=False)
+    if value.startswith(_FORMULA_STARTS) or _formula_after_spaces(value):
         return "'" + value
     return value
+
+
+def _formula_after_spaces(text: str) -> bool:
+    """True when `text` opens, after any white space (and the zero-width joiner, the one
+    invisible character textsafe leaves), with a formula character in its NFKC form
+    (" =1+1", "\n@SUM", "\u00a0-2", "＝1+1")."""
+    for ch in text:
+        if ch.isspace() or ch == "\u200d":
+            continue
+        if ch.isascii():
+            return ch in _FORMULA_CHARS
+        return unicodedata.normalize("NFKC", ch)[:1] in _FORMULA_CHARS
+    return False
 
 
 # ---------------------------------------------------------------------------------------------

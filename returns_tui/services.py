@@ -209,14 +209,18 @@ class Returns:
     def sweep(self, now: DateTime, actor: Actor = SYSTEM) -> list[Swept]:
         """Apply every deadline ≤ now, each stamped with its deadline. Safe in many processes
         at once: on SQLite writers queue; on PostgreSQL each takes rows the others have not
-        locked."""
-        del actor  # any user may sweep (DESIGN §3); the records say `system`
+        locked. Any user may sweep (DESIGN §3) and every deadline is applied, as `system`;
+        the changes returned are those `actor` may see (an operator: their shops')."""
         done: list[Swept] = []
         while True:
             batch = self._retrying(lambda conn: self._sweep_batch(conn, now))
             done.extend(batch)
             if len(batch) < SWEEP_BATCH:
-                return done
+                break
+        if actor.role is not Role.SYSTEM:
+            with read(self.engine) as conn:
+                actor = self._current(conn, actor)
+        return [change for change in done if actor.sees(change.shop)]
 
     def _sweep_batch(self, conn: Connection, now: DateTime) -> list[Swept]:
         """One batch of due requests, on plain rows and integer microseconds: the rule is
@@ -378,8 +382,13 @@ class Returns:
         self._retrying(body)
 
     def list_users(self, caller: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(name, role, shops) of the users `caller` may see: an operator only themselves
+        (DESIGN §3); an agent or an admin every user, since their work spans every shop and
+        the records they read already name whoever acted."""
         with read(self.engine) as conn:
-            self._login_in(conn, caller)
+            me = self._login_in(conn, caller)
+            if me.role is Role.OPERATOR:
+                return [(me.name, me.role.value, tuple(sorted(me.shops)))]
             shops: dict[str, list[str]] = {}
             for name, shop in conn.execute(sa.select(user_shops).order_by(user_shops.c.shop)):
                 shops.setdefault(name, []).append(shop)

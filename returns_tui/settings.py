@@ -25,12 +25,14 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from math import inf
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from platformdirs import user_config_dir
 
+from returns_tui.clock import MAX_WINDOW
 from returns_tui.domain import DEFAULT_REASONS, Rules
 from returns_tui.errors import ReturnsError
 
@@ -72,13 +74,19 @@ def _parse(data: dict[str, Any], path: Path) -> Settings:
 
     def hours(name: str, default: float) -> pendulum.Duration:
         value = windows.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise SettingsError(f"{path}: windows.{name} must be a positive number of hours.")
+        # At most clock.MAX_WINDOW, which the times the program takes leave room for (TOML
+        # also has inf and nan, which this refuses too).
+        longest = MAX_WINDOW.total_seconds() / 3600
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not 0 < value <= longest:
+            raise SettingsError(
+                f"{path}: windows.{name} must be a positive number of hours, at most {longest:.0f}."
+            )
         return pendulum.duration(seconds=round(value * 3600))
 
     def seconds(name: str, default: float) -> float:
         value = console.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < inf:
             raise SettingsError(f"{path}: console.{name} must be a positive number of seconds.")
         return float(value)
 

@@ -12,6 +12,7 @@ import pendulum
 import pytest
 
 from returns_tui import apply as applying
+from returns_tui import cli, clock
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.errors import Forbidden
@@ -183,19 +184,21 @@ def test_a_bad_line_is_refused_in_a_sentence_and_the_run_goes_on(svc, text, erro
 
 
 def test_lines_must_come_in_time_order_and_not_from_the_future(svc):
-    soon = iso_utc(utc_now().add(minutes=3))
-    later = iso_utc(utc_now().add(minutes=30))
+    soon = iso_utc(utc_now().add(seconds=4))
+    later = iso_utc(utc_now().add(minutes=4, seconds=50))
     lines = [
         line(at(1), "buyer", "submit", **SUBMIT),
         line(at(0), "alice", "accept", request_id="R1"),  # earlier than line 1
-        line(later, "alice", "accept", request_id="R1"),  # beyond the real clock + 5 min
+        line(later, "alice", "accept", request_id="R1"),  # beyond the real clock + 5 s
         line(soon, "alice", "note", request_id="R1", note="ok"),  # within the slack: fine
     ]
     verdicts = apply_text(svc, "\n".join(lines))
 
     assert verdicts[0]["ok"] and verdicts[3]["ok"]
     assert "earlier than an earlier line's" in verdicts[1]["error"]
-    assert "in the future" in verdicts[2]["error"]
+    assert verdicts[2]["error"].endswith(
+        "is in the future; a line may not be more than 5 seconds ahead of the real clock."
+    )
     # Refused lines changed nothing: only the last accept is recorded.
     records = svc.records(svc.login("root-admin"), "R1")
     kinds = [r.kind.value for r in records]
@@ -265,7 +268,32 @@ def test_the_real_clock_is_read_again_only_when_a_line_passes_what_it_said(svc):
     runner = applying._Runner(svc, lambda: readings.pop(0))
 
     runner._time({"at": "2025-12-31T00:00:00Z"})
-    runner._time({"at": "2026-01-01T00:04:00Z"})  # within 5 min of the first reading
+    runner._time({"at": "2026-01-01T00:00:04Z"})  # within 5 s of the first reading
     assert len(readings) == 1
     runner._time({"at": "2026-01-01T12:00:00Z"})  # past it: the clock is read again
     assert readings == []
+
+
+def test_a_line_more_than_five_seconds_ahead_cannot_make_a_deadline_pass_early(svc):
+    """Issue 11: a note dated now + 4 min 50 s auto-approved a request whose deadline was
+    3 minutes away. The slack is clock.CLOCK_SLACK, five seconds, as for `sweep --now`."""
+    now = utc_now()
+    lines = [
+        # Submitted so that its 48 hours run out 3 minutes from now.
+        line(iso_utc(now.subtract(hours=48).add(minutes=3)), "buyer", "submit", **SUBMIT),
+        line(iso_utc(now.add(minutes=4, seconds=50)), "sam", "note", request_id="R1", note="x"),
+        line(iso_utc(now.add(seconds=6)), "sam", "note", request_id="R1", note="x"),
+        line(iso_utc(now.add(seconds=4)), "sam", "note", request_id="R1", note="within"),
+    ]
+    verdicts = apply_text(svc, "\n".join(lines))
+
+    assert [v["ok"] for v in verdicts] == [True, False, False, True]
+    assert all("is in the future" in v["error"] for v in verdicts[1:3])
+    admin = svc.login("root-admin")
+    assert svc.get(admin, "R1").status is d.Status.PENDING  # its deadline is still ahead
+    assert [r.kind.value for r in svc.records(admin, "R1")] == ["submitted", "noted"]
+
+
+def test_apply_and_the_command_line_share_one_slack():
+    assert cli.CLOCK_SLACK is applying.CLOCK_SLACK is clock.CLOCK_SLACK
+    assert clock.CLOCK_SLACK == pendulum.duration(seconds=5)

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from returns_tui import cli
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
+from returns_tui.errors import NotAUser
 from returns_tui.identity import login_name
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
@@ -133,6 +134,18 @@ def apply_file(tmp_path: Path) -> Path:
 
 
 APPLY_VERDICTS = [True, False, True, False, False, True, True, False, False, True]
+# What `users list` shows each caller (DESIGN §3): an operator only themselves; an agent
+# and an admin every user.
+EVERYONE = ["alice", "bob", "boss", "olga", "sam"]
+LISTED = {"alice": ["alice"], "olga": ["olga"], "sam": EVERYONE, "boss": EVERYONE}
+# The requests past their 48 h that a sweep applies, as each caller is told of them.
+SWEPT_SEEN = {"alice": ["AOLD"], "olga": ["GOLD"], "sam": ["AOLD", "GOLD"],
+              "boss": ["AOLD", "GOLD"]}  # fmt: skip
+
+
+def swept_ids(out: str) -> list[str]:
+    return [line.split()[0] for line in out.splitlines()[:-1]]
+
 
 COMMANDS = {
     "users add": (("users", "add", "newbie", "--role", "agent"), {"boss"}),
@@ -175,14 +188,14 @@ def test_each_command_by_each_role(command, who, db, tmp_path, monkeypatch):
     elif command == "users remove":
         assert "bob" not in [u[0] for u in after["users"]]
     elif command == "users list":
-        assert [line.split()[0] for line in out.splitlines()] == ["alice", "bob", "boss",
-                                                                   "olga", "sam"]  # fmt: skip
+        assert [line.split()[0] for line in out.splitlines()] == LISTED[who]
         assert after == before
     elif command == "apply":
         assert [json.loads(v)["ok"] for v in out.splitlines()] == APPLY_VERDICTS
     elif command == "sweep":
-        # Any user may sweep; the deadlines of both shops are applied, as the system.
-        assert "AOLD auto_approved" in out and "GOLD auto_approved" in out, out
+        # Any user may sweep; the deadlines of both shops are applied, as the system; each
+        # caller is told only about the requests they may see.
+        assert swept_ids(out) == SWEPT_SEEN[who], out
         assert len(after["records"]) == len(before["records"]) + 2
     elif command.startswith("export"):
         assert after == before  # export changes nothing
@@ -273,3 +286,80 @@ def test_a_stranger_through_the_real_command_gets_one_line_and_status_1(db):
         assert result.stderr == (
             f"returns-tui: {me} is not a returns-tui user; ask an admin to add you.\n"
         ), result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# What a caller is told (issue 11, item 7): about the requests and users they may see
+
+
+@pytest.mark.parametrize("who", ["alice", "olga", "sam", "boss"], ids=lambda w: CAST[w])
+def test_a_sweep_applies_every_deadline_but_tells_each_caller_only_their_own(
+    template, tmp_path, who, monkeypatch
+):
+    """The issue's case: an operator of acme sweeping printed GLOBEX-SECRET-42 and counted
+    it. Every deadline is still applied, whoever runs the sweep."""
+    path = tmp_path / "returns.db"
+    shutil.copy(template, path)
+    url = f"sqlite:///{path}"
+    svc = Returns(open_engine(url))
+    for rid in ("GLOBEX-SECRET-42", "GLOBEX-SECRET-43"):
+        svc.submit(BUYER, d.Submission(rid, "O" + rid, "globex", "return_and_refund", "Bo",
+                                       "Hat", "H-1", 1, "5.00", "USD", "damaged", ""),
+                   NOW.subtract(days=3))  # fmt: skip
+    svc.engine.dispose()
+
+    status, out, err = run(url, who, "sweep", "--now", iso_utc(NOW), monkeypatch=monkeypatch)
+    assert (status, err) == (0, "")
+    upto = iso_utc(NOW)
+    expected = {
+        "alice": (["AOLD"], f"Swept up to {upto}: 1 change on 1 request in your shops."),
+        "olga": (["GLOBEX-SECRET-42", "GLOBEX-SECRET-43", "GOLD"],
+                 f"Swept up to {upto}: 3 changes on 3 requests in your shops."),
+        "sam": (["AOLD", "GLOBEX-SECRET-42", "GLOBEX-SECRET-43", "GOLD"],
+                f"Swept up to {upto}: 4 changes on 4 requests."),
+    }  # fmt: skip
+    expected["boss"] = expected["sam"]
+    ids, summary = expected[who]
+    assert sorted(swept_ids(out)) == ids and out.splitlines()[-1] == summary, out
+    if who == "alice":
+        assert "GLOBEX" not in out and "GOLD" not in out
+    # Applied for everyone: the refunds completed, the returns wait for the buyer's parcel.
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(requests.c.id, requests.c.status)).all())
+    engine.dispose()
+    assert [statuses[rid] for rid in ("AOLD", "GOLD", "GLOBEX-SECRET-42", "GLOBEX-SECRET-43")] == [
+        "completed", "completed", "awaiting_buyer_ship", "awaiting_buyer_ship"
+    ]  # fmt: skip
+    # A second sweep finds nothing, and tells an operator so without a word of other shops.
+    status, out, err = run(url, who, "sweep", "--now", iso_utc(NOW), monkeypatch=monkeypatch)
+    where = " in your shops" if who in ("alice", "olga") else ""
+    assert out == f"Swept up to {upto}: nothing was due{where}.\n"
+
+
+def test_an_operator_sweeping_while_removed_is_told_nothing(db, monkeypatch):
+    """The services tell the caller as the users table has them when the sweep ends."""
+    svc = Returns(open_engine(db))
+    alice = svc.login("alice")
+    svc.remove_user("boss", "alice")
+    with pytest.raises(NotAUser):
+        svc.sweep(NOW, alice)
+    assert [s.request_id for s in svc.sweep(NOW)] == []  # the sweep itself was done
+    svc.engine.dispose()
+
+
+@pytest.mark.parametrize("who", ["alice", "olga", "sam", "boss"], ids=lambda w: CAST[w])
+def test_users_list_shows_an_operator_only_themselves(db, who, monkeypatch):
+    status, out, err = run(db, "boss", "users", "add", "carol", "--role", "operator", "--shop",
+                           "acme", "--shop", "globex", monkeypatch=monkeypatch)  # fmt: skip
+    assert status == 0
+    status, out, err = run(db, who, "users", "list", monkeypatch=monkeypatch)
+    assert (status, err) == (0, "")
+    rows = [line.split(None, 2) for line in out.splitlines()]
+    if who == "alice":
+        assert rows == [["alice", "operator", "acme"]]
+    elif who == "olga":
+        assert rows == [["olga", "operator", "globex"]]
+    else:
+        assert [r[0] for r in rows] == ["alice", "bob", "boss", "carol", "olga", "sam"]
+        assert ["carol", "operator", "acme, globex"] in rows

@@ -136,11 +136,32 @@ def test_the_db_url_may_come_from_the_environment(run, db_url, monkeypatch):
     assert run("users", "add", "boss", "--role", "admin", user=None).status == 0
 
 
-def test_a_bad_settings_file_is_one_line(ready, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ("[windows]\nrespond_hours = -3", "respond_hours must be a positive number"),
+        # Beyond the longest window the times leave room for (clock.MAX_WINDOW), or no number.
+        ("[windows]\nship_hours = 87601", "ship_hours must be a positive number of hours, at "
+                                           "most 87600"),
+        ("[windows]\nreceive_hours = 1e300", "receive_hours must be a positive number"),
+        ("[windows]\nrespond_hours = nan", "respond_hours must be a positive number"),
+        ("[windows]\nafter_rejection_hours = inf", "after_rejection_hours must be a positive"),
+        ("[console]\nsweep_seconds = inf", "sweep_seconds must be a positive number"),
+        ("[console]\npoll_seconds = nan", "poll_seconds must be a positive number"),
+    ],
+)  # fmt: skip
+def test_a_bad_settings_file_is_one_line(ready, tmp_path, monkeypatch, setting, fragment):
     bad = tmp_path / "config.toml"
-    bad.write_text("[windows]\nrespond_hours = -3\n")
+    bad.write_text(setting + "\n")
     monkeypatch.setenv("RETURNS_TUI_CONFIG", str(bad))
-    assert ready("sweep").failed(1, "respond_hours must be a positive number")
+    assert ready("sweep").failed(1, fragment)
+
+
+def test_the_longest_window_is_taken(ready, tmp_path, monkeypatch):
+    longest = tmp_path / "config.toml"
+    longest.write_text("[windows]\nship_hours = 87600\n")
+    monkeypatch.setenv("RETURNS_TUI_CONFIG", str(longest))
+    assert ready("sweep").status == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,14 +367,14 @@ def test_sweep_prints_each_change_and_a_summary(ready, svc):
     svc.submit(BUYER, submission("R2", "O2", type="refund"), T0.add(hours=1))
 
     early = ready("sweep", "--now", iso_utc(T0.add(hours=47)), user="bob")
-    assert early.out == "Swept up to 2026-11-22T08:00:00Z: nothing was due.\n"
+    assert early.out == "Swept up to 2026-11-22T08:00:00Z: nothing was due in your shops.\n"
 
     result = ready("sweep", "--now", iso_utc(T0.add(days=3)), user="bob")  # any user
     assert result.status == 0
     assert result.out.splitlines() == [
         "R1 auto_approved at 2026-11-22T09:00:00Z -> awaiting_buyer_ship",
         "R2 auto_approved at 2026-11-22T10:00:00Z -> completed",
-        "Swept up to 2026-11-23T09:00:00Z: 2 changes on 2 requests.",
+        "Swept up to 2026-11-23T09:00:00Z: 2 changes on 2 requests in your shops.",
     ]
     # Without --now, up to the real clock; a second sweep finds nothing more.
     assert ready("sweep").status == 0
@@ -364,6 +385,27 @@ def test_sweep_refuses_a_time_in_the_future(ready, engine):
     tables = dump(engine)
     future = iso_utc(utc_now().add(minutes=2))
     assert ready("sweep", "--now", future).failed(1, "is in the future", "--now")
+    assert ready("sweep", "--now", iso_utc(utc_now().add(seconds=6))).failed(1, "in the future")
+    assert dump(engine) == tables
+    # Within the five seconds another host's clock may run ahead: taken.
+    assert ready("sweep", "--now", iso_utc(utc_now().add(seconds=4))).status == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("apply", "-", "--until", "0001-01-01T00:00:00+01:00"),
+        ("sweep", "--now", "0001-01-01T00:00:00+01:00"),
+        ("sweep", "--now", "9999-12-31T23:59:59-23:59"),
+        ("check", "--now", "9999-12-31T23:59:59-23:59"),
+        ("check", "--grace", "1e308"),
+        ("check", "--grace", "99999999999999"),
+        ("seed", "--count", "99999999999999999999999"),
+    ],
+)
+def test_the_issues_times_and_numbers_are_one_line_and_status_2(ready, engine, args):
+    tables = dump(engine)
+    assert ready(*args, stdin=b"").failed(2, f"argument {args[-2]}: ")
     assert dump(engine) == tables
 
 

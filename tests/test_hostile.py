@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,7 @@ def verify_run(url: str, data: bytes, sent: list[Any]) -> list[dict[str, Any]]:
         expected = [n for n, line in enumerate(lines, 1) if not blank(line)]
         verdicts = jsonl(out)
         assert [v["line"] for v in verdicts] == expected
+        assert raw_controls(out.replace("\n", "")) == set()  # nothing raw to the terminal
         for v in verdicts:
             assert set(v) <= {"line", "ok", "error", "duplicate"}, v
             if not v["ok"]:
@@ -323,10 +325,27 @@ def verify_run(url: str, data: bytes, sent: list[Any]) -> list[dict[str, Any]]:
         path.unlink(missing_ok=True)
 
 
+def raw_controls(text: str) -> set[str]:
+    """The characters of `text` a terminal could act on or that hide or reorder text: every
+    one str.isprintable() refuses except the spaces (Zs) and unassigned code points."""
+    return {
+        ch for ch in text
+        if not ch.isprintable() and unicodedata.category(ch) not in ("Zs", "Cn")
+    }  # fmt: skip
+
+
 def verify_stored_exactly(engine, url, verdicts, sent, lines) -> None:
     """What an applied line carried is what the database holds and what export gives back."""
     status, out, err = run_cli(["--db", url, "export", "--format", "jsonl"])
     assert status == 0 and err == ""
+    # Whatever the data holds, export writes no raw control or format character: JSON
+    # escapes them, CSV shows textsafe's placeholders (line breaks and tabs stay in cells).
+    assert raw_controls(out.replace("\n", "")) == set()
+    status, table, err = run_cli(["--db", url, "export", "--format", "csv"])
+    assert status == 0 and err == ""
+    assert raw_controls(table.replace("\r\n", "").replace("\n", "").replace("\t", "")) <= {
+        "\u200d"  # the zero-width joiner, which textsafe keeps for emoji
+    }
     exported = {obj["id"]: obj for obj in jsonl(out)}
     by_line = {v["line"]: v for v in verdicts}
     # Which input line each sent item is: the items were joined with "\n" in order, but an

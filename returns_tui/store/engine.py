@@ -35,12 +35,47 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def default_url() -> str:
-    """RETURNS_TUI_DB, else an SQLite file in the user's data directory."""
+    """RETURNS_TUI_DB, else an SQLite file in the user's data directory, private to them."""
     if url := os.environ.get("RETURNS_TUI_DB"):
         return url
     path = Path(user_data_dir("returns-tui", appauthor=False)) / "returns.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_private(path)
     return f"sqlite:///{path}"
+
+
+# SQLite's own files beside the database. It creates them with the database file's
+# permissions, so a private database file keeps them private too; older ones are tightened.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """The default database's folder 0700 and its files 0600: other local users must not
+    read it (DESIGN §3). The file is made here, empty (an empty file is an empty SQLite
+    database), so that it never exists with wider permissions; a folder or file made wider
+    before, by an older version or by hand, is tightened. One that cannot be (someone
+    else's) is refused in one sentence rather than used."""
+    try:
+        _tighten(path.parent, 0o700)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        for name in (path, *(Path(f"{path}{side}") for side in _SIDE_FILES)):
+            if name.exists():
+                _tighten(name, 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"The default database {path} cannot be made private to you "
+            f"({exc.strerror or exc}); set RETURNS_TUI_DB, or make it yours with chmod."
+        ) from None
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take away every permission beyond `mode` (the group's and others')."""
+    current = path.stat().st_mode & 0o7777
+    if current & ~mode:
+        os.chmod(path, current & mode)
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
