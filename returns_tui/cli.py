@@ -31,6 +31,7 @@ from returns_tui.identity import login_name
 from returns_tui.roles import Actor, require_admin
 from returns_tui.services import Returns
 from returns_tui.settings import Settings, load_settings
+from returns_tui.store.chain import create_key
 from returns_tui.store.engine import check_schema, open_engine, upgrade
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import iso_utc
@@ -242,8 +243,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _init(engine: Engine) -> int:
-    before, after = upgrade(engine)
+    # The chain key first: an upgrade chains the records already there with it.
+    key, made = create_key()
+    before, after = upgrade(engine, key)
     where = engine.url.render_as_string(hide_password=True)
+    if made:
+        print(f"Created the chain key {key.path} (mode 0600; keep it, and a copy, private).")
     if before is None:
         print(f"Created the returns-tui schema (revision {after}) in {where}.")
     elif before != after:
