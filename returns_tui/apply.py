@@ -25,7 +25,7 @@ from returns_tui import domain as d
 from returns_tui.clock import parse_time, utc_now
 from returns_tui.errors import NotAUser, Refused, ReturnsError
 from returns_tui.roles import ACTIONS, Actor, require_admin
-from returns_tui.services import Returns, action_params
+from returns_tui.services import Returns, action_params, line_digest
 from returns_tui.timefmt import iso_utc
 
 # A line may be this far ahead of the real clock (the sender's clock may run ahead of ours);
@@ -139,7 +139,10 @@ class _Runner:
             if key is None:
                 self.service.perform(actor, action, request_id, at, **params)
                 return {"ok": True}
-            outcome = self.service.perform_keyed(actor, action, request_id, at, key, **params)
+            digest = line_digest(fields)  # the key is bound to the line's content
+            outcome = self.service.perform_keyed(
+                actor, action, request_id, at, key, digest=digest, **params
+            )
         except (Refused, NotAUser) as exc:
             return {"ok": False, "error": exc.message}
         verdict = dict(outcome.verdict)
