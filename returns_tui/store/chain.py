@@ -157,6 +157,8 @@ def load_key(path: Path | None = None) -> ChainKey:
         with open(path, "rb") as file:
             info = os.fstat(file.fileno())
             data = file.read(4 * KEY_BYTES)
+    except IsADirectoryError:
+        raise ChainKeyError(f"The chain key {path} is not a file.") from None
     except FileNotFoundError:
         raise ChainKeyError(
             f"The chain key {path} is missing; run `returns-tui init` as the account that "
