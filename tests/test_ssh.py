@@ -27,6 +27,7 @@ import socket
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -36,6 +37,7 @@ from returns_tui.check import check
 from returns_tui.clock import utc_now
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
+from returns_tui.store.chain import KEY_ENV
 from returns_tui.store.engine import open_engine
 from tests.conftest import submission
 from tests.support import ssh_session as ss
@@ -133,9 +135,23 @@ def sshd(tmp_path, console_script, operator, shared_db):
             force_command=str(wrapper),
             authorized_pubkey=public,
         ) as info:
+            _give_chain_key(operator)
             yield info, private
     # Whatever a failing test left connected went with sshd; nothing of the account remains.
     assert ss.wait_no_processes(operator, 5)[1] == []
+
+
+def _give_chain_key(login: str) -> None:
+    """The run's chain key (store/chain.py) where the account's console looks for it, its
+    own and private: in this deployment each person runs the console as their own account."""
+    account = pwd.getpwnam(login)
+    where = Path(account.pw_dir) / ".config" / "returns-tui"
+    where.mkdir(parents=True, exist_ok=True)
+    key_file = where / "chain.key"
+    key_file.write_bytes(Path(os.environ[KEY_ENV]).read_bytes())
+    key_file.chmod(0o600)
+    for path in (where.parent, where, key_file):
+        os.chown(path, account.pw_uid, account.pw_gid)
 
 
 def _records_total(svc: Returns, admin) -> dict[str, int]:
