@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,16 @@ import sqlalchemy as sa
 from alembic import command
 
 from returns_tui import cli
+from returns_tui import domain as d
 from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.seed import seed_requests
 from returns_tui.services import Returns
 from returns_tui.store import chain
-from returns_tui.store.chain import ChainKey, ChainKeyError, create_key, load_key
+from returns_tui.store.chain import ChainKey, ChainKeyError, chain_values, create_key, load_key
 from returns_tui.store.engine import _alembic_config, open_engine, upgrade
-from returns_tui.store.schema import metadata
+from returns_tui.store.rows import record_values, request_values
+from returns_tui.store.schema import metadata, orders, records, requests
 from tests.conftest import PG_URL, T0, submission
 from tests.support.cast import add_cast
 from tests.test_check import NOW, RULES, build_scenario, cast, pg_database, sql
@@ -358,3 +361,22 @@ def test_a_new_database_records_its_key_at_the_first_write(engine):
     Returns(engine).submit(BUYER, submission("R1", "O1"), T0)
     with engine.connect() as conn:
         assert chain.stored_fingerprint(conn) == load_key().fingerprint
+
+
+def test_rows_a_program_writes_itself_are_chained_by_chain_values(engine):
+    """What the bench's setup does: rows made from the domain's values, sealed and chained
+    with chain_values, read by check as the services' own."""
+    key = load_key()
+    change = d.submit(submission("R1", "O1"), d.OrderHistory(), T0, d.Rules())
+    req = replace(change.after, version=len(change.records))
+    values = request_values(req)
+    recs = [record_values(req.id, i, rec) for i, rec in enumerate(change.records, 1)]
+    chain_values(key, values, recs)
+    with engine.begin() as conn:
+        chain.require_key(conn, key)
+        conn.execute(sa.insert(requests), values)
+        conn.execute(sa.insert(records), recs)
+        conn.execute(sa.insert(orders), {"order_id": "O1", "shop": "acme", "version": 1})
+    assert check(engine, T0 + hours(1)) == []
+    sql(engine, "UPDATE requests SET sku = 'X' WHERE id = 'R1'")
+    assert [v.request_id for v in check(engine, T0 + hours(1))] == ["R1"]

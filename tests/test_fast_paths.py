@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from returns_tui import domain as d
-from returns_tui.check import check
 from returns_tui import export as exporting
 from returns_tui import services
+from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import queries as q

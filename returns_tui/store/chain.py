@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection
 
 from returns_tui.errors import StoreError
 from returns_tui.store.engine import PLACEHOLDER
+from returns_tui.store.schema import to_micros
 
 KEY_ENV = "RETURNS_TUI_CHAIN_KEY"
 KEY_FILE = "chain.key"
@@ -135,6 +136,21 @@ class ChainKey:
             head = self.link(chain)
             out.append((*row, chain))
         return out, head
+
+
+def chain_values(key: ChainKey, request: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Seal a request's column values and chain its records' (store.rows.request_values and
+    record_values; times as DateTimes or microseconds), in place: for a program that writes
+    rows itself, as the bench's setup does."""
+
+    def stored(value: Any) -> Any:
+        return value if value is None or isinstance(value, int | str) else to_micros(value)
+
+    request["seal"] = head = key.seal([stored(request[name]) for name in FIXED_FIELDS])
+    for values in records:
+        values["chain"] = key.record(head, [stored(values[name]) for name in RECORD_FIELDS])
+        head = key.link(values["chain"])
+    request["chain"] = head
 
 
 # ---------------------------------------------------------------------------------------------
