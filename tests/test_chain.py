@@ -228,6 +228,17 @@ def test_init_makes_the_key_beside_the_settings_and_a_writer_without_it_is_told(
     missing = cli_run("check", env=env)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
     assert "is missing; run `returns-tui init`" in missing.stderr
+    # init does not make a new key for a database already chained: it would not match.
+    lost = cli_run("init", env=env)
+    assert lost.returncode == 1 and not key_file.exists()
+    assert lost.stderr == (
+        f"returns-tui: The chain key {key_file} is missing, and this database's records are "
+        "chained with a key: put that key file back (a new key would not match them).\n"
+    )
+    create_key(key_file)
+    other = cli_run("init", env=env)
+    assert other.returncode == 1
+    assert f"chained with another key than {key_file}" in other.stderr
 
 
 def test_check_at_the_command_line_names_the_tampered_request(svc, engine, db_url, monkeypatch):

@@ -41,10 +41,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from returns_tui.errors import StoreError
-from returns_tui.store.engine import PLACEHOLDER
+from returns_tui.store.engine import PLACEHOLDER, read
 from returns_tui.store.schema import to_micros
 
 KEY_ENV = "RETURNS_TUI_CHAIN_KEY"
@@ -231,6 +232,14 @@ _FINGERPRINT = "SELECT fingerprint FROM chain_key WHERE id = 1"
 def stored_fingerprint(conn: Connection) -> str | None:
     row = conn.exec_driver_sql(_FINGERPRINT).first()
     return None if row is None else row[0]
+
+
+def recorded_fingerprint(engine: Engine) -> str | None:
+    """The fingerprint a database records (None: none yet, or a schema from before 0003)."""
+    with read(engine) as conn:
+        if not sa.inspect(conn).has_table("chain_key"):
+            return None
+        return stored_fingerprint(conn)
 
 
 def require_key(conn: Connection, key: ChainKey) -> None:
