@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from returns_tui import domain as d
 from returns_tui.identity import login_name
 from returns_tui.seed import SHOPS, random_submission
+from returns_tui.store.chain import KEY_ENV, chain_values, create_key, load_key
 from returns_tui.store.engine import is_sqlite, open_engine, write
 from returns_tui.store.rows import record_values, request_values
 from returns_tui.store.schema import orders, records, requests
@@ -57,6 +58,7 @@ def main() -> None:
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}",
           file=sys.stderr)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="returns-bench-") as tmp:
+        os.environ[KEY_ENV] = str(create_key(Path(tmp) / "chain.key")[0].path)
         rows = [
             *seed_and_export(Path(tmp), sizes["seed"], args.runs),
             sweep(Path(tmp), sizes["sweep"], args.runs),
@@ -122,15 +124,18 @@ def sweep(tmp: Path, count: int, runs: int) -> tuple:
 def submit_overdue(url: str, count: int) -> None:
     """`count` requests submitted three days ago through domain.submit: all are past their
     48 hours. Written in one transaction, as the setup, not the measure."""
-    rules, rng = d.Rules(), random.Random(1)
+    rules, rng, key = d.Rules(), random.Random(1), load_key()
     created = pendulum.now("UTC").subtract(days=3)
     reqs, recs, ords = [], [], []
     for number in range(1, count + 1):
         sub = random_submission(rng, created, SHOPS, number=number)
         change = d.submit(sub, d.OrderHistory(), created, rules)
         req = replace(change.after, version=len(change.records))
-        reqs.append(request_values(req))
-        recs += [record_values(req.id, i, rec) for i, rec in enumerate(change.records, 1)]
+        values = request_values(req)
+        rec_values = [record_values(req.id, i, rec) for i, rec in enumerate(change.records, 1)]
+        chain_values(key, values, rec_values)  # as the services chain what they write
+        reqs.append(values)
+        recs += rec_values
         ords.append({"order_id": req.order_id, "shop": req.shop, "version": 1})
     engine = open_engine(url)
     with write(engine) as conn:

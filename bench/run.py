@@ -893,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: tmux is needed", file=sys.stderr)
         return 2
     args.data.mkdir(parents=True, exist_ok=True)
+    _chain_key(args.data)
     if args.pg:
         server = os.environ.get("RETURNS_TUI_TEST_PG")
         if not server:
@@ -926,6 +927,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and not args.no_docs:
         write_doc(args.doc, backend.name, table)
     return 0
+
+
+def _chain_key(data: Path) -> None:
+    """The key the bench's databases are chained with (store/chain.py): kept with them, for
+    this process and the commands it runs, unless RETURNS_TUI_CHAIN_KEY names one."""
+    from returns_tui.store.chain import KEY_ENV, create_key
+
+    if KEY_ENV not in os.environ:
+        os.environ[KEY_ENV] = str(create_key(data / "chain.key")[0].path)
 
 
 def render(results: Path, doc: Path) -> int:

@@ -24,7 +24,7 @@ from returns_tui import domain as d
 from returns_tui.clock import CLOCK_SLACK, parse_time, utc_now
 from returns_tui.errors import NotAUser, Refused, ReturnsError
 from returns_tui.roles import ACTIONS, Actor, require_admin
-from returns_tui.services import Returns, action_params
+from returns_tui.services import Returns, action_params, line_digest
 from returns_tui.timefmt import iso_utc
 
 # What a blank line may hold: JSON's own white space (RFC 8259; the \n ends the line, a \r
@@ -135,7 +135,10 @@ class _Runner:
             if key is None:
                 self.service.perform(actor, action, request_id, at, **params)
                 return {"ok": True}
-            outcome = self.service.perform_keyed(actor, action, request_id, at, key, **params)
+            digest = line_digest(fields)  # the key is bound to the line's content
+            outcome = self.service.perform_keyed(
+                actor, action, request_id, at, key, digest=digest, **params
+            )
         except (Refused, NotAUser) as exc:
             return {"ok": False, "error": exc.message}
         verdict = dict(outcome.verdict)

@@ -13,6 +13,10 @@ the request's shop, at most one request is open, at most two were rejected, at m
 appealed, and each request's `attempt` counts the rejections before it. For the whole
 database: the tabs' counts add up to All, and no record belongs to no request.
 
+And the chains (store/chain.py): each request's seal matches its fixed fields, each record
+its chain, and the request's head its last record, with the chain key; the database's key
+fingerprint is that key's; and the append-only triggers on records are there as made.
+
 The deadlines' lengths are settings (DESIGN §1): they are checked only when `rules` is given.
 """
 
@@ -22,6 +26,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import pendulum
@@ -30,8 +35,10 @@ from pendulum import DateTime
 from sqlalchemy.engine import Engine
 
 from returns_tui import domain as d
+from returns_tui.store import chain
 from returns_tui.store import queries as q
-from returns_tui.store.engine import read
+from returns_tui.store.chain import ChainKey
+from returns_tui.store.engine import is_sqlite, read
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.store.schema import orders, records, requests
 
@@ -54,18 +61,28 @@ class Violation:
 
 
 def check(
-    engine: Engine, now: DateTime, grace: float = 0, rules: d.Rules | None = None
+    engine: Engine,
+    now: DateTime,
+    grace: float = 0,
+    rules: d.Rules | None = None,
+    key: ChainKey | None = None,
 ) -> list[Violation]:
     """Every violation in the database as it stands at `now`. A timed request counts as
     missed only when its deadline is more than `grace` seconds before `now` (a sweep that
     runs every minute leaves requests up to a minute past their deadline). With `rules`,
-    each deadline is also checked against the window that set it."""
+    each deadline is also checked against the window that set it. The chains are checked
+    with `key` (default: the key file's; without one, ChainKeyError)."""
+    key = key or chain.load_key()
     late_before = now - pendulum.duration(seconds=grace)
     found: list[Violation] = []
     per_order: dict[str, list[d.Request]] = defaultdict(list)
     with read(engine) as conn:
+        found += _trigger_problems(conn)
+        verify = _key_problems(conn, key, found)
         order_shops = dict(conn.execute(sa.select(orders.c.order_id, orders.c.shop)).all())
-        for row, rec_rows in q.export_rows(conn, None, d.Tab.ALL):
+        for row, rec_rows in q.export_tuples(conn, None, d.Tab.ALL):
+            if verify:
+                found += [Violation(row["id"], p) for p in _chain_problems(key, row, rec_rows)]
             try:
                 req = to_request(row)
             except ValueError as exc:  # a status or type no program of ours writes
@@ -106,7 +123,7 @@ def _request_problems(
         yield f"the records are numbered {seqs}, not 1 to {len(recs)}"
     if any(b.at < a.at for a, b in zip(recs, recs[1:], strict=False)):
         yield "the records are not in time order"
-    yield from d.path_violations(req.status, recs)
+    yield from d.path_violations(req.status, recs, req.type)
     # A doubled transition would also break the path; this names it plainly.
     doubled = Counter(
         (r.at, r.actor, r.kind, r.from_status, r.to_status, repr(r.details)) for r in recs
@@ -215,3 +232,120 @@ def _count_problems(conn) -> list[Violation]:
     if orphans:
         problems.append(Violation("*", f"{orphans} records belong to no request"))
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The chains (store/chain.py)
+
+_FIXED = itemgetter(*map(q.REQUEST_COLUMNS.index, chain.FIXED_FIELDS))
+_SEAL, _HEAD = q.REQUEST_COLUMNS.index("seal"), q.REQUEST_COLUMNS.index("chain")
+_RECORD = itemgetter(*map(q.RECORD_COLUMNS.index, chain.RECORD_FIELDS))
+_CHAIN = q.RECORD_COLUMNS.index("chain")
+FIXED_CHANGED = (
+    "the request's fixed fields do not match its chain (its order, shop, type, buyer, "
+    "product, sku, quantity, amount, currency, reason, note, creation time or attempt was "
+    "changed)"
+)
+
+
+def _chain_problems(key: ChainKey, row: tuple, rec_rows: list[tuple]) -> Iterator[str]:
+    """The request's seal against its fixed fields, each record against its chain (after
+    the link of the previous record's stored chain, so that one changed record is named
+    alone), and the head against the last record: what a record deleted or added without
+    the key breaks. Values as stored (row and records are StoredRows: plain tuples)."""
+    seal = _bytes(row[_SEAL])
+    if seal is None:
+        yield "the request has no chain (written without the chain key)"
+        return
+    if seal != key.seal(_FIXED(row)):
+        yield FIXED_CHANGED
+    previous = seal
+    for i, rec in enumerate(rec_rows, 1):
+        stored = _bytes(rec[_CHAIN]) or b""
+        if stored != key.record(previous, _RECORD(rec)):
+            yield f"record {i} does not match its chain (changed or forged)"
+        previous = key.link(stored)
+    if _bytes(row[_HEAD]) != previous:
+        yield (
+            "the request's chain does not end at its last record (a record deleted or "
+            "added, or the chain changed)"
+        )
+
+
+def _bytes(value: Any) -> bytes | None:
+    """A stored chain as bytes (a hand-edited database may hold text or a number there)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
+def _key_problems(conn: Any, key: ChainKey, found: list[Violation]) -> bool:
+    """Whether the chains can be checked with `key`: the database's fingerprint is the
+    key's. A database chained with another key is told once, not request by request."""
+    stored = chain.stored_fingerprint(conn)
+    if stored is None:
+        if conn.execute(sa.select(requests.c.id).limit(1)).first() is not None:
+            found.append(Violation("*", "the database does not record its chain key"))
+        return True
+    if stored != key.fingerprint:
+        found.append(
+            Violation(
+                "*",
+                f"the records are chained with another key than {key.path or 'the one given'};"
+                " their chains were not checked",
+            )
+        )
+        return False
+    return True
+
+
+# The append-only triggers as migration 0001 makes them (SQLite keeps a trigger's statement
+# as it was written; PostgreSQL its definition and its function's body).
+_MESSAGE = "records are append-only"
+_SQLITE_TRIGGERS = {
+    f"records_no_{verb.lower()}": f"CREATE TRIGGER records_no_{verb.lower()} BEFORE {verb} "
+    f"ON records BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
+    for verb in ("UPDATE", "DELETE")
+}
+_PG_TRIGGERS = {
+    "records_append_only": "BEFORE DELETE OR UPDATE ON",
+    "records_no_truncate": "BEFORE TRUNCATE ON",
+}
+_PG_FUNCTION_BODY = f"BEGIN RAISE EXCEPTION '{_MESSAGE}'; END"
+
+
+def _trigger_problems(conn: Any) -> list[Violation]:
+    """Records are append-only only while their triggers are there, unchanged and enabled:
+    one line naming those that are not."""
+    if is_sqlite(conn):
+        present = dict(
+            conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'records'"
+            ).all()
+        )
+        wrong = [name for name, sql in _SQLITE_TRIGGERS.items() if present.get(name) != sql]
+    else:
+        rows = conn.exec_driver_sql(
+            "SELECT t.tgname, t.tgenabled, pg_get_triggerdef(t.oid), p.proname, p.prosrc "
+            "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE t.tgrelid = 'records'::regclass AND NOT t.tgisinternal"
+        ).all()
+        found = {name: (enabled, ddl, fn, body) for name, enabled, ddl, fn, body in rows}
+        wrong = []
+        for name, timing in _PG_TRIGGERS.items():
+            enabled, ddl, fn, body = found.get(name, ("D", "", "", ""))
+            if (
+                enabled not in ("O", "A")
+                or timing not in ddl
+                or "FOR EACH" not in ddl
+                or fn != "records_append_only"
+                or body.strip() != _PG_FUNCTION_BODY
+            ):
+                wrong.append(name)
+    if not wrong:
+        return []
+    what = f"trigger {wrong[0]} is" if len(wrong) == 1 else f"triggers {', '.join(wrong)} are"
+    return [Violation("*", f"records are not append-only: the {what} missing, changed or disabled")]

@@ -31,6 +31,7 @@ from returns_tui.identity import login_name
 from returns_tui.roles import Actor, require_admin
 from returns_tui.services import Returns
 from returns_tui.settings import Settings, load_settings
+from returns_tui.store.chain import ChainKeyError, create_key, key_path, recorded_fingerprint
 from returns_tui.store.engine import check_schema, open_engine, upgrade
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import iso_utc
@@ -296,8 +297,24 @@ def _not_a_user_yet(session: _Session) -> NotAUser | None:
 
 
 def _init(engine: Engine, admin: str | None, login: str | None) -> int:
-    before, after = upgrade(engine)
+    # The chain key first: an upgrade chains the records already there with it. A database
+    # already chained keeps its key: a new one would only be refused by it.
+    path = key_path()
+    if not path.exists() and recorded_fingerprint(engine) is not None:
+        raise ChainKeyError(
+            f"The chain key {path} is missing, and this database's records are chained with "
+            "a key: put that key file back (a new key would not match them)."
+        )
+    key, made = create_key(path)
+    before, after = upgrade(engine, key)
+    if recorded_fingerprint(engine) not in (None, key.fingerprint):
+        raise ChainKeyError(
+            f"This database's records are chained with another key than {path}; use the key "
+            "file that was made with it."
+        )
     where = engine.url.render_as_string(hide_password=True)
+    if made:
+        print(f"Created the chain key {key.path} (mode 0600; keep it, and a copy, private).")
     if before is None:
         print(f"Created the returns-tui schema (revision {after}) in {where}.")
     elif before != after:

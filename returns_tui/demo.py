@@ -35,6 +35,7 @@ from returns_tui.clock import utc_now
 from returns_tui.errors import Refused, ReturnsError
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
+from returns_tui.store.chain import KEY_FILE, ChainKey, create_key
 from returns_tui.store.engine import open_engine, read, upgrade
 from returns_tui.store.queries import ListRow, Sort
 
@@ -66,6 +67,7 @@ class DemoDatabase:
     login: str  # the user the console runs as
     users: dict[str, str]  # name -> role
     shops: tuple[str, ...]
+    key: ChainKey  # what its records are chained with
 
 
 def build(
@@ -77,25 +79,31 @@ def build(
     count: int = DEMO_COUNT,
     seed: int = 0,
     rules: d.Rules | None = None,
+    chain_key: ChainKey | None = None,
 ) -> DemoDatabase:
-    """Create `directory`/demo.db with the schema, the users and the seeded requests."""
+    """Create `directory`/demo.db with the schema, the users and the seeded requests, its
+    records chained with `chain_key`, by default a key of its own in `directory`/chain.key
+    (the demo reads nothing of the user's, their key included)."""
     from returns_tui import seed as seeding  # the seeder is only needed here
 
     if as_role not in ("operator", "agent"):
         raise ValueError(f"as_role must be operator or agent, not {as_role!r}")
     rules = rules or d.Rules()
+    key = chain_key or create_key(directory / KEY_FILE)[0]
     path = directory / "demo.db"
     url = f"sqlite:///{path}"
     engine = open_engine(url)
     try:
-        upgrade(engine)
-        service = Returns(engine, rules)
+        upgrade(engine, key)
+        service = Returns(engine, rules, chain_key=key)
         users = _cast(login, as_role)
         admin = next(name for name, role in users.items() if role == "admin")
         for name, role in users.items():
             shops = DEMO_SHOPS if role == "operator" else ()
             service.add_user(admin, name, role, shops, now)
-        seeding.seed_requests(engine, count, seed=seed, now=now, shops=DEMO_SHOPS, rules=rules)
+        seeding.seed_requests(
+            engine, count, seed=seed, now=now, shops=DEMO_SHOPS, rules=rules, key=key
+        )
         # Through the services, as a buyer would have submitted them back then.
         rng = random.Random(seed)
         with read(engine) as conn:
@@ -106,7 +114,7 @@ def build(
             service.submit(BUYER, sub, at)
     finally:
         engine.dispose()
-    return DemoDatabase(path, url, login, users, DEMO_SHOPS)
+    return DemoDatabase(path, url, login, users, DEMO_SHOPS, key)
 
 
 def _cast(login: str, as_role: str) -> dict[str, str]:
@@ -302,10 +310,9 @@ def main(as_role: str = "operator") -> int:
     # The buyers get their own engine, as another process would have: the console sees their
     # changes arrive from outside, as it sees everyone else's.
     buyers_engine = open_engine(demo.url)
-    service = Returns(engine, settings.rules)
-    buyers = BuyerThread(
-        BuyerSimulator(Returns(buyers_engine, settings.rules), demo.shops, pace=pace_from_env())
-    )
+    service = Returns(engine, settings.rules, chain_key=demo.key)
+    buyers_service = Returns(buyers_engine, settings.rules, chain_key=demo.key)
+    buyers = BuyerThread(BuyerSimulator(buyers_service, demo.shops, pace=pace_from_env()))
     try:
         actor = service.login(demo.login)
         buyers.start()

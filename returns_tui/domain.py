@@ -649,8 +649,29 @@ def buyer_options(req: Request, order: OrderHistory, now: DateTime, rules: Rules
     return BuyerOptions("The buyer can no longer appeal this request.")
 
 
-def path_violations(status: Status, records: Sequence[Record]) -> list[str]:
-    """Why these records are not a path of the state machine ending in `status` (empty if ok)."""
+# The kinds of record that approve a request: where they lead depends on its type.
+APPROVALS = frozenset({Kind.ACCEPTED, Kind.AUTO_APPROVED, Kind.MEDIATED})
+
+
+def edges_of(kind: Kind, rtype: RequestType) -> set[tuple[Status | None, Status]]:
+    """EDGES[kind] for a request of type `rtype`: an approval (an accept, an auto-approval, a
+    mediation for the buyer) leads where _approved sends that type, a refund to `completed`
+    and a return to `awaiting_buyer_ship`, never to where it sends the other type."""
+    if kind not in APPROVALS:
+        return EDGES[kind]
+    other = _approved(_OTHER_TYPE[rtype], 0, 0)[0]
+    return {(start, end) for start, end in EDGES[kind] if end is not other}
+
+
+_OTHER_TYPE = {
+    RequestType.REFUND: RequestType.RETURN_AND_REFUND,
+    RequestType.RETURN_AND_REFUND: RequestType.REFUND,
+}
+
+
+def path_violations(status: Status, records: Sequence[Record], rtype: RequestType) -> list[str]:
+    """Why these records are not a path of the state machine, for a request of type `rtype`,
+    ending in `status` (empty if ok)."""
     problems: list[str] = []
     current: Status | None = None
     for i, rec in enumerate(records):
@@ -658,9 +679,15 @@ def path_violations(status: Status, records: Sequence[Record]) -> list[str]:
             problems.append("the first record is not 'submitted'")
         if rec.from_status != current:
             problems.append(f"record {i + 1} starts from {rec.from_status}, not {current}")
-        if (rec.from_status, rec.to_status) not in EDGES[rec.kind]:
+        edge = (rec.from_status, rec.to_status)
+        if edge not in EDGES[rec.kind]:
             problems.append(
                 f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status}"
+            )
+        elif edge not in edges_of(rec.kind, rtype):
+            problems.append(
+                f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status} "
+                f"for a {rtype.value} request"
             )
         current = rec.to_status
     if current != status:

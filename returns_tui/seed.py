@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from typing import TypeVar
@@ -46,7 +46,8 @@ from sqlalchemy.engine import Connection, Engine
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.money import format_amount, minor_digits, parse_amount
-from returns_tui.store import search
+from returns_tui.store import chain, search
+from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import PLACEHOLDER, is_sqlite, write
 from returns_tui.store.schema import orders, records, requests, to_micros
 
@@ -581,11 +582,12 @@ _REQUEST_COLUMNS = (
     "id", "order_id", "shop", "type", "buyer", "product", "sku", "quantity", "amount_cents",
     "currency", "reason", "buyer_note", "created_at", "attempt", "status", "tab",
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
-    "version",
+    "version", "seal", "chain",
 )  # fmt: skip
-_RECORD_COLUMNS = (
-    "request_id", "seq", "at", "actor", "kind", "from_status", "to_status", "details",
-)
+_RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
+# The fixed fields lead a request's row, in the order the chain seals them.
+_FIXED = len(chain.FIXED_FIELDS)
+assert _REQUEST_COLUMNS[:_FIXED] == chain.FIXED_FIELDS
 _ORDER_COLUMNS = ("order_id", "shop", "version")
 _TABLES = ((requests, _REQUEST_COLUMNS), (records, _RECORD_COLUMNS), (orders, _ORDER_COLUMNS))
 # Every column but the records' own key: a column added to the schema must be seeded too.
@@ -597,20 +599,27 @@ assert all(
 Rows = tuple[list[tuple], list[tuple], list[tuple]]
 
 
-def _rows(order_lives: list[list[_Life]]) -> Rows:
+def _rows(order_lives: list[list[_Life]], key: ChainKey) -> Rows:
     """Request, record and order rows, ready for executemany; the same values as
-    store.rows.request_values and record_values give (the tests compare them)."""
+    store.rows.request_values and record_values give (the tests compare them), each request
+    sealed and its records chained with `key` as the services do (store/chain.py)."""
     reqs: list[tuple] = []
     recs: list[tuple] = []
     ords: list[tuple] = []
     for lives in order_lives:
         for life in lives:
-            reqs.append(_request_row(life))
+            row = _request_row(life)
+            seal = key.seal(row[:_FIXED])
             rid = life.sub.id
-            recs.extend(
-                (rid, seq, at, actor, kind, _TEXT[src], _TEXT[dst], _details_text(det))
-                for seq, (at, actor, kind, src, dst, det) in enumerate(life.records, 1)
+            chained, head = key.chained(
+                seal,
+                [
+                    (rid, seq, at, actor, kind, _TEXT[src], _TEXT[dst], _details_text(det))
+                    for seq, (at, actor, kind, src, dst, det) in enumerate(life.records, 1)
+                ],
             )
+            reqs.append((*row, seal, head))
+            recs.extend(chained)
         first = lives[0].sub
         # The order's compare-and-set counter as the services leave it: one step for each
         # submission and each appeal.
@@ -667,23 +676,26 @@ def seed_requests(
     shops: Sequence[str] = SHOPS,
     rules: d.Rules | None = None,
     workers: int | None = None,
+    key: ChainKey | None = None,
 ) -> int:
     """Add `count` synthetic requests to the database, numbered after those already there,
     lived up to `now` (the real clock by default) under `rules`, in one transaction: all of
     them or, if interrupted, none. `workers` processes live the requests of a big seed
-    (default: one a core; 0: this process alone); the data is the same either way. Returns
-    the number added."""
+    (default: one a core; 0: this process alone); the data is the same either way. The
+    records are chained with `key` (default: the key file's). Returns the number added."""
     if not 0 <= count <= MAX_COUNT:
         raise ValueError(f"The count must be from 0 to {MAX_COUNT}.")
     if not shops:
         raise ValueError("At least one shop is needed.")
+    key = key or chain.load_key()
     # Lived up to a whole second, so that every seeded time is whole seconds.
     now_us = to_micros(now or utc_now()) // _SECOND * _SECOND
     added = 0
     with write(engine) as conn, _big_cache(conn):
+        chain.require_key(conn, key)
         first_request, first_order = next_numbers(conn)
         chunks = _chunks(
-            count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules()
+            count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules(), key
         )
         write_rows = _writer(conn)
         with _indexes_rebuilt(conn, count):
@@ -735,6 +747,7 @@ class _Chunk:
     now: int  # microseconds since the epoch
     shops: tuple[str, ...]
     rules: d.Rules
+    key: ChainKey = field(repr=False)
 
 
 def _chunks(
@@ -745,10 +758,11 @@ def _chunks(
     now: int,
     shops: tuple[str, ...],
     rules: d.Rules,
+    key: ChainKey,
 ) -> list[_Chunk]:
     return [
         _Chunk(i, min(CHUNK, count - start), first_request + start, first_order + start,
-               seed, now, shops, rules)
+               seed, now, shops, rules, key)
         for i, start in enumerate(range(0, count, CHUNK))
     ]  # fmt: skip
 
@@ -765,7 +779,7 @@ def _chunk_rows(chunk: _Chunk) -> Rows:
         order = lives.order(order_no, chunk.first_request + made, chunk.count - made, showcase)
         orders.append(order)
         made, order_no = made + len(order), order_no + 1
-    return _rows(orders)
+    return _rows(orders, chunk.key)
 
 
 def _rows_in_order(chunks: list[_Chunk], workers: int | None) -> Iterator[Rows]:

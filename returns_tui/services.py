@@ -10,10 +10,10 @@ change is tried again on fresh data, where the rules then refuse it, naming the 
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -25,7 +25,9 @@ from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
+from returns_tui.store import chain
 from returns_tui.store import queries as q
+from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import PLACEHOLDER, WriteConflict, is_sqlite, read, write
 from returns_tui.store.rows import record_values, request_values, to_record, to_request
 from returns_tui.store.schema import (
@@ -38,7 +40,7 @@ from returns_tui.store.schema import (
     user_shops,
     users,
 )
-from returns_tui.timefmt import utc_text
+from returns_tui.timefmt import iso_utc, utc_text
 
 T = TypeVar("T")
 # How often a change is retried after losing a compare-and-set before giving up.
@@ -54,6 +56,15 @@ FIRST_ADMIN_BY_OWNER = (
 
 class _Lost(Exception):
     """The compare-and-set found the row changed: retry on fresh data."""
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A keyed change's idempotency key and the digest of its line (line_digest): the key is
+    bound to that content (DESIGN §4, *Exactly once*)."""
+
+    key: str
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -74,11 +85,16 @@ class Swept:
 
 
 class Returns:
-    """The one door to the data. `rules` holds the market's windows and reasons."""
+    """The one door to the data. `rules` holds the market's windows and reasons; `chain_key`
+    the key the records are chained with (store/chain.py), by default the key file's, read
+    when something is first written."""
 
-    def __init__(self, engine: Engine, rules: d.Rules | None = None) -> None:
+    def __init__(
+        self, engine: Engine, rules: d.Rules | None = None, *, chain_key: ChainKey | None = None
+    ) -> None:
         self.engine = engine
         self.rules = rules or d.Rules()
+        self._chain_key = chain_key
 
     # -----------------------------------------------------------------------------------------
     # Identity
@@ -95,73 +111,114 @@ class Returns:
     # -----------------------------------------------------------------------------------------
     # Changes to one request
 
-    def accept(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(
-            actor, "accept", request_id, now, lambda r, o: d.accept(r, actor.name, now, self.rules)
-        )
+    # Each takes `keyed` (a keyed line's key and digest: perform_keyed) to store the line's
+    # verdict in the same transaction as the change.
+
+    def accept(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.accept(r, actor.name, now, self.rules)
+
+        return self._act(actor, "accept", request_id, now, decide, keyed=keyed)
 
     def reject(
-        self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any = ""
+        self,
+        actor: Actor,
+        request_id: str,
+        now: DateTime,
+        reason: Any,
+        note: Any = "",
+        *,
+        keyed: Keyed | None = None,
     ) -> d.Request:
-        return self._act(
-            actor,
-            "reject",
-            request_id,
-            now,
-            lambda r, o: d.reject(r, actor.name, now, self.rules, reason, note),
-        )
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.reject(r, actor.name, now, self.rules, reason, note)
 
-    def receive(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(
-            actor, "receive", request_id, now, lambda r, o: d.receive(r, actor.name, now)
-        )
+        return self._act(actor, "reject", request_id, now, decide, keyed=keyed)
 
-    def note(self, actor: Actor, request_id: str, now: DateTime, note: Any) -> d.Request:
-        return self._act(
-            actor, "note", request_id, now, lambda r, o: d.add_note(r, actor.name, now, note)
-        )
+    def receive(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.receive(r, actor.name, now)
+
+        return self._act(actor, "receive", request_id, now, decide, keyed=keyed)
+
+    def note(
+        self, actor: Actor, request_id: str, now: DateTime, note: Any, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.add_note(r, actor.name, now, note)
+
+        return self._act(actor, "note", request_id, now, decide, keyed=keyed)
 
     def mediate(
-        self, actor: Actor, request_id: str, now: DateTime, decision: Any, note: Any
+        self,
+        actor: Actor,
+        request_id: str,
+        now: DateTime,
+        decision: Any,
+        note: Any,
+        *,
+        keyed: Keyed | None = None,
     ) -> d.Request:
-        return self._act(
-            actor,
-            "mediate",
-            request_id,
-            now,
-            lambda r, o: d.mediate(r, actor.name, now, self.rules, decision, note),
-        )
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.mediate(r, actor.name, now, self.rules, decision, note)
 
-    def cancel(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(actor, "cancel", request_id, now, lambda r, o: d.cancel(r, now))
+        return self._act(actor, "mediate", request_id, now, decide, keyed=keyed)
 
-    def ship(self, actor: Actor, request_id: str, now: DateTime, tracking: Any) -> d.Request:
-        return self._act(
-            actor, "ship", request_id, now, lambda r, o: d.ship(r, now, self.rules, tracking)
-        )
+    def cancel(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.cancel(r, now)
 
-    def appeal(self, actor: Actor, request_id: str, now: DateTime) -> d.Request:
-        return self._act(
-            actor,
-            "appeal",
-            request_id,
-            now,
-            lambda r, o: d.appeal(r, o, now, self.rules),
-            order=True,
-        )
+        return self._act(actor, "cancel", request_id, now, decide, keyed=keyed)
 
-    def submit(self, actor: Actor, sub: d.Submission, now: DateTime) -> d.Request:
+    def ship(
+        self,
+        actor: Actor,
+        request_id: str,
+        now: DateTime,
+        tracking: Any,
+        *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.ship(r, now, self.rules, tracking)
+
+        return self._act(actor, "ship", request_id, now, decide, keyed=keyed)
+
+    def appeal(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.appeal(r, o, now, self.rules)
+
+        return self._act(actor, "appeal", request_id, now, decide, order=True, keyed=keyed)
+
+    def submit(
+        self, actor: Actor, sub: d.Submission, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
         require(actor, "submit", sub.shop)
-        return self._retrying(lambda conn: self._submit(conn, sub, now))
+        return self._retrying(lambda conn: self._submit(conn, sub, now), keyed)
 
     def perform(
-        self, actor: Actor, action: str, request_id: str, now: DateTime, **params: Any
+        self,
+        actor: Actor,
+        action: str,
+        request_id: str,
+        now: DateTime,
+        *,
+        keyed: Keyed | None = None,
+        **params: Any,
     ) -> d.Request:
         """Any action by name, with its parameters: what `apply` and the demo's buyers use."""
         if action == "submit":
             if not isinstance(params.get("submission"), d.Submission):
                 raise Refused("A submit needs the request's fields.")
-            return self.submit(actor, params["submission"], now)
+            return self.submit(actor, params["submission"], now, keyed=keyed)
         expected = _ACTION_PARAMS.get(action) if isinstance(action, str) else None
         if expected is None:
             raise Refused(f"Unknown action {action!r}.")
@@ -170,35 +227,48 @@ class Returns:
         # A missing parameter is passed as None, so the rules refuse it in a sentence
         # ("The tracking number must be ...") instead of a TypeError.
         method: Callable[..., d.Request] = getattr(self, action)
-        return method(actor, request_id, now, **{p: params.get(p) for p in expected})
+        values = {p: params.get(p) for p in expected}
+        return method(actor, request_id, now, keyed=keyed, **values)
 
     def perform_keyed(
-        self, actor: Actor, action: str, request_id: str, now: DateTime, key: str, **params: Any
+        self,
+        actor: Actor,
+        action: str,
+        request_id: str,
+        now: DateTime,
+        key: str,
+        *,
+        digest: str | None = None,
+        **params: Any,
     ) -> Outcome:
         """`perform` with an idempotency key: the verdict is stored in the same transaction as
-        the effect; a key seen before is not applied again, and its verdict is returned."""
+        the effect; a key seen before with the same line is not applied again, and its verdict
+        is returned; with another line it is refused (KeyReused), nothing applied or stored.
+        `digest` is the line's (line_digest of the parsed line, as `apply` gives it); without
+        one, the digest of this call's own arguments stands for the line."""
         if not _storable(key) or not 1 <= len(key) <= KEY_MAX:
             raise Refused(
                 f"The key must be text of 1 to {KEY_MAX} characters, without NUL or lone "
                 "surrogates."
             )
-        token = _KEY.set(key)
+        if digest is None:
+            digest = call_digest(actor, action, request_id, now, params)
+        keyed = Keyed(key, digest)
         try:
-            self.perform(actor, action, request_id, now, **params)
+            self.perform(actor, action, request_id, now, keyed=keyed, **params)
             return Outcome({"ok": True})
         except _Duplicate as dup:
             return Outcome(dup.verdict, duplicate=True)
-        except Conflict:
-            # Not a verdict but a transient failure (others kept winning the race): nothing
-            # was applied, so nothing is stored, and sending the line again applies it.
+        except (Conflict, KeyReused):
+            # Not verdicts of this line: a transient failure (others kept winning the race;
+            # sending the line again applies it), or a key that belongs to another line.
+            # Nothing was applied, so nothing is stored.
             raise
         except Refused as exc:
             verdict = {"ok": False, "error": exc.message}
-        finally:
-            _KEY.reset(token)
         # A refusal changed nothing; its verdict is stored on its own so a re-run repeats it.
         try:
-            self._retrying(lambda conn: _store_verdict(conn, key, verdict, now))
+            self._retrying(lambda conn: _store_verdict(conn, keyed, verdict, now))
         except _Duplicate as dup:
             return Outcome(dup.verdict, duplicate=True)
         return Outcome(verdict)
@@ -231,19 +301,29 @@ class Returns:
         except ValueError:  # a calendar window (not from settings): the general path
             return self._sweep_batch_objects(conn, now)
         now_us, system = to_micros(now), SYSTEM.name
-        moves, recs, swept = [], [], []
-        for rid, shop, rtype, status, deadline, version in q.due_tuples(conn, now_us, SWEEP_BATCH):
+        due = []
+        for rid, shop, rtype, status, deadline, version, head in q.due_tuples(
+            conn, now_us, SWEEP_BATCH
+        ):
             after, deadline, steps = d.catch_up_micros(
                 _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window
             )
-            if not steps:
-                continue
-            seq = version
+            if steps:
+                due.append((rid, shop, version, head, after, deadline, steps))
+        if not due:
+            return []
+        key = self._key_for(conn)
+        moves, recs, swept = [], [], []
+        for rid, shop, version, head, after, deadline, steps in due:
+            rows, seq = [], version
             for kind, at, before, to in steps:
                 seq += 1
-                recs.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
+                rows.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
                 swept.append(Swept(rid, shop, kind, from_micros(at), to))
-            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], seq, rid, version))
+            rows, head = key.chained(head, rows)
+            recs += rows
+            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], seq, head, rid,
+                          version))  # fmt: skip
         _write_moves(conn, moves, recs)
         return swept
 
@@ -253,11 +333,12 @@ class Returns:
         for row in rows:
             before = to_request(row)
             caught = d.catch_up(before, now, self.rules)
-            changes.append((before, caught.after, caught.records))
-        _save_many(conn, changes)
+            changes.append((before, row["chain"], caught.after, caught.records))
+        if any(recs for *_, recs in changes):
+            _save_many(conn, self._key_for(conn), changes)
         return [
             Swept(before.id, before.shop, rec.kind, rec.at, rec.to_status)
-            for before, _after, recs in changes
+            for before, _head, _after, recs in changes
             for rec in recs
         ]
 
@@ -421,11 +502,22 @@ class Returns:
         return self._login_in(conn, actor.name)
 
     def _visible(self, conn: Connection, actor: Actor, request_id: str) -> d.Request:
+        return to_request(self._visible_row(conn, actor, request_id))
+
+    def _visible_row(self, conn: Connection, actor: Actor, request_id: str) -> Any:
         row = q.request_row(conn, request_id) if _storable(request_id) else None
         if row is None or not actor.sees(row["shop"]):
             # The same sentence whether it does not exist or belongs to another shop.
             raise NotFound(f"There is no request {_quoted(request_id)} that you can see.")
-        return to_request(row)
+        return row
+
+    def _key_for(self, conn: Connection) -> ChainKey:
+        """The chain key, checked against the database's in this transaction: called by
+        every change before it writes records, so that a refusal needs no key."""
+        if self._chain_key is None:
+            self._chain_key = chain.load_key()
+        chain.require_key(conn, self._chain_key)
+        return self._chain_key
 
     def _act(
         self,
@@ -436,10 +528,12 @@ class Returns:
         decide: Callable[[d.Request, d.OrderHistory], d.Change],
         *,
         order: bool = False,
+        keyed: Keyed | None = None,
     ) -> d.Request:
         def body(conn: Connection) -> d.Request:
             current = self._current(conn, actor)
-            before = self._visible(conn, current, request_id)
+            row = self._visible_row(conn, current, request_id)
+            before = to_request(row)
             require(current, action, before.shop)
             _require_not_before_last_record(conn, [before.id], action, now)
             caught = d.catch_up(before, now, self.rules)
@@ -458,42 +552,52 @@ class Returns:
                 ) from None
             if order:
                 _bump_order(conn, before.order_id, before.shop, seen)
-            return _save(conn, before, change.after, caught.records + change.records)
+            recs = caught.records + change.records
+            return _save(conn, self._key_for(conn), before, row["chain"], change.after, recs)
 
-        return self._retrying(body)
+        return self._retrying(body, keyed)
 
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         d.check_submission(sub)  # before its ids are used in a query
         if q.request_row(conn, sub.id) is not None:
             raise Refused(f"A request with the id {_quoted(sub.id)} already exists.")
         seen = _order_version(conn, sub.order_id)  # before the order's requests
-        others = [to_request(r) for r in q.order_rows(conn, sub.order_id)]
+        rows = q.order_rows(conn, sub.order_id)
+        others = [to_request(r) for r in rows]
         if others:
             _require_not_before_last_record(conn, [r.id for r in others], "submit", now)
         caught = [d.catch_up(r, now, self.rules) for r in others]
         history = d.summarize_order(c.after for c in caught)
         change = d.submit(sub, history, now, self.rules)
-        _save_many(conn, [(b, c.after, c.records) for b, c in zip(others, caught, strict=True)])
+        key = self._key_for(conn)
+        heads = [row["chain"] for row in rows]
+        _save_many(
+            conn,
+            key,
+            [(b, h, c.after, c.records) for b, h, c in zip(others, heads, caught, strict=True)],
+        )
         _bump_order(conn, sub.order_id, sub.shop, seen)
         new = replace(change.after, version=len(change.records))
-        conn.execute(_INSERT_REQUEST, request_values(new))
-        _insert_records(conn, new.id, 0, change.records)
+        values = request_values(new)
+        values["seal"] = seal = key.seal(_fixed_values(values))
+        recs, values["chain"] = key.chained(seal, _record_rows(new.id, 0, change.records))
+        conn.execute(_INSERT_REQUEST, values)
+        conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], recs)
         _announce(conn)
         return new
 
-    def _retrying(self, body: Callable[[Connection], T]) -> T:
+    def _retrying(self, body: Callable[[Connection], T], keyed: Keyed | None = None) -> T:
         """Run `body` in a write transaction; on a lost compare-and-set or a unique-key
         collision, run it again on fresh data. A keyed change (see perform_keyed) first looks
         its key up, and stores its verdict before the commit."""
-        key = _KEY.get()
         for _ in range(MAX_TRIES):
             try:
                 with write(self.engine) as conn:
-                    if key is not None:
-                        _check_key(conn, key)
+                    if keyed is not None:
+                        _check_key(conn, keyed)
                     result = body(conn)
-                    if key is not None:
-                        _store_verdict(conn, key, {"ok": True}, None)
+                    if keyed is not None:
+                        _store_verdict(conn, keyed, {"ok": True}, None)
                     return result
             except (_Lost, WriteConflict):
                 continue
@@ -521,27 +625,45 @@ def action_params(action: str) -> tuple[str, ...] | None:
 # Writing
 
 
-def _save(conn: Connection, before: d.Request, after: d.Request, recs: tuple[d.Record, ...]):
-    """Write one request's change with a compare-and-set on the version it was read at."""
+def _save(
+    conn: Connection,
+    key: ChainKey,
+    before: d.Request,
+    head: bytes | None,
+    after: d.Request,
+    recs: tuple[d.Record, ...],
+) -> d.Request:
+    """Write one request's change with a compare-and-set on the version it was read at, its
+    records chained after `head`, the request's head as it was read with `before`."""
     after = replace(after, version=before.version + len(recs))
+    rows, head = key.chained(head, _record_rows(before.id, before.version, recs))
     values = request_values(after)
     params = [values[c] for c in _SAVED_COLUMNS]
     for i in _SAVED_TIMES:
         if params[i] is not None:
             params[i] = to_micros(params[i])
-    params += [before.id, before.version]
+    params += [head, before.id, before.version]
     result = conn.exec_driver_sql(_save_sql(conn.dialect.paramstyle), tuple(params))
     if result.rowcount != 1:
         raise _Lost
-    _insert_records(conn, before.id, before.version, recs)
+    conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
     _announce(conn)
     return after
 
 
-# Every column an action may change, in the order of _save's UPDATE; the times among them.
-_SAVED_COLUMNS = tuple(c.name for c in requests.columns if c.name != "id")
+# Every column an action may change, in the order of _save's UPDATE (the fixed fields never
+# change, and the chain's columns are written from the key); the times among them.
+_SAVED_COLUMNS = tuple(
+    c.name
+    for c in requests.columns
+    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain")
+)
 _SAVED_TIMES = tuple(
     i for i, name in enumerate(_SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
+)
+# A request's fixed fields in the values of request_values, and the times among them.
+_FIXED_TIMES = tuple(
+    i for i, name in enumerate(chain.FIXED_FIELDS) if isinstance(requests.c[name].type, UTCTime)
 )
 
 
@@ -549,14 +671,21 @@ _SAVED_TIMES = tuple(
 def _save_sql(paramstyle: str) -> str:
     """_save's compare-and-set UPDATE, for the driver: built once, sent as it is."""
     mark = PLACEHOLDER[paramstyle]
-    columns = ", ".join(f"{name} = {mark}" for name in _SAVED_COLUMNS)
+    columns = ", ".join(f"{name} = {mark}" for name in (*_SAVED_COLUMNS, "chain"))
     return f"UPDATE requests SET {columns} WHERE id = {mark} AND version = {mark}"
 
 
-def _insert_records(conn: Connection, request_id: str, version: int, recs: tuple[d.Record, ...]):
-    """The records of a change made at `version`, numbered from version + 1."""
-    rows = [_record_row(request_id, version + i + 1, r) for i, r in enumerate(recs)]
-    conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
+def _fixed_values(values: Mapping[str, Any]) -> list[Any]:
+    """The fixed fields of request_values, as stored (times in microseconds): what is sealed."""
+    fixed = [values[name] for name in chain.FIXED_FIELDS]
+    for i in _FIXED_TIMES:
+        fixed[i] = to_micros(fixed[i])
+    return fixed
+
+
+def _record_rows(request_id: str, version: int, recs: tuple[d.Record, ...]) -> list[tuple]:
+    """The rows of a change's records made at `version`, numbered from version + 1."""
+    return [_record_row(request_id, version + i + 1, r) for i, r in enumerate(recs)]
 
 
 @lru_cache(maxsize=4)
@@ -581,7 +710,9 @@ _BUMP_ORDER = (
     .values(version=sa.bindparam("next"))
 )
 _NOTIFY = sa.select(sa.func.pg_notify(CHANGE_CHANNEL, ""))
-_KEY_VERDICT = sa.select(applied_keys.c.verdict).where(applied_keys.c.key == sa.bindparam("key"))
+_KEY_ROW = sa.select(applied_keys.c.verdict, applied_keys.c.digest).where(
+    applied_keys.c.key == sa.bindparam("key")
+)
 
 
 _TAB = {status: tab.value for status, tab in d.TAB_OF_STATUS.items()}
@@ -592,21 +723,24 @@ _TYPE = {rtype.value: rtype for rtype in d.RequestType}
 _TEXT = {member: member.value for enum in (d.Status, d.Kind) for member in enum}
 
 
-def _save_many(conn: Connection, changes: list[tuple[d.Request, d.Request, tuple[d.Record, ...]]]):
-    """Write many automatic transitions (a request's status, tab, deadline, status_since and
-    version; arbitration and the rest are what catch_up leaves alone) in two statements."""
+Changes = list[tuple[d.Request, bytes | None, d.Request, tuple[d.Record, ...]]]
+
+
+def _save_many(conn: Connection, key: ChainKey, changes: Changes) -> None:
+    """Write many automatic transitions (a request's status, tab, deadline, status_since,
+    version and head; arbitration and the rest are what catch_up leaves alone) in two
+    statements. `changes` are (request before, its head, request after, records)."""
     moves, recs = [], []
-    for before, after, rec_list in changes:
+    for before, head, after, rec_list in changes:
         if not rec_list:
             continue
+        rows, head = key.chained(head, _record_rows(before.id, before.version, rec_list))
         version = before.version + len(rec_list)
         deadline = None if after.deadline_at is None else to_micros(after.deadline_at)
         since = to_micros(after.status_since)
-        moves.append((after.status.value, _TAB[after.status], deadline, since, version,
+        moves.append((after.status.value, _TAB[after.status], deadline, since, version, head,
                       before.id, before.version))  # fmt: skip
-        recs.extend(
-            _record_row(before.id, before.version + i + 1, r) for i, r in enumerate(rec_list)
-        )
+        recs.extend(rows)
     _write_moves(conn, moves, recs)
 
 
@@ -619,24 +753,26 @@ def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
 
 @lru_cache(maxsize=4)
 def _moves_sql(paramstyle: str) -> tuple[str, str]:
-    """The compare-and-set UPDATE of _write_moves and its records' INSERT, for the driver."""
+    """The compare-and-set UPDATE of _write_moves and the records' INSERT, for the driver."""
     mark = PLACEHOLDER[paramstyle]
     update = (
         f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
-        f"status_since = {mark}, version = {mark} WHERE id = {mark} AND version = {mark}"
+        f"status_since = {mark}, version = {mark}, chain = {mark} "
+        f"WHERE id = {mark} AND version = {mark}"
     )
     insert = (
-        "INSERT INTO records (request_id, seq, at, actor, kind, from_status, to_status, "
-        f"details) VALUES ({', '.join([mark] * 8)})"
+        f"INSERT INTO records ({', '.join(chain.RECORD_FIELDS)}, chain) "
+        f"VALUES ({', '.join([mark] * (len(chain.RECORD_FIELDS) + 1))})"
     )
     return update, insert
 
 
 def _write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None:
     """Automatic transitions through the driver's executemany: `moves` are (status, tab,
-    deadline_at, status_since, version, id, version read) with times in microseconds, each a
-    compare-and-set on the version read; `recs` the records' rows in the columns of
-    record_values. A row that someone else changed meanwhile fails the whole batch (_Lost)."""
+    deadline_at, status_since, version, head, id, version read) with times in microseconds,
+    each a compare-and-set on the version read; `recs` the records' rows in the columns of
+    record_values and their chain. A row that someone else changed meanwhile fails the whole
+    batch (_Lost)."""
     if not moves:
         return
     update, insert = _moves_sql(conn.dialect.paramstyle)
@@ -736,22 +872,71 @@ class _Duplicate(Exception):
         self.verdict = verdict
 
 
-# The key of the keyed change under way, read by `_retrying` so that the verdict is stored in
-# the same transaction as the change without threading the key through every action.
-_KEY: ContextVar[str | None] = ContextVar("returns_tui_key", default=None)
+class KeyReused(Refused):
+    """A key sent again with another line: refused, and nothing applied or stored (the key
+    keeps the verdict of the line it was first used for)."""
 
 
-def _check_key(conn: Connection, key: str) -> None:
-    row = conn.execute(_KEY_VERDICT, {"key": key}).first()
-    if row is not None:
+def line_digest(fields: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a keyed line's canonical JSON without its key: the parsed object
+    minus "key", keys sorted, no white space, text as it is. Two lines that differ only in
+    white space or in the order of their fields are the same line."""
+    canonical = json.dumps(
+        {name: value for name, value in fields.items() if name != "key"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=repr,  # a direct caller's value that JSON has no form for
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def call_digest(
+    actor: Actor, action: str, request_id: str, now: DateTime, params: Mapping[str, Any]
+) -> str:
+    """The digest of a keyed call that came with no line (a script calling perform_keyed):
+    its own arguments, as the line an `apply` would have read."""
+    fields: dict[str, Any] = {
+        "at": iso_utc(now), "actor": actor.name, "action": action, "request_id": request_id,
+    }  # fmt: skip
+    for name, value in params.items():
+        fields[name] = asdict(value) if isinstance(value, d.Submission) else value
+    return line_digest(fields)
+
+
+def _check_key(conn: Connection, keyed: Keyed) -> None:
+    """Raise _Duplicate with the stored verdict when the key was used for this same line,
+    KeyReused when it was used for another.
+
+    A key stored before keys were bound to their lines (migration 0003) has no digest, and
+    then matches no line: the line may be the one it was used for or another, and answering
+    "duplicate" for another is the very report of work not done that binding prevents. So it
+    is refused, with its own sentence; it is still never applied twice."""
+    row = conn.execute(_KEY_ROW, {"key": keyed.key}).first()
+    if row is None:
+        return
+    if row.digest == keyed.digest:
         raise _Duplicate(json.loads(row.verdict))
+    quoted = repr(keyed.key[:64])  # quoted as the sender wrote it, escapes visible
+    if row.digest is None:
+        raise KeyReused(
+            f"The key {quoted} was used before keys were bound to their lines, so this "
+            "line cannot be told from the one it was used for; it was not applied."
+        )
+    raise KeyReused(
+        f"The key {quoted} was already used for a different line; a key may only be sent "
+        "again with the same line."
+    )
 
 
 def _store_verdict(
-    conn: Connection, key: str, verdict: dict[str, Any], at: DateTime | None
+    conn: Connection, keyed: Keyed, verdict: dict[str, Any], at: DateTime | None
 ) -> None:
-    """Store a key's verdict; a key stored before raises _Duplicate with its verdict."""
-    _check_key(conn, key)
+    """Store a key's verdict and its line's digest; a key stored before raises _Duplicate
+    with its verdict (or KeyReused, for another line)."""
+    _check_key(conn, keyed)
     conn.execute(
-        sa.insert(applied_keys).values(key=key, verdict=json.dumps(verdict), at=at or utc_now())
+        sa.insert(applied_keys).values(
+            key=keyed.key, verdict=json.dumps(verdict), at=at or utc_now(), digest=keyed.digest
+        )
     )

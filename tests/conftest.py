@@ -13,11 +13,28 @@ import sqlalchemy as sa
 from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
+from returns_tui.store.chain import KEY_ENV, create_key
 from returns_tui.store.engine import open_engine, upgrade
 from tests.support.cast import T0 as T0  # the fixed moment; the tests import it from here
 from tests.support.cast import add_cast
 
 PG_URL = os.environ.get("RETURNS_TUI_TEST_PG")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chain_key_file(tmp_path_factory) -> Iterator[str]:
+    """One chain key for the test run (store/chain.py), named by RETURNS_TUI_CHAIN_KEY, so
+    that every Returns, seed, check and `returns-tui` subprocess (they inherit os.environ)
+    chains and verifies records with it."""
+    path = tmp_path_factory.mktemp("chain-key") / "chain.key"
+    create_key(path)
+    saved = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)
+    yield str(path)
+    if saved is None:
+        del os.environ[KEY_ENV]
+    else:
+        os.environ[KEY_ENV] = saved
 needs_pg = pytest.mark.skipif(not PG_URL, reason="RETURNS_TUI_TEST_PG is not set (no PostgreSQL)")
 
 

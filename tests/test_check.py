@@ -166,6 +166,18 @@ def sql(engine, statement: str, **params) -> None:
         conn.execute(sa.text(statement), params)
 
 
+# The append-only triggers as migration 0001 makes them.
+SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER records_no_{verb.lower()} BEFORE {verb} ON records "
+    "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"
+    for verb in ("UPDATE", "DELETE")
+]
+PG_TRIGGER = (
+    "CREATE TRIGGER records_append_only BEFORE UPDATE OR DELETE ON records "
+    "FOR EACH ROW EXECUTE FUNCTION records_append_only()"
+)
+
+
 def unlock_records(engine) -> None:
     """Drop the triggers that keep records append-only (what a careless admin could do)."""
     if engine.dialect.name == "sqlite":
@@ -173,6 +185,23 @@ def unlock_records(engine) -> None:
         sql(engine, "DROP TRIGGER records_no_delete")
     else:
         sql(engine, "DROP TRIGGER records_append_only ON records")
+
+
+def lock_records(engine) -> None:
+    """Create the triggers again, exactly as they were made."""
+    if engine.dialect.name == "sqlite":
+        for statement in SQLITE_TRIGGERS:
+            sql(engine, statement)
+    else:
+        sql(engine, PG_TRIGGER)
+
+
+def behind_triggers(engine, statement: str, **params) -> None:
+    """Change records as someone who can write the database would: drop the append-only
+    triggers, run the statement, and create the triggers again as they were."""
+    unlock_records(engine)
+    sql(engine, statement, **params)
+    lock_records(engine)
 
 
 def without_foreign_keys(engine, statement: str, **params) -> None:
@@ -217,6 +246,60 @@ def copy_last_record(engine, rid: str, **change) -> None:
 
 def us(hours: float) -> int:
     return to_micros(at(hours))
+
+
+FIXED = "the request's fixed fields do not match its chain"
+HEAD = "the request's chain does not end at its last record"
+NOT_APPEND_ONLY = "records are not append-only"
+
+
+def record_chain(n: int) -> str:
+    return f"record {n} does not match its chain (changed or forged)"
+
+
+def forge_accept(engine) -> None:
+    """A forged record that fits every rule: P accepted by alice at T0+72 h, the request
+    moved to match, the record's chain copied from the one before (the key is not known)."""
+    copy_last_record(
+        engine, "P", kind="accepted", actor="alice", from_status="pending",
+        to_status="awaiting_buyer_ship", at=us(72), details=None,
+    )  # fmt: skip
+    sql(engine, "UPDATE requests SET status = 'awaiting_buyer_ship', tab = 'in_process', "
+                "deadline_at = :d, status_since = :t WHERE id = 'P'", d=us(72 + 120), t=us(72))
+
+
+def delete_last_note(engine) -> None:
+    """DONE's last record (a note) deleted and its version put back: every field agrees."""
+    behind_triggers(engine, "DELETE FROM records WHERE request_id = 'DONE' AND seq = 5")
+    sql(engine, "UPDATE requests SET version = 4 WHERE id = 'DONE'")
+
+
+def auto_approve_a_return_to_completed(engine) -> None:
+    """AUTO, a return and refund, auto-approved straight to completed (refund-only's edge)."""
+    behind_triggers(
+        engine, "UPDATE records SET to_status = 'completed' WHERE request_id = 'AUTO' AND seq = 2"
+    )
+    sql(engine, "UPDATE requests SET status = 'completed', tab = 'completed', "
+                "deadline_at = NULL WHERE id = 'AUTO'")
+
+
+def neuter_the_triggers(engine) -> None:
+    """Triggers of the right names that let every change through."""
+    if engine.dialect.name == "sqlite":
+        unlock_records(engine)
+        for verb in ("update", "delete"):
+            sql(engine, f"CREATE TRIGGER records_no_{verb} BEFORE {verb.upper()} ON records "
+                        "BEGIN SELECT 1; END")  # fmt: skip
+    else:
+        sql(engine, "CREATE OR REPLACE FUNCTION records_append_only() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")  # fmt: skip
+
+
+def disable_the_triggers(engine) -> None:
+    if engine.dialect.name == "sqlite":
+        unlock_records(engine)  # SQLite cannot disable a trigger: it is gone
+    else:
+        sql(engine, "ALTER TABLE records DISABLE TRIGGER records_append_only")
 
 
 @dataclass(frozen=True)
@@ -283,47 +366,47 @@ CASES = [
     ),
     Case(
         "the first record is not 'submitted'",
-        lambda e: (unlock_records(e), sql(
+        lambda e: behind_triggers(
             e, "UPDATE records SET kind = 'noted', from_status = 'pending' "
-               "WHERE request_id = 'REJ' AND seq = 1")),
+               "WHERE request_id = 'REJ' AND seq = 1"),
         (("REJ", "the first record is not 'submitted'"),),
     ),
     Case(
         "a record deleted",
-        lambda e: (unlock_records(e), sql(
-            e, "DELETE FROM records WHERE request_id = 'MED' AND seq = 3")),
+        lambda e: behind_triggers(
+            e, "DELETE FROM records WHERE request_id = 'MED' AND seq = 3"),
         (("MED", "version 3 but 2 records"),
          ("MED", "status is in_mediation but the last record ends in rejected"),
          ("MED", "arbitration in_progress but the records say None")),
     ),
     Case(
         "a record rewritten",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET to_status = 'completed' WHERE request_id = 'AW' AND seq = 2")),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET to_status = 'completed' WHERE request_id = 'AW' AND seq = 2"),
         (("AW", "status is awaiting_buyer_ship but the last record ends in completed"),),
     ),
     Case(
         "records renumbered",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET seq = 7 WHERE request_id = 'SH' AND seq = 3")),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET seq = 7 WHERE request_id = 'SH' AND seq = 3"),
         (("SH", "the records are numbered [1, 2, 7], not 1 to 3"),),
     ),
     Case(
         "records out of time order",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET at = :t WHERE request_id = 'SH' AND seq = 3", t=us(50.5))),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET at = :t WHERE request_id = 'SH' AND seq = 3", t=us(50.5)),
         (("SH", "the records are not in time order"),),
     ),
     Case(
         "an automatic transition by a person",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET actor = 'alice' WHERE request_id = 'AUTO' AND seq = 2")),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET actor = 'alice' WHERE request_id = 'AUTO' AND seq = 2"),
         (("AUTO", "record 2: auto_approved by alice"),),
     ),
     Case(
         "the system acting as an operator",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET actor = 'system' WHERE request_id = 'G' AND seq = 2")),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET actor = 'system' WHERE request_id = 'G' AND seq = 2"),
         (("G", "record 2: accepted by system"),),
     ),
     Case(
@@ -380,7 +463,8 @@ CASES = [
     Case(
         "created_at moved",
         lambda e: sql(e, "UPDATE requests SET created_at = :t WHERE id = 'G'", t=us(64)),
-        (("G", f"created_at {iso_utc(at(64))} but submitted at {iso_utc(at(65))}"),),
+        (("G", f"created_at {iso_utc(at(64))} but submitted at {iso_utc(at(65))}"),
+         ("G", FIXED)),
     ),
     Case(
         "status_since moved",
@@ -405,7 +489,7 @@ CASES = [
     Case(
         "two open requests on one order",
         lambda e: sql(e, "UPDATE requests SET order_id = 'OP' WHERE id = 'AW'"),
-        (("OP", "the order has 2 open requests"),),
+        (("OP", "the order has 2 open requests"), ("AW", FIXED)),
     ),
     Case(
         "an order recorded for another shop",
@@ -420,27 +504,148 @@ CASES = [
     Case(
         "a second request that is not attempt 2",
         lambda e: sql(e, "UPDATE requests SET attempt = 1 WHERE id = 'F2'"),
-        (("OF", "F2 is attempt 1, not 2"),),
+        (("OF", "F2 is attempt 1, not 2"), ("F2", FIXED)),
     ),
     Case(
         "an order rejected three times",
         lambda e: sql(e, "UPDATE requests SET order_id = 'OF' WHERE id IN ('REJ', 'MED')"),
-        (("OF", "the order was rejected 3 times"), ("OF", "F1 is attempt 1, not 2")),
+        (("OF", "the order was rejected 3 times"), ("OF", "F1 is attempt 1, not 2"),
+         ("REJ", FIXED), ("MED", FIXED)),
     ),
     Case(
         "an order appealed twice",
         lambda e: sql(e, "UPDATE requests SET order_id = 'OSELL' WHERE id = 'BUY'"),
-        (("OSELL", "the order was appealed 2 times"), ("OSELL", "BUY is attempt 1, not 2")),
+        (("OSELL", "the order was appealed 2 times"), ("OSELL", "BUY is attempt 1, not 2"),
+         ("BUY", FIXED)),
     ),
     Case(
         "a status no program writes",
         lambda e: sql(e, "UPDATE requests SET status = 'lost' WHERE id = 'CAN'"),
         (("CAN", "the row cannot be read: 'lost' is not a valid Status"),),
     ),
+    # Tampering: what someone who can write the database but cannot read the chain key does.
+    Case(
+        "an amount changed",
+        lambda e: sql(e, "UPDATE requests SET amount_cents = 1 WHERE id = 'P'"),
+        (("P", FIXED),),
+    ),
+    Case(
+        "a currency changed",
+        lambda e: sql(e, "UPDATE requests SET currency = 'EUR' WHERE id = 'AW'"),
+        (("AW", FIXED),),
+    ),
+    Case(
+        "a buyer changed",
+        lambda e: sql(e, "UPDATE requests SET buyer = 'Mallory' WHERE id = 'SH'"),
+        (("SH", FIXED),),
+    ),
+    Case(
+        "a product changed",
+        lambda e: sql(e, "UPDATE requests SET product = 'Gold bar' WHERE id = 'DONE'"),
+        (("DONE", FIXED),),
+    ),
+    Case(
+        "a sku changed",
+        lambda e: sql(e, "UPDATE requests SET sku = 'GOLD-1' WHERE id = 'REJ'"),
+        (("REJ", FIXED),),
+    ),
+    Case(
+        "a quantity changed",
+        lambda e: sql(e, "UPDATE requests SET quantity = 40 WHERE id = 'MED'"),
+        (("MED", FIXED),),
+    ),
+    Case(
+        "a reason changed",
+        lambda e: sql(e, "UPDATE requests SET reason = 'not_received' WHERE id = 'SELL'"),
+        (("SELL", FIXED),),
+    ),
+    Case(
+        "a buyer's note changed",
+        lambda e: sql(e, "UPDATE requests SET buyer_note = 'never arrived' WHERE id = 'BUY'"),
+        (("BUY", FIXED),),
+    ),
+    Case(
+        "a type changed",
+        lambda e: sql(e, "UPDATE requests SET type = 'return_and_refund' WHERE id = 'G'"),
+        (("G", FIXED),
+         ("G", "accepted cannot go pending→completed for a return_and_refund request")),
+    ),
+    Case(
+        "an order id changed together with its order",
+        lambda e: (sql(e, "UPDATE requests SET order_id = 'OX' WHERE id = 'CAN'"),
+                   sql(e, "UPDATE orders SET order_id = 'OX' WHERE order_id = 'OCAN'")),
+        (("CAN", FIXED),),
+    ),
+    Case(
+        "a request moved to another shop together with its order",
+        lambda e: (sql(e, "UPDATE requests SET shop = 'globex' WHERE id = 'REJ'"),
+                   sql(e, "UPDATE orders SET shop = 'globex' WHERE order_id = 'OREJ'")),
+        (("REJ", FIXED),),
+    ),
+    Case(
+        "a consistent forged record inserted",
+        forge_accept,
+        (("P", record_chain(3)),),
+    ),
+    Case(
+        "a record rewritten behind the triggers",
+        lambda e: behind_triggers(
+            e, "UPDATE records SET details = '{\"note\": \"refund not owed\"}' "
+               "WHERE request_id = 'DONE' AND seq = 5"),
+        (("DONE", record_chain(5)),),
+    ),
+    Case(
+        "a reject reason rewritten behind the triggers",
+        lambda e: behind_triggers(
+            e, "UPDATE records SET details = '{\"reason\": \"other\"}' "
+               "WHERE request_id = 'REJ' AND seq = 2"),
+        (("REJ", record_chain(2)),),
+    ),
+    Case(
+        "the last record deleted and the version put back",
+        delete_last_note,
+        (("DONE", HEAD),),
+    ),
+    Case(
+        "a request's seal removed",
+        lambda e: sql(e, "UPDATE requests SET seal = NULL WHERE id = 'P'"),
+        (("P", "the request has no chain"),),
+    ),
+    Case(
+        "a request's head changed",
+        lambda e: sql(e, "UPDATE requests SET chain = seal WHERE id = 'SH'"),
+        (("SH", HEAD),),
+    ),
+    Case(
+        "the chain key's fingerprint changed",
+        lambda e: sql(e, "UPDATE chain_key SET fingerprint = :f", f="0" * 64),
+        (("*", "the records are chained with another key"),),
+    ),
+    Case(
+        "the append-only triggers dropped",
+        unlock_records,
+        (("*", NOT_APPEND_ONLY),),
+    ),
+    Case(
+        "the append-only triggers made to let changes through",
+        neuter_the_triggers,
+        (("*", NOT_APPEND_ONLY),),
+    ),
+    Case(
+        "the append-only trigger disabled",
+        disable_the_triggers,
+        (("*", NOT_APPEND_ONLY),),
+    ),
+    Case(
+        "a return auto-approved straight to completed",
+        auto_approve_a_return_to_completed,
+        (("AUTO", "auto_approved cannot go pending→completed for a return_and_refund request"),
+         ("AUTO", record_chain(2))),
+    ),
     Case(
         "a record kind no program writes",
-        lambda e: (unlock_records(e), sql(
-            e, "UPDATE records SET kind = 'teleported' WHERE request_id = 'G' AND seq = 2")),
+        lambda e: behind_triggers(
+            e, "UPDATE records SET kind = 'teleported' WHERE request_id = 'G' AND seq = 2"),
         (("G", "record 2 cannot be read: 'teleported' is not a valid Kind"),),
     ),
 ]  # fmt: skip

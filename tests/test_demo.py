@@ -19,6 +19,7 @@ from returns_tui import domain as d
 from returns_tui.check import check
 from returns_tui.roles import BUYER, SYSTEM
 from returns_tui.services import Returns
+from returns_tui.store.chain import load_key
 from returns_tui.store.engine import open_engine
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.store.schema import requests
@@ -28,7 +29,7 @@ T0 = pendulum.datetime(2026, 11, 20, 9, 0, 0)
 
 @pytest.fixture
 def built(tmp_path):
-    return demo.build(tmp_path, "tester", "operator", now=T0)
+    return demo.build(tmp_path, "tester", "operator", now=T0, chain_key=load_key())
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_build_creates_the_users_every_status_and_near_deadlines(built, service)
 
 
 def test_build_as_agent_makes_the_login_the_agent(tmp_path):
-    built = demo.build(tmp_path, "tester", "agent", now=T0, count=40)
+    built = demo.build(tmp_path, "tester", "agent", now=T0, count=40, chain_key=load_key())
     engine = open_engine(built.url)
     try:
         users = Returns(engine).list_users(demo.ADMIN)
@@ -120,7 +121,7 @@ def test_buyers_act_through_the_services_and_keep_every_invariant(service):
     for action, request_id in done:
         req = service.get(admin, request_id)
         recs = service.records(admin, request_id)
-        assert d.path_violations(req.status, recs) == []
+        assert d.path_violations(req.status, recs, req.type) == []
         assert req.status is recs[-1].to_status
         expected = {
             "submit": d.Kind.SUBMITTED,
@@ -167,7 +168,9 @@ def test_the_same_seed_tells_the_same_story(tmp_path):
     stories = []
     for name in ("one", "two"):
         (tmp_path / name).mkdir()
-        built = demo.build(tmp_path / name, "tester", "operator", now=T0, count=60)
+        built = demo.build(
+            tmp_path / name, "tester", "operator", now=T0, count=60, chain_key=load_key()
+        )
         engine = open_engine(built.url)
         stories.append(run_buyers(Returns(engine), seed=3, seconds=600)[0])
         engine.dispose()
@@ -277,4 +280,4 @@ def test_records_of_seeded_requests_read_back(built, service):
     rows = list(service.export(admin))
     for row, recs in rows:
         req = to_request(row)
-        assert d.path_violations(req.status, [to_record(r) for r in recs]) == []
+        assert d.path_violations(req.status, [to_record(r) for r in recs], req.type) == []

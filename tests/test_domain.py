@@ -657,7 +657,8 @@ def test_very_late_sweep_applies_the_chain_pending_auto_approved_expired_in_dead
         (K.EXPIRED, req.respond_by + D5),
     ]
     assert change.after.status is S.CANCELLED
-    assert d.path_violations(change.after.status, [*_submitted(req), *change.records]) == []
+    path = [*_submitted(req), *change.records]
+    assert d.path_violations(change.after.status, path, req.type) == []
 
 
 def test_chain_stops_one_second_before_the_second_deadline():
@@ -738,6 +739,9 @@ def rec(kind, frm, to, at=T0):
     return d.Record(at, "x", kind, frm, to)
 
 
+RR, REFUND = d.RequestType.RETURN_AND_REFUND, d.RequestType.REFUND
+
+
 GOOD = [
     rec(K.SUBMITTED, None, S.PENDING),
     rec(K.NOTED, S.PENDING, S.PENDING),
@@ -750,36 +754,77 @@ GOOD = [
 
 
 def test_path_violations_accepts_a_good_path():
-    assert d.path_violations(S.COMPLETED, GOOD) == []
+    assert d.path_violations(S.COMPLETED, GOOD, RR) == []
 
 
 def test_path_violations_finds_a_path_not_starting_at_submitted():
-    problems = d.path_violations(S.COMPLETED, GOOD[1:])
+    problems = d.path_violations(S.COMPLETED, GOOD[1:], RR)
     assert any("first record is not 'submitted'" in p for p in problems)
 
 
 def test_path_violations_finds_a_gap():
-    problems = d.path_violations(S.COMPLETED, GOOD[:3] + GOOD[4:])
+    problems = d.path_violations(S.COMPLETED, GOOD[:3] + GOOD[4:], RR)
     assert any("record 4 starts from in_mediation, not rejected" in p for p in problems)
 
 
 def test_path_violations_finds_an_edge_the_kind_cannot_take():
     path = [GOOD[0], rec(K.ACCEPTED, S.PENDING, S.REJECTED)]
-    assert any("accepted cannot go" in p for p in d.path_violations(S.REJECTED, path))
+    assert any("accepted cannot go" in p for p in d.path_violations(S.REJECTED, path, RR))
     path = [GOOD[0], rec(K.EXPIRED, S.PENDING, S.CANCELLED)]
-    assert any("expired cannot go" in p for p in d.path_violations(S.CANCELLED, path))
+    assert any("expired cannot go" in p for p in d.path_violations(S.CANCELLED, path, RR))
 
 
 def test_path_violations_finds_a_doubled_transition():
     twice = rec(K.ACCEPTED, S.PENDING, S.COMPLETED)
     path = [GOOD[0], twice, twice]
-    assert d.path_violations(S.COMPLETED, path) != []
+    assert d.path_violations(S.COMPLETED, path, RR) != []
 
 
 def test_path_violations_finds_a_status_that_is_not_the_last_records():
-    problems = d.path_violations(S.PENDING, GOOD)
+    problems = d.path_violations(S.PENDING, GOOD, RR)
     assert any("status is pending but the last record ends in completed" in p for p in problems)
-    assert d.path_violations(S.PENDING, []) != []
+    assert d.path_violations(S.PENDING, [], RR) != []
+
+
+@pytest.mark.parametrize("kind", [K.ACCEPTED, K.AUTO_APPROVED])
+def test_an_approval_leads_where_the_requests_type_sends_it(kind):
+    """A refund is completed by its approval, a return waits for the buyer's parcel: the
+    other way round is not a path, whoever approved it (issue 11: a return-and-refund that
+    went pending → completed by auto-approval passed the checker)."""
+    to_done = [GOOD[0], rec(kind, S.PENDING, S.COMPLETED)]
+    to_ship = [GOOD[0], rec(kind, S.PENDING, S.AWAITING_BUYER_SHIP)]
+    assert d.path_violations(S.COMPLETED, to_done, REFUND) == []
+    assert d.path_violations(S.AWAITING_BUYER_SHIP, to_ship, RR) == []
+    assert d.path_violations(S.COMPLETED, to_done, RR) == [
+        f"record 2: {kind} cannot go pending→completed for a return_and_refund request"
+    ]
+    assert d.path_violations(S.AWAITING_BUYER_SHIP, to_ship, REFUND) == [
+        f"record 2: {kind} cannot go pending→awaiting_buyer_ship for a refund request"
+    ]
+
+
+def test_a_mediation_for_the_buyer_leads_where_the_requests_type_sends_it():
+    appealed = [GOOD[0], GOOD[2], GOOD[3]]
+    to_done = [*appealed, rec(K.MEDIATED, S.IN_MEDIATION, S.COMPLETED)]
+    to_ship = [*appealed, rec(K.MEDIATED, S.IN_MEDIATION, S.AWAITING_BUYER_SHIP)]
+    upheld = [*appealed, rec(K.MEDIATED, S.IN_MEDIATION, S.REJECTED)]
+    assert d.path_violations(S.COMPLETED, to_done, REFUND) == []
+    assert d.path_violations(S.AWAITING_BUYER_SHIP, to_ship, RR) == []
+    assert any("for a return_and_refund" in p for p in d.path_violations(S.COMPLETED, to_done, RR))
+    wrong = d.path_violations(S.AWAITING_BUYER_SHIP, to_ship, REFUND)
+    assert any("for a refund" in p for p in wrong)
+    for rtype in (REFUND, RR):  # the seller's side is the same for both
+        assert d.path_violations(S.REJECTED, upheld, rtype) == []
+
+
+@pytest.mark.parametrize("rtype", [REFUND, RR])
+def test_the_domains_approvals_take_the_edges_of_their_type(rtype):
+    req = new(rtype.value)
+    accepted = d.accept(req, "bob", T0 + hours(1), RULES)
+    auto = d.catch_up(req, req.respond_by, RULES)
+    for change in (accepted, auto):
+        path = [*_submitted(req), *change.records]
+        assert d.path_violations(change.after.status, path, rtype) == []
 
 
 def test_every_action_produces_a_path():
@@ -798,7 +843,7 @@ def test_every_action_produces_a_path():
         req = change.after
         recs += change.records
     assert req.status is S.CANCELLED
-    assert d.path_violations(req.status, recs) == []
+    assert d.path_violations(req.status, recs, req.type) == []
 
 
 # ---------------------------------------------------------------------------------------------

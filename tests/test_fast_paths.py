@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from returns_tui import domain as d
 from returns_tui import export as exporting
 from returns_tui import services
+from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import queries as q
@@ -165,6 +166,7 @@ def test_the_sweep_writes_what_catch_up_says(svc, engine, monkeypatch, fast, shi
         assert sorted((s.request_id, s.kind, s.at, s.status) for s in done) == swept
         assert all(s.shop == reqs[s.request_id].shop for s in done)
         assert _state(engine) == (reqs, recs)
+        assert check(engine, now) == []  # every record the sweep wrote is chained
         assert svc.sweep(now) == []
 
 
@@ -174,7 +176,8 @@ def test_a_moved_request_fails_the_whole_batch(svc, engine):
     for n in range(3):
         svc.submit(BUYER, submission(f"R{n}", f"O{n}"), T0)
     moves = [
-        ("completed", "completed", None, to_micros(T0 + hours(48)), 2, f"R{n}", 1) for n in range(3)
+        ("completed", "completed", None, to_micros(T0 + hours(48)), 2, None, f"R{n}", 1)
+        for n in range(3)
     ]
     moves[1] = moves[1][:-1] + (7,)  # read at a version it no longer has
     with pytest.raises(services._Lost):

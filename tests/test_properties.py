@@ -265,7 +265,7 @@ def check_invariants(engine, now, after_sweep: bool) -> None:
         assert recs, req.id
         assert recs[0].kind is d.Kind.SUBMITTED and recs[0].from_status is None
         assert recs[-1].to_status is req.status, req.id
-        assert d.path_violations(req.status, recs) == [], (req.id, recs)
+        assert d.path_violations(req.status, recs, req.type) == [], (req.id, recs)
         assert req.version == len(recs), req.id
         assert [r["seq"] for r in by_request[req.id]] == list(range(1, len(recs) + 1))
         assert [r.at for r in recs] == sorted(r.at for r in recs), req.id

@@ -116,7 +116,7 @@ def test_the_invariant_checker_finds_nothing_wrong(svc, seeded):
     assert check(svc.engine, NOW) == []
     for req, recs in seeded:
         assert req.status is recs[-1].to_status
-        assert d.path_violations(req.status, recs) == []
+        assert d.path_violations(req.status, recs, req.type) == []
 
 
 def test_a_seed_shows_every_status_outcome_and_story(seeded):

@@ -508,9 +508,11 @@ def test_a_refused_verdict_is_repeated_even_when_the_action_would_now_pass(svc, 
     first = svc.perform_keyed(BUYER, "ship", "R1", T0 + hours(1), key="ev-ship", tracking="X1")
     assert first.verdict["ok"] is False
     assert "cannot be shipped: it is pending" in first.verdict["error"]
-    svc.accept(alice, "R1", T0 + hours(2))  # now a ship would pass...
+    # An accept that reached the database after the ship line, with an earlier time: the
+    # same line sent again would now pass...
+    svc.accept(alice, "R1", T0 + hours(0.5))
     after = dump(engine)
-    again = svc.perform_keyed(BUYER, "ship", "R1", T0 + hours(3), key="ev-ship", tracking="X1")
+    again = svc.perform_keyed(BUYER, "ship", "R1", T0 + hours(1), key="ev-ship", tracking="X1")
     assert again.duplicate and again.verdict == first.verdict  # ...but the key was decided
     assert dump(engine) == after
     assert svc.get(alice, "R1").status is S.AWAITING_BUYER_SHIP

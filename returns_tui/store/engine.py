@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from platformdirs import user_data_dir
@@ -26,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Every start checks the database against it; knowing it here
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
-HEAD = "0002"
+HEAD = "0003"
 # The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
 # DB-API paramstyle: sqlite3's qmark, psycopg's format.
 PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -191,18 +192,22 @@ def read(engine: Engine) -> Iterator[Connection]:
 # Schema: created and upgraded by Alembic, checked before anything else touches the data
 
 
-def _alembic_config(conn: Connection):  # -> alembic.config.Config
+def _alembic_config(conn: Connection, chain_key: Any = None):  # -> alembic.config.Config
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
+    # Migration 0003 chains the records already there with it (store/chain.py); without
+    # it, the key file's key.
+    cfg.attributes["chain_key"] = chain_key
     return cfg
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
+def upgrade(engine: Engine, chain_key: Any = None) -> tuple[str | None, str]:
     """Create or upgrade the schema to the newest revision; returns (before, after).
-    Safe to run twice, and by two processes at once (they take a lock first)."""
+    Safe to run twice, and by two processes at once (they take a lock first). `chain_key`
+    (a store.chain.ChainKey) chains the records of a database from before revision 0003."""
     with translated_errors(), engine.connect() as conn:
         conn = conn.execution_options(write=True)
         with conn.begin():
@@ -215,7 +220,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             if before != head:
                 from alembic import command
 
-                command.upgrade(_alembic_config(conn), "head")
+                command.upgrade(_alembic_config(conn, chain_key), "head")
         return before, head
 
 

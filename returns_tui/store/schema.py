@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -78,6 +79,11 @@ requests = Table(
     Column("status_since", UTCTime, nullable=False),
     # Bumped by every record; equals the number of records. The compare-and-set key.
     Column("version", Integer, nullable=False),
+    # The tamper-evident chain (store/chain.py): the MAC of the fixed fields, written at
+    # submission and never again, and the head, the link of the last record. Nullable: rows
+    # from before migration 0003 get theirs from it, and `check` reports a row without.
+    Column("seal", LargeBinary),
+    Column("chain", LargeBinary),
     Index("ix_requests_tab_deadline", "tab", "deadline_at", "id"),
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
@@ -103,6 +109,8 @@ records = Table(
     Column("from_status", String(24)),
     Column("to_status", String(24), nullable=False),
     Column("details", Text),
+    # HMAC over this record and the link of the one before (store/chain.py).
+    Column("chain", LargeBinary),
     UniqueConstraint("request_id", "seq", name="uq_records_request_seq"),
 )
 
@@ -138,4 +146,15 @@ applied_keys = Table(
     Column("key", String(200), primary_key=True),
     Column("verdict", Text, nullable=False),
     Column("at", UTCTime, nullable=False),
+    # SHA-256 (hex) of the keyed line without its key: the key is bound to that content.
+    # NULL for keys stored before migration 0003 (see services._check_key).
+    Column("digest", String(64)),
+)
+
+# The fingerprint of the key the records are chained with (store/chain.py): one row, id 1.
+chain_key = Table(
+    "chain_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
 )
