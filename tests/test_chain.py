@@ -202,7 +202,6 @@ def test_init_makes_the_key_beside_the_settings_and_a_writer_without_it_is_told(
     env |= {
         "RETURNS_TUI_DB": f"sqlite:///{tmp_path / 'r.db'}",
         "RETURNS_TUI_CONFIG": str(tmp_path / "conf" / "config.toml"),
-        "RETURNS_TUI_USER": "root-admin",
     }
     key_file = tmp_path / "conf" / "chain.key"
     first = cli_run("init", env=env)
@@ -213,9 +212,7 @@ def test_init_makes_the_key_beside_the_settings_and_a_writer_without_it_is_told(
     second = cli_run("init", env=env)
     assert second.returncode == 0 and "chain key" not in second.stdout
     assert key_file.read_text() == text
-    if os.geteuid() != 0:
-        pytest.skip("the rest acts as root-admin through RETURNS_TUI_USER, which needs root")
-    assert cli_run("users", "add", "root-admin", "--role", "admin", env=env).returncode == 0
+    assert cli_run("users", "add", "--me", "--role", "admin", env=env).returncode == 0
     assert cli_run("seed", "--count", "3", env=env).returncode == 0
     key_file.chmod(0o644)
     refused = cli_run("seed", "--count", "3", env=env)
