@@ -581,7 +581,7 @@ _REQUEST_COLUMNS = (
     "id", "order_id", "shop", "type", "buyer", "product", "sku", "quantity", "amount_cents",
     "currency", "reason", "buyer_note", "created_at", "attempt", "status", "tab",
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
-    "version",
+    "version", "search_text",
 )  # fmt: skip
 _RECORD_COLUMNS = (
     "request_id", "seq", "at", "actor", "kind", "from_status", "to_status", "details",
@@ -626,7 +626,10 @@ def _request_row(life: _Life) -> tuple:
         life.cents, sub.currency, sub.reason, sub.note, life.created, life.attempt,
         _TEXT[status], _TAB_TEXT[status], _TEXT[arbitration],
         life.respond_by, life.deadline, life.rejected_at, life.tracking, life.status_since,
-        len(life.records),
+        len(life.records), search.search_text(
+            sub.id, sub.order_id, life.tracking, sub.shop, sub.buyer, sub.product, sub.sku,
+            sub.reason,
+        ),
     )  # fmt: skip
 
 

@@ -78,6 +78,9 @@ requests = Table(
     Column("status_since", UTCTime, nullable=False),
     # Bumped by every record; equals the number of records. The compare-and-set key.
     Column("version", Integer, nullable=False),
+    # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
+    # (store.search.search_text). Written with the request; indexed for search (migration 0004).
+    Column("search_text", Text, nullable=False, server_default=""),
     Index("ix_requests_tab_deadline", "tab", "deadline_at", "id"),
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
@@ -86,6 +89,8 @@ requests = Table(
     Index("ix_requests_shop_tab_created", "shop", "tab", "created_at", "id"),
     Index("ix_requests_order", "order_id"),
     Index("ix_requests_tracking", "tracking"),
+    # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
+    Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
 )
 
 records = Table(
