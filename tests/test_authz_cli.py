@@ -180,7 +180,7 @@ def test_each_command_by_each_role(command, who, db, tmp_path, monkeypatch):
         assert [json.loads(v)["ok"] for v in out.splitlines()] == APPLY_VERDICTS
     elif command == "sweep":
         # Any user may sweep; the deadlines of both shops are applied, as the system.
-        assert "AOLD auto_approved" in out and "GOLD auto_approved" in out, out
+        assert "AOLD auto-approved" in out and "GOLD auto-approved" in out, out
         assert len(after["records"]) == len(before["records"]) + 2
     elif command.startswith("export"):
         assert after == before  # export changes nothing
