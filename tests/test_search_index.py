@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from returns_tui import domain as d
 from returns_tui import labels
@@ -144,7 +146,17 @@ def queries_for(rng: random.Random, rows: list[Row], n: int) -> list[str]:
     return [p for p in out if p.strip()]
 
 
-def test_the_index_finds_what_the_python_filter_and_the_scan_find(svc, db_url):
+@pytest.fixture(params=["candidates", "in order"])
+def page_way(request, monkeypatch):
+    """Both ways a page of an indexed search is read on SQLite (store.queries.page): from the
+    index's candidates, and, for a search the index finds many candidates for, in the page's
+    order keeping the matches (here: every indexed search)."""
+    if request.param == "in order":
+        monkeypatch.setattr(search, "COMMON_FROM", 1)
+    return request.param
+
+
+def test_the_index_finds_what_the_python_filter_and_the_scan_find(svc, db_url, page_way):
     rng = random.Random(20261127)
     rows = fill(svc, rng, 150)
     sam = svc.login("sam")
@@ -205,7 +217,7 @@ def test_a_search_of_only_blanks_or_marks_finds_everything_like_no_search(svc):
     assert svc.counts(admin, " \u0301 ")[d.Tab.ALL] == 2
 
 
-def test_an_operator_searches_a_tab_page_by_page_in_order(svc, db_url):
+def test_an_operator_searches_a_tab_page_by_page_in_order(svc, db_url, page_way):
     """The indexed search filters by shop, tab and the page's key (search.unindexed): a walk
     page by page, both ways, gives the rows of an unsearched walk that match, in order."""
     rng = random.Random(7)
@@ -229,6 +241,22 @@ def test_an_operator_searches_a_tab_page_by_page_in_order(svc, db_url):
                     last = svc.page(alice, tab, sort, text, limit=1, backwards=True)[0]
                     with read(svc.engine) as conn:
                         assert q.position(conn, flt, sort, last) == len(in_order) - 1
+
+
+def test_the_sqlite_index_tells_a_search_with_many_candidates(tmp_path, monkeypatch):
+    """search.common: at least COMMON_FROM candidates in the FTS5 index (PostgreSQL's planner
+    decides from its own statistics)."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    svc = Returns(engine)
+    for n in range(5):
+        svc.submit(BUYER, submission(f"R{n}", f"O{n}", buyer="Ana Lima" if n < 3 else "Zoë"), T0)
+    monkeypatch.setattr(search, "COMMON_FROM", 3)
+    with read(engine) as conn:
+        assert search.common(conn, "lima") and search.common(conn, "ana lima")
+        assert not search.common(conn, "zoe") and not search.common(conn, "nobody")
+        assert not search.common(conn, "r0")  # no trigram: nothing to count
+    engine.dispose()
 
 
 def _walk(svc, actor, tab, sort, text, *, backwards: bool = False) -> list[str]:
@@ -446,3 +474,21 @@ def test_postgresql_without_pg_trgm_migrates_and_searches_by_scanning(unprivileg
             "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_requests_search_trgm'"
         ).first()
     engine.dispose()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cs",))))
+def test_folded_text_has_no_capital_ascii_letter_and_folds_to_itself(text):
+    """What makes SQLite's LIKE (blind to ASCII case) and PostgreSQL's agree, and a search
+    for a stored text's fold find it."""
+    folded = search.fold(text)
+    assert not any("A" <= ch <= "Z" for ch in folded)
+    assert search.fold(folded) == folded
+
+
+def test_every_code_point_folds_without_capital_ascii_and_to_itself():
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:  # lone surrogates: never stored (domain.storable)
+            continue
+        folded = search.fold(chr(code))
+        assert not any("A" <= ch <= "Z" for ch in folded) and search.fold(folded) == folded, code

@@ -8,7 +8,7 @@ index; an operator's shops are one range each of the (shop, tab, column, id) ind
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from itertools import groupby
@@ -137,17 +137,30 @@ class Filter:
     shops: frozenset[str] | None
     tab: Tab = Tab.ALL
     search: str = ""
+    # Read the rows in the page's order and keep those that match, rather than gather the
+    # search index's candidates and sort them: for a search the index finds many of (page).
+    in_order: bool = False
 
     @property
     def indexed_search(self) -> bool:
+        """Whether the search's candidates come from the search index."""
         text = self.search.strip()
-        return bool(text) and storable(text) and search.indexed(text)
+        return bool(text) and storable(text) and search.indexed(text) and not self.in_order
 
     def filtered(self, column: Any) -> Any:
         """`column` for a condition of this filter. With an indexed search the candidates
         are few, and the shops, the tab and the page's key only filter them: SQLite must not
         be led by them into walking one of their indexes instead (search.unindexed)."""
         return search.unindexed(column) if self.indexed_search else column
+
+    def grouped(self, column: Any) -> Any:
+        """`column` for a GROUP BY. A search without a trigram reads every row the viewer
+        may see: SQLite must read them in the table's own order, not walk an index of
+        `column` and look each row up (5.6 s for the tab counts at 1M, against 0.9 s)."""
+        text = self.search.strip()
+        if text and not search.indexed(text):
+            return search.unindexed(column)
+        return column
 
     def where(self, *, by_shop_index: bool = True) -> list[Any]:
         """The conditions of the filter. Without `by_shop_index`, SQLite must not read the
@@ -168,14 +181,20 @@ class Filter:
             # Every word a part of the request's ids, tracking, shop, buyer, product, SKU or
             # reason, folded (an FTS5 trigram index on SQLite, pg_trgm on PostgreSQL, for a
             # word of three characters or more; a scan otherwise: see store.search).
-            clauses.append(search.text_clause(text) if searchable else sa.false())
+            if not searchable:
+                clauses.append(sa.false())
+            elif self.in_order:
+                clauses.append(search.match_clause(text))
+            else:
+                clauses.append(search.text_clause(text))
         return clauses
 
 
 def counts(conn: Connection, shops: frozenset[str] | None, search: str = "") -> dict[Tab, int]:
     """Requests per tab, All included, from one GROUP BY."""
-    query = sa.select(requests.c.tab, sa.func.count()).group_by(requests.c.tab)
-    for clause in Filter(shops, Tab.ALL, search).where():
+    flt = Filter(shops, Tab.ALL, search)
+    query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
+    for clause in flt.where():
         query = query.where(clause)
     per_tab = {Tab(tab): n for tab, n in conn.execute(query)}
     result = {tab: per_tab.get(tab, 0) for tab in Tab if tab is not Tab.ALL}
@@ -215,7 +234,14 @@ def page(
     Each statement is built and compiled once per shape (_PageShape) and sent as the
     driver's SQL, the rows taken from the driver's cursor: the console reads a page on every
     scroll past its window, and SQLAlchemy's building, caching and row processing of the
-    statement cost three times the query itself."""
+    statement cost three times the query itself.
+
+    A search that the index finds many candidates for (search.COMMON_FROM, SQLite) reads the
+    rows in the page's order and keeps those that match: the first hundred come after a few
+    hundred rows, where gathering and sorting every candidate took 250 ms for `acme` at 1M
+    (167 000 of them)."""
+    if flt.indexed_search and conn.dialect.name == "sqlite" and search.common(conn, flt.search):
+        flt = replace(flt, in_order=True)
     descending = (sort is Sort.NEWEST) != backwards
     # Rows without a deadline come after every row with one, in id order.
     nullable = sort is Sort.DEADLINE
