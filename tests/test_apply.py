@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -275,3 +276,15 @@ def test_the_real_clock_is_read_again_only_when_a_line_passes_what_it_said(svc):
     assert len(readings) == 1
     runner._time({"at": "2026-01-01T12:00:00Z"})  # past it: the clock is read again
     assert readings == []
+
+
+def test_the_readmes_sixth_line_gets_the_verdict_the_readme_shows(svc):
+    """README: the design's five lines and a sixth that accepts R1 at 09:00 on the 22nd."""
+    lines = [*design_example(), line(at(2, 9), "alice", "accept", request_id="R1")]
+    verdicts = apply_text(svc, "\n".join(lines))
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r'\{"line": 6, .*\}', readme).group(0)
+    # The lines here are days old, not of November 2026: the times aside.
+    time = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    got = json.dumps(verdicts[5], ensure_ascii=False)
+    assert time.sub("TIME", got) == time.sub("TIME", shown)

@@ -91,6 +91,9 @@ def upgrade() -> None:
         for statement in _SQLITE:
             op.execute(statement)
         return
+    # The planner's statistics of the new column and index, which it weighs them by: without
+    # them it may scan until autovacuum gets round to the table.
+    op.execute("ANALYZE requests")
     if not old._pg_trgm(bind):
         log.warning(
             "pg_trgm is not available (CREATE EXTENSION was refused): searches scan the "
