@@ -139,8 +139,13 @@ class _Runner:
             outcome = self.service.perform_keyed(
                 actor, action, request_id, at, key, digest=digest, **params
             )
-        except (Refused, NotAUser) as exc:
+        except Refused as exc:
             return {"ok": False, "error": exc.message}
+        except NotAUser:
+            # The line's actor (looked up, or removed since): the services' own sentence
+            # speaks to whoever runs the command ("ask an admin to add you"), who is not them.
+            name = d.quoted(fields["actor"], 64)
+            return {"ok": False, "error": f"The actor {name} is not a returns-tui user."}
         verdict = dict(outcome.verdict)
         if outcome.duplicate:
             verdict["duplicate"] = True
@@ -266,13 +271,13 @@ def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]
     optional = OPTIONAL.get(action, set())
     missing = [name for name in expected if name not in fields and name not in optional]
     if missing:
-        raise Refused(f"A {action} line needs {_names(missing)}.")
+        raise Refused(f"{_a(action).title()} {action} line needs {_names(missing)}.")
     unknown = sorted(set(fields) - set(expected) - set(ENVELOPE) - {"key"})
     if unknown:
         # The names are the sender's: quoted, so a newline in one cannot split the verdict.
         names = _names([d.quoted(name, 64) for name in unknown[:5]])
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
-        raise Refused(f"A {action} line has no field {names}{more}.")
+        raise Refused(f"{_a(action).title()} {action} line has no field {names}{more}.")
     for name in expected:
         if name not in fields:
             continue
@@ -294,6 +299,11 @@ def _key(fields: dict[str, Any]) -> str | None:
     if key is not None and not isinstance(key, str):
         raise Refused(f"The key must be text, not {d.json_kind(key)}.")
     return key
+
+
+def _a(word: str) -> str:
+    """The article before `word`: every action's name is pronounced as it is written."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _names(names: list[str]) -> str:

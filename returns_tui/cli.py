@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from returns_tui import apply as applying
 from returns_tui import export as exporting
+from returns_tui import labels
 from returns_tui.check import check
 from returns_tui.clock import CLOCK_SLACK, EARLIEST, parse_time, utc_now
 from returns_tui.domain import Tab
@@ -34,7 +35,7 @@ from returns_tui.settings import Settings, load_settings
 from returns_tui.store.chain import ChainKeyError, create_key, key_path, recorded_fingerprint
 from returns_tui.store.engine import check_schema, open_engine, upgrade
 from returns_tui.textsafe import safe
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import iso_utc_seconds as seconds  # people read these times
 
 PROG = "returns-tui"
 
@@ -193,6 +194,9 @@ def _parser() -> _Parser:
         "demo", help="open the console on a fresh demo database with live buyers"
     )
     demo.add_argument("--as", dest="as_role", choices=("operator", "agent"), default="operator")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the demo database when the demo ends"
+    )
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -366,7 +370,7 @@ def _console(session: _Session) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from returns_tui.demo import main as demo_main  # the demo's own database, not --db
 
-    return demo_main(args.as_role)
+    return demo_main(args.as_role, keep=args.keep)
 
 
 def _users_add(session: _Session) -> int:
@@ -419,10 +423,10 @@ def _sweep(session: _Session) -> int:
     swept = session.service.sweep(now, actor)
     write = sys.stdout.write
     for change in swept:
-        at = iso_utc(change.at)
-        write(f"{safe(change.request_id)} {change.kind} at {at} -> {change.status}\n")
+        kind, status = labels.kind(change.kind), labels.status(change.status)
+        write(f"{safe(change.request_id)} {kind} at {seconds(change.at)}, now {status}\n")
     requests = len({change.request_id for change in swept})
-    upto = iso_utc(now)
+    upto = seconds(now)
     where = "" if actor.visible_shops() is None else " in your shops"
     if swept:
         changes = _plural(len(swept), "change")
@@ -437,7 +441,7 @@ def _refuse_future(at: DateTime, option: str) -> None:
     now = utc_now()
     if at > now + CLOCK_SLACK:
         raise Refused(
-            f"{option} {iso_utc(at)} is in the future (the clock says {iso_utc(now)}); "
+            f"{option} {seconds(at)} is in the future (the clock says {seconds(now)}); "
             "deadlines can only be applied up to the present."
         )
 
@@ -470,7 +474,7 @@ def _check(session: _Session) -> int:
     for violation in found:
         print(safe(str(violation)))
     what = _plural(len(found), "violation") if found else "no violations"
-    print(f"Checked the database as at {iso_utc(now)}: {what}.")
+    print(f"Checked the database as at {seconds(now)}: {what}.")
     return 1 if found else 0
 
 

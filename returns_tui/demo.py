@@ -1,7 +1,8 @@
 """`returns-tui demo`: the console on a fresh demo database, with buyers acting live.
 
 The database is a new SQLite file in a new temporary directory, so nothing of the user's is
-read or touched; its path is printed when the console exits. It holds about 300 seeded
+read or touched; its path is printed before the console opens, and the directory is removed
+when the demo ends (`--keep` keeps it, and says so at the end). It holds about 300 seeded
 requests over two shops in every status (seed.py makes a few of them minutes from
 auto-approval, and so does this module), the login as an operator of both shops (or as the
 support agent with `--as agent`), an admin and the other role's user.
@@ -20,12 +21,14 @@ import logging
 import math
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from pendulum import DateTime
@@ -283,29 +286,41 @@ def pace_from_env() -> float:
 # The command
 
 
-def main(as_role: str = "operator") -> int:
-    """Run the demo; the exit status of the command."""
-    from returns_tui.identity import login_name
+def main(as_role: str = "operator", keep: bool = False) -> int:
+    """Run the demo; the exit status of the command. Its database is removed at the end,
+    however the console ends (an error, ctrl+c, a hang-up), unless `keep`."""
     from returns_tui.settings import load_settings
 
     if as_role not in ("operator", "agent"):
-        print(
-            f"returns-tui demo: --as must be operator or agent, not {as_role!r}.", file=sys.stderr
-        )
+        print(f"returns-tui: --as must be operator or agent, not {as_role!r}.", file=sys.stderr)
         return 2
     try:
         settings = load_settings()
     except ReturnsError as exc:
-        print(exc.message, file=sys.stderr)
+        print(f"returns-tui: {exc.message}", file=sys.stderr)
         return 1
     directory = Path(tempfile.mkdtemp(prefix="returns-tui-demo-"))
+    path = directory / "demo.db"
+    what = "kept when it ends" if keep else "removed when it ends; --keep keeps it"
+    print(f"Demo database: {path} ({what})", flush=True)
+    try:
+        return _run(directory, as_role, settings)
+    finally:
+        if keep:
+            print(f"Demo database kept: {path}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run(directory: Path, as_role: str, settings: Any) -> int:
+    """Build the demo database in `directory`, start the buyers and open the console."""
+    from returns_tui.identity import login_name
+
     try:
         demo = build(directory, login_name(), as_role, now=utc_now(), rules=settings.rules)
     except ReturnsError as exc:
-        print(f"The demo database could not be made: {exc.message}", file=sys.stderr)
-        print(f"Demo database: {directory / 'demo.db'}")
+        print(f"returns-tui: the demo database could not be made: {exc.message}", file=sys.stderr)
         return 1
-
     engine = open_engine(demo.url)
     # The buyers get their own engine, as another process would have: the console sees their
     # changes arrive from outside, as it sees everyone else's.
@@ -324,4 +339,3 @@ def main(as_role: str = "operator") -> int:
             buyers.halt()
         buyers_engine.dispose()
         engine.dispose()
-        print(f"Demo database: {demo.path}")

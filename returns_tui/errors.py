@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from returns_tui import labels
+
 
 class ReturnsError(Exception):
     """Base of every error that is shown to a person as one sentence."""
@@ -47,7 +49,8 @@ class WrongStatus(Refused):
     there, so that the loser of a race learns who won."""
 
     def __init__(self, request_id: str, verb: str, status: str, by: str = "") -> None:
-        now_is = str(status).replace("_", " ")
         tail = f" ({by})" if by else ""
-        super().__init__(f"{request_id} cannot be {verb}: it is {now_is}{tail}.")
+        super().__init__(
+            f"{request_id} cannot be {labels.kind(verb)}: it is {labels.status(status)}{tail}."
+        )
         self.request_id, self.verb, self.status = request_id, verb, status

@@ -97,7 +97,7 @@ def _no_cycle_collection() -> Iterator[None]:
 # Where _stored_object finds its values in the stored tuples (by the columns' names).
 _REQUEST_VALUES = itemgetter(*map(REQUEST_COLUMNS.index, (
     "id", "order_id", "shop", "type", "status", "attempt", "arbitration", "created_at",
-    "respond_by", "amount_cents", "currency",
+    "respond_by", "amount_cents", "currency", "buyer", "product", "reason", "buyer_note",
 )))  # fmt: skip
 _RECORD_VALUES = itemgetter(*map(RECORD_COLUMNS.index, (
     "at", "actor", "kind", "from_status", "to_status", "details",
@@ -109,11 +109,14 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
     stored tuple (the plain tuple: a StoredRow's own row["name"] converts the times), the
     times formatted from their microseconds."""
     (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
-     amount_cents, currency) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+     amount_cents, currency, buyer, product, reason,
+     buyer_note) = _REQUEST_VALUES(tuple(row))  # fmt: skip
     created, respond = _iso_micros(created_at), _iso_micros(respond_by)
     records = []
+    auto_approved = False
     for rec in recs:
         at, actor, kind, from_status, to_status, details = _RECORD_VALUES(tuple(rec))
+        auto_approved = auto_approved or kind == _AUTO_APPROVED
         # Most records fall on one of the request's own times (submitted at created_at, an
         # auto-approval at respond_by): their text is made once.
         text = created if at == created_at else respond if at == respond_by else _iso_micros(at)
@@ -134,6 +137,11 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
         "respond_by": respond,
         "amount": _amount(amount_cents, currency),
         "currency": currency,
+        "buyer": buyer,
+        "product": product,
+        "reason": reason,
+        "buyer_note": buyer_note,
+        "auto_approved": auto_approved,
         "records": records,
     }
 
@@ -153,8 +161,21 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "respond_by": _iso(row["respond_by"]),
         "amount": _amount(row["amount_cents"], row["currency"]),
         "currency": row["currency"],
+        "buyer": row["buyer"],
+        "product": row["product"],
+        "reason": row["reason"],
+        "buyer_note": row["buyer_note"],
+        "auto_approved": auto_approved(recs),
         "records": [_record_object(rec) for rec in recs],
     }
+
+
+_AUTO_APPROVED = d.Kind.AUTO_APPROVED.value
+
+
+def auto_approved(recs: list[Row]) -> bool:
+    """Whether the request was approved by the clock: its 48 hours ran out unanswered."""
+    return any(rec["kind"] == _AUTO_APPROVED for rec in recs)
 
 
 def _record_object(rec: Row) -> dict[str, Any]:
@@ -182,7 +203,7 @@ def _details(text: str) -> dict[str, Any]:
 CSV_COLUMNS = (
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "buyer",
     "product", "sku", "quantity", "amount", "currency", "reason", "buyer_note", "created_at",
-    "respond_by", "deadline", "rejected_at", "tracking", "records",
+    "respond_by", "deadline", "rejected_at", "tracking", "records", "auto_approved",
 )  # fmt: skip
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("=HYPERLINK(...)" in
@@ -199,25 +220,26 @@ _PLAIN_STARTS = frozenset(string.ascii_letters + string.digits)
 def write_csv(rows: Rows, out: TextIO) -> int:
     """One request a row with a header, no records (their count only). `deadline` is the
     next deadline of the status: respond_by, ship_by, receive_by, or the end of the buyer's
-    window after a rejection. Returns the count."""
+    window after a rejection; `auto_approved` is true or false. Returns the count."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
     with _no_cycle_collection():
         for row, recs in rows:
-            writer.writerow([_cell(value) for value in _csv_values(row, len(recs))])
+            writer.writerow([_cell(value) for value in _csv_values(row, recs)])
             count += 1
     return count
 
 
-def _csv_values(row: Row, records: int) -> tuple[Any, ...]:
+def _csv_values(row: Row, recs: list[Row]) -> tuple[Any, ...]:
     return (
         row["id"], row["order_id"], row["shop"], row["type"], row["status"],
         _TAB[row["status"]], row["attempt"], row["arbitration"] or "", row["buyer"],
         row["product"], row["sku"], row["quantity"],
         _amount(row["amount_cents"], row["currency"]), row["currency"], row["reason"],
         row["buyer_note"], _iso(row["created_at"]), _iso(row["respond_by"]),
-        _iso(row["deadline_at"]), _iso(row["rejected_at"]), row["tracking"] or "", records,
+        _iso(row["deadline_at"]), _iso(row["rejected_at"]), row["tracking"] or "", len(recs),
+        "true" if auto_approved(recs) else "false",
     )  # fmt: skip
 
 

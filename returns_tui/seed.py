@@ -582,7 +582,7 @@ _REQUEST_COLUMNS = (
     "id", "order_id", "shop", "type", "buyer", "product", "sku", "quantity", "amount_cents",
     "currency", "reason", "buyer_note", "created_at", "attempt", "status", "tab",
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
-    "version", "seal", "chain",
+    "version", "search_text", "seal", "chain",
 )  # fmt: skip
 _RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
 # The fixed fields lead a request's row, in the order the chain seals them.
@@ -635,7 +635,10 @@ def _request_row(life: _Life) -> tuple:
         life.cents, sub.currency, sub.reason, sub.note, life.created, life.attempt,
         _TEXT[status], _TAB_TEXT[status], _TEXT[arbitration],
         life.respond_by, life.deadline, life.rejected_at, life.tracking, life.status_since,
-        len(life.records),
+        len(life.records), search.search_text(
+            sub.id, sub.order_id, life.tracking, sub.shop, sub.buyer, sub.product, sub.sku,
+            sub.reason,
+        ),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -391,14 +392,36 @@ class Returns:
             actor = self._current(conn, actor)
             return q.due_soon(conn, actor.visible_shops(), start, end, limit)
 
-    def export(self, actor: Actor, tab: d.Tab = d.Tab.ALL) -> Iterator[tuple[Any, list[Any]]]:
-        """Rows and records the actor may see, in id order, streamed in batches: StoredRows,
-        whose row["name"] is a mapping row's value and whose tuple holds the stored values."""
+    def export(
+        self, actor: Actor, tab: d.Tab = d.Tab.ALL, search: str = ""
+    ) -> Iterator[tuple[Any, list[Any]]]:
+        """Rows and records the actor may see (of a search, when given), in id order,
+        streamed in batches: StoredRows, whose row["name"] is a mapping row's value and whose
+        tuple holds the stored values."""
         if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise NotAUser(f"{actor.name} is not a user.")
         with read(self.engine) as conn:
             actor = self._current(conn, actor)
-            yield from q.export_tuples(conn, actor.visible_shops(), tab)
+            yield from q.export_tuples(conn, actor.visible_shops(), tab, search=search)
+
+    def export_view(
+        self, actor: Actor, tab: d.Tab, search: str, path: str, fmt: str | None = None
+    ) -> tuple[Path, int]:
+        """The console's view (a tab, a search) written to the new file `path`, as `export`
+        writes it (CSV, or JSON Lines for a name ending in .jsonl); the file's absolute path
+        and the number of requests. A name that cannot be a new file is refused before
+        anything is read."""
+        from returns_tui.export_file import target, write_file  # only when a view is saved
+
+        target(path)
+        return write_file(self.export(actor, tab, search), path, fmt)
+
+    def totals(self, actor: Actor, tab: d.Tab, search: str = "") -> dict[str, int]:
+        """The money at stake in a tab (or a search in it) that the actor may see: the
+        amounts asked for, in minor units per currency, never summed across currencies."""
+        with read(self.engine) as conn:
+            flt = q.Filter(self._current(conn, actor).visible_shops(), tab, search)
+            return q.totals(conn, flt)
 
     # -----------------------------------------------------------------------------------------
     # Users (DESIGN §3): the first user of an empty database must be an admin, made by the
@@ -420,11 +443,9 @@ class Returns:
         whoever comes first. Code that opened the database itself holds the data: owner."""
         if role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise Refused(f"The role must be operator, agent or admin, not {role!r}.")
-        if not name or len(name) > 64 or not name.isprintable() or name in ("buyer", "system"):
-            raise Refused(f"{name!r} cannot be a user name.")
-        for shop in shops:  # shown on every operator's screen and in refusals
-            if not shop or len(shop) > 64 or not shop.isprintable():
-                raise Refused(f"{d.quoted(shop, 64)} cannot be a shop name.")
+        check_login_name(name)
+        for shop in shops:
+            check_shop_name(shop)
         if role == Role.OPERATOR and not shops:
             raise Refused("An operator needs at least one --shop.")
         if role != Role.OPERATOR and shops:
@@ -602,6 +623,50 @@ class Returns:
             except (_Lost, WriteConflict):
                 continue
         raise Conflict("Others kept changing the same data; nothing was changed, try again.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Names of users and shops
+
+# Names that records give to who is not a user (DESIGN §4); a user may not take them.
+RESERVED_NAMES = frozenset({"buyer", "system", "marketplace"})
+RESERVED_PREFIX = "rule:"
+NAME_MAX = 64  # users.name, user_shops.shop
+
+
+def check_login_name(name: str) -> None:
+    """A user's name is their login on the host: 1 to 64 printable characters without any
+    white space (no login has one; a name typed with a stray space would never log in), and
+    not a name the records use for others."""
+    shown = _shown(name)
+    if not name:
+        raise Refused("A user name cannot be empty.")
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise Refused(f"{shown} cannot be a user name: it must be 1 to 64 printable characters.")
+    if any(ch.isspace() for ch in name):
+        raise Refused(f"{shown} cannot be a user name: a login name has no spaces.")
+    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIX):
+        raise Refused(f"{shown} cannot be a user name: the records use it for someone else.")
+
+
+def check_shop_name(shop: str) -> None:
+    """A shop is matched exactly against the requests' shop, so a stray space would give an
+    operator a shop without a single request: 1 to 64 printable characters, which may hold
+    spaces between words but neither begin nor end with one."""
+    shown = _shown(shop)
+    if not shop:
+        raise Refused("A shop name cannot be empty.")
+    if len(shop) > NAME_MAX or not shop.isprintable():
+        raise Refused(f"{shown} cannot be a shop name: it must be 1 to 64 printable characters.")
+    if shop != shop.strip():
+        raise Refused(f"{shown} cannot be a shop name: it begins or ends with a space.")
+
+
+def _shown(text: str) -> str:
+    """A name inside a sentence, in quotes so that a space at its end shows; as a Python
+    literal when it holds what a terminal would act on."""
+    clipped = text[:NAME_MAX]
+    return f"'{clipped}'" if clipped.isprintable() else repr(clipped)
 
 
 _ACTION_PARAMS = {

@@ -41,6 +41,15 @@ class SettingsError(ReturnsError):
     """The config file cannot be read or holds a wrong value."""
 
 
+# The console's actions that [keys] may give another key: the ids of its bindings
+# (screens/main.py, app.py; tests/test_settings.py keeps the two lists the same).
+KEY_ACTIONS = (
+    "accept", "reject", "records", "receive", "note", "mediate", "search", "sort", "mark",
+    "accept_marked", "help", "quit", "tab_all", "tab_to_proceed", "tab_in_process",
+    "tab_completed", "tab_closed", "tab_appeals",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Settings:
     rules: Rules = field(default_factory=Rules)
@@ -96,6 +105,12 @@ def _parse(data: dict[str, Any], path: Path) -> Settings:
         raise SettingsError(f"{path}: [reasons] must map reason codes to labels.")
     if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
         raise SettingsError(f"{path}: [keys] must map action names to key names.")
+    if unknown := sorted(set(keys) - set(KEY_ACTIONS)):
+        # Textual would ignore it, and the key the person meant would do nothing.
+        names = ", ".join(repr(name) for name in unknown)
+        raise SettingsError(
+            f"{path}: [keys] has no action {names}; the actions are {', '.join(KEY_ACTIONS)}."
+        )
     rules = Rules(
         respond_window=hours("respond_hours", 48),
         ship_window=hours("ship_hours", 120),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -135,13 +136,18 @@ def test_a_line_sweeps_other_requests_too_and_until_sweeps_after_the_last(svc):
         (line(at(1), "sam", "note", request_id="R1", note="\ud800"), "lone surrogate"),
         (line(at(1), "buyer", "frobnicate", request_id="R1"), "Unknown action 'frobnicate'"),
         (line(at(1), "buyer", 7, request_id="R1"), "Unknown action 7"),
-        (line(at(1), "mallory", "accept", request_id="R1"), "mallory is not a returns-tui user"),
-        (line(at(1), "system", "accept", request_id="R1"), "system is not a returns-tui user"),
+        # The line names the actor; the admin running apply is not told to ask for access.
+        (line(at(1), "mallory", "accept", request_id="R1"),
+         "The actor mallory is not a returns-tui user."),
+        (line(at(1), "system", "accept", request_id="R1"),
+         "The actor system is not a returns-tui user."),
         (line(at(1), ["alice"], "accept", request_id="R1"), "actor must be text"),
         (json.dumps({"actor": "alice", "action": "accept"}), "has no at"),
         (json.dumps({"at": at(1)}), "has no actor and action"),
-        (line(at(1), "alice", "accept"), "needs request_id"),
-        (line(at(1), "alice", "reject", request_id="R1"), "needs reason"),
+        (line(at(1), "alice", "accept"), "An accept line needs request_id."),
+        (line(at(1), "buyer", "appeal"), "An appeal line needs request_id."),
+        (line(at(1), "alice", "accept", request_id="R1", x=1), "An accept line has no field x."),
+        (line(at(1), "alice", "reject", request_id="R1"), "A reject line needs reason."),
         (line(at(1), "sam", "mediate", request_id="R1"), "needs decision and note"),
         (line(at(1), "buyer", "ship", request_id="R1"), "needs tracking"),
         (line(at(1), "buyer", "submit", request_id="R2"), "needs order_id, shop, type"),
@@ -180,6 +186,7 @@ def test_a_bad_line_is_refused_in_a_sentence_and_the_run_goes_on(svc, text, erro
     assert verdicts[1]["line"] == 2 and verdicts[1]["ok"] is False, verdicts[1]
     assert error in verdicts[1]["error"]
     assert "\n" not in verdicts[1]["error"] and "Traceback" not in verdicts[1]["error"]
+    assert "ask an admin" not in verdicts[1]["error"]
     assert verdicts[2] == {"line": 3, "ok": True}
 
 
@@ -297,3 +304,15 @@ def test_a_line_more_than_five_seconds_ahead_cannot_make_a_deadline_pass_early(s
 def test_apply_and_the_command_line_share_one_slack():
     assert cli.CLOCK_SLACK is applying.CLOCK_SLACK is clock.CLOCK_SLACK
     assert clock.CLOCK_SLACK == pendulum.duration(seconds=5)
+
+
+def test_the_readmes_sixth_line_gets_the_verdict_the_readme_shows(svc):
+    """README: the design's five lines and a sixth that accepts R1 at 09:00 on the 22nd."""
+    lines = [*design_example(), line(at(2, 9), "alice", "accept", request_id="R1")]
+    verdicts = apply_text(svc, "\n".join(lines))
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r'\{"line": 6, .*\}', readme).group(0)
+    # The lines here are days old, not of November 2026: the times aside.
+    time = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    got = json.dumps(verdicts[5], ensure_ascii=False)
+    assert time.sub("TIME", got) == time.sub("TIME", shown)

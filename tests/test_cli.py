@@ -119,8 +119,14 @@ def test_a_database_of_a_newer_schema_is_refused_in_one_line(ready, engine):
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
-        ("nosuch://x", "not a database URL this program can open"),
+        ("nosuch://x", "'nosuch://x' is not a database URL returns-tui can open; it opens "
+         "sqlite:///PATH and postgresql+psycopg://USER@HOST/DATABASE URLs."),
         ("not a url at all", "not a database URL"),
+        # A driver SQLAlchemy knows but that is not installed: one line, not an ImportError.
+        ("mysql://x", "'mysql://x' needs the Python module MySQLdb, which is not installed; "
+         "returns-tui opens sqlite:///PATH and postgresql+psycopg://USER@HOST/DATABASE URLs."),
+        ("postgresql+asyncpg://u:secret@h/db", "'postgresql+asyncpg://u:***@h/db' needs the"),
+        ("mssql+pyodbc://x", "needs the Python module pyodbc"),
         ("sqlite:////nonexistent-dir/sub/x.db", "cannot be opened"),
         ("postgresql+psycopg://postgres@127.0.0.1:1/returns", "server cannot be reached"),
     ],
@@ -283,10 +289,12 @@ def test_demo_is_handed_to_the_demo_without_a_database(run, monkeypatch):
     import returns_tui.demo
 
     calls = []
-    monkeypatch.setattr(returns_tui.demo, "main", lambda role: calls.append(role) or 0)
+    monkeypatch.setattr(
+        returns_tui.demo, "main", lambda role, keep: calls.append((role, keep)) or 0
+    )
     assert run("demo", user="nobody-at-all").status == 0
-    assert run("demo", "--as", "agent").status == 0
-    assert calls == ["operator", "agent"]
+    assert run("demo", "--as", "agent", "--keep").status == 0
+    assert calls == [("operator", False), ("agent", True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,13 +380,59 @@ def test_sweep_prints_each_change_and_a_summary(ready, svc):
     result = ready("sweep", "--now", iso_utc(T0.add(days=3)), user="bob")  # any user
     assert result.status == 0
     assert result.out.splitlines() == [
-        "R1 auto_approved at 2026-11-22T09:00:00Z -> awaiting_buyer_ship",
-        "R2 auto_approved at 2026-11-22T10:00:00Z -> completed",
+        "R1 auto-approved at 2026-11-22T09:00:00Z, now awaiting shipment",
+        "R2 auto-approved at 2026-11-22T10:00:00Z, now completed",
         "Swept up to 2026-11-23T09:00:00Z: 2 changes on 2 requests in your shops.",
     ]
     # Without --now, up to the real clock; a second sweep finds nothing more.
     assert ready("sweep").status == 0
     assert ready("sweep").out.endswith(": nothing was due.\n")
+
+
+def test_people_read_times_to_the_second_and_export_keeps_the_microseconds(ready, svc):
+    svc.submit(BUYER, submission("R1", "O1"), T0.add(microseconds=123456))
+    swept = ready("sweep", "--now", iso_utc(T0.add(days=3, microseconds=654321)))
+    assert swept.out.splitlines() == [
+        "R1 auto-approved at 2026-11-22T09:00:00Z, now awaiting shipment",
+        "Swept up to 2026-11-23T09:00:00Z: 1 change on 1 request.",
+    ]
+    second = r"[-\d]{10}T[:\d]{8}Z"  # a time to the second
+    to_now = ready("sweep").out  # up to the real clock, which has microseconds
+    expired = rf"R1 expired at {second}, now cancelled\n"
+    assert re.fullmatch(rf"{expired}Swept up to {second}: .+\n", to_now)
+    checked = ready("check").out
+    assert re.fullmatch(rf"Checked the database as at {second}: no violations\.\n", checked)
+    future = utc_now().add(minutes=2, microseconds=1)
+    refused = ready("sweep", "--now", iso_utc(future))
+    assert refused.failed(1, f"--now {iso_utc(future)[:19]}Z is in the future (the clock says ")
+    assert not re.search(r"\d\.\d{6}Z", refused.err)
+    exported = json.loads(ready("export").out)
+    assert exported["created_at"] == "2026-11-20T09:00:00.123456Z"
+    assert exported["records"][1]["at"] == "2026-11-22T09:00:00.123456Z"
+
+
+def test_users_add_refuses_names_and_shops_with_stray_spaces_in_one_line(ready, engine):
+    tables = dump(engine)
+    assert ready("users", "add", "with space", "--role", "agent").failed(
+        1, "'with space' cannot be a user name: a login name has no spaces."
+    )
+    assert ready("users", "add", "eve", "--role", "operator", "--shop", "Acme ").failed(
+        1, "'Acme ' cannot be a shop name: it begins or ends with a space."
+    )
+    assert ready("users", "add", "eve", "--role", "operator", "--shop", "").failed(
+        1, "returns-tui: A shop name cannot be empty.\n"
+    )
+    assert dump(engine) == tables
+
+
+def test_an_unknown_action_under_keys_is_named_with_the_known_ones(ready, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text('[keys]\naccept = "y"\nacept = "z"\n', encoding="utf-8")
+    monkeypatch.setenv("RETURNS_TUI_CONFIG", str(config))
+    assert ready("users", "list").failed(
+        1, f"{config}: [keys] has no action 'acept'; the actions are accept, reject, records,",
+        "tab_closed, tab_appeals.",
+    )
 
 
 def test_sweep_refuses_a_time_in_the_future(ready, engine):

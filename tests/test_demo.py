@@ -231,9 +231,12 @@ def test_pace_from_env(monkeypatch, value, pace):
     assert demo.pace_from_env() == pace
 
 
+@pytest.mark.parametrize("keep", [False, True])
 def test_main_opens_the_console_on_a_fresh_database_and_prints_its_path(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, keep
 ):
+    """The path is printed before the console opens; the database is removed when the demo
+    ends, unless kept."""
     import returns_tui.app
 
     users_db = tmp_path / "mine.db"
@@ -245,6 +248,7 @@ def test_main_opens_the_console_on_a_fresh_database_and_prints_its_path(
     seen = {}
 
     def console(service, actor, settings, **extras):
+        seen["printed"] = capsys.readouterr().out
         seen["actor"] = actor
         seen["threads"] = [t.name for t in threading.enumerate()]
         admin = service.login(demo.ADMIN)
@@ -256,17 +260,39 @@ def test_main_opens_the_console_on_a_fresh_database_and_prints_its_path(
         return 0
 
     monkeypatch.setattr(returns_tui.app, "run_console", console)
-    assert demo.main("agent") == 0
+    assert demo.main("agent", keep=keep) == 0
     assert seen["actor"].name == "tester" and seen["actor"].role == "agent"
     assert "returns-tui-demo-buyers" in seen["threads"]
     assert seen["arrived"] >= 1  # a buyer's request came in while the console was open
+    path, what = seen["printed"].removeprefix("Demo database: ").rstrip(")\n").split(" (")
+    assert seen["printed"].startswith("Demo database: ") and path.endswith("demo.db")
+    assert path.startswith(str(tmp_path))
     out = capsys.readouterr()
-    path = out.out.strip().removeprefix("Demo database: ")
-    assert out.out.startswith("Demo database: ") and path.endswith("demo.db")
-    assert path.startswith(str(tmp_path)) and Path(path).exists()
     assert out.err == ""
+    if keep:
+        assert what == "kept when it ends"
+        assert out.out == f"Demo database kept: {path}\n" and Path(path).exists()
+    else:
+        assert what == "removed when it ends; --keep keeps it"
+        assert out.out == "" and not Path(path).parent.exists()
     assert not users_db.exists()
     assert "returns-tui-demo-buyers" not in [t.name for t in threading.enumerate()]
+
+
+def test_the_database_is_removed_however_the_console_ends(tmp_path, monkeypatch):
+    import returns_tui.app
+
+    monkeypatch.setenv("RETURNS_TUI_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr("returns_tui.identity.login_name", lambda: "tester")
+
+    def crash(service, actor, settings, **extras):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(returns_tui.app, "run_console", crash)
+    with pytest.raises(KeyboardInterrupt):
+        demo.main("operator")
+    assert list(tmp_path.glob("returns-tui-demo-*")) == []
 
 
 def test_main_refuses_an_unknown_role(capsys):

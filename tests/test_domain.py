@@ -7,6 +7,7 @@ import pendulum
 import pytest
 
 from returns_tui import domain as d
+from returns_tui import labels
 from returns_tui.errors import Refused, WrongStatus
 from tests.conftest import T0, submission
 
@@ -283,13 +284,13 @@ def test_accept_at_respond_by_is_refused_because_it_was_auto_approved_then():
     change = d.catch_up(req, now, RULES)
     assert [r.kind for r in change.records] == [K.AUTO_APPROVED]
     assert change.records[0].at == req.respond_by
-    with pytest.raises(WrongStatus, match="cannot be accepted: it is awaiting buyer ship"):
+    with pytest.raises(WrongStatus, match="cannot be accepted: it is awaiting shipment"):
         d.accept(change.after, "alice", now, RULES)
 
 
 @pytest.mark.parametrize("status", [s for s in S if s is not S.PENDING])
 def test_accept_refused_unless_pending(status):
-    with pytest.raises(WrongStatus, match=f"cannot be accepted: it is {status.replace('_', ' ')}"):
+    with pytest.raises(WrongStatus, match=f"cannot be accepted: it is {labels.status(status)}"):
         d.accept(ALL_STATES[status](), "alice", T0 + hours(3), RULES)
 
 

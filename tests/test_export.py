@@ -26,7 +26,8 @@ from tests.test_services import dump
 H = pendulum.duration(hours=1)
 KEYS = [
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "created_at",
-    "respond_by", "amount", "currency", "records",
+    "respond_by", "amount", "currency", "buyer", "product", "reason", "buyer_note",
+    "auto_approved", "records",
 ]  # fmt: skip
 
 
@@ -69,7 +70,8 @@ def test_jsonl_has_the_designs_keys_in_order_one_request_a_line(story):
         "status": "awaiting_buyer_ship", "tab": "in_process", "attempt": 1,
         "arbitration": "support_buyer", "created_at": "2026-11-20T09:00:00Z",
         "respond_by": "2026-11-22T09:00:00Z", "amount": "12.99", "currency": "USD",
-        "records": None,
+        "buyer": "Ana Lima", "product": "Stoneware mug", "reason": "damaged",
+        "buyer_note": "cracked on arrival", "auto_approved": False, "records": None,
     }  # fmt: skip
     assert r1["records"] == [
         {"at": "2026-11-20T09:00:00Z", "actor": "buyer", "kind": "submitted", "from": None,
@@ -118,6 +120,17 @@ def test_csv_has_a_header_and_one_row_a_request(story):
     assert r1["deadline"] == "2026-11-25T12:00:00Z"  # ship_by: the mediation + 5 days
     assert r1["buyer"] == "Ana Lima" and r1["arbitration"] == "support_buyer"
     assert rows[1]["amount"] == "1500"
+
+
+def test_both_formats_flag_a_request_approved_by_the_clock(story):
+    """R2's 48 hours ran out unanswered: once swept it is auto-approved, and only it; R1
+    (approved by a mediation) and R3 (accepted) were approved by people."""
+    admin = story.login("root-admin")
+    assert [r["auto_approved"] for r in jsonl(story, admin)] == [False, False, False]
+    story.sweep(T0.add(days=3))
+    assert [r["auto_approved"] for r in jsonl(story, admin)] == [False, True, False]
+    assert [r["auto_approved"] for r in csv_rows(story, admin)] == ["false", "true", "false"]
+    assert list(exporting.CSV_COLUMNS)[-1] == "auto_approved"
 
 
 def runs_as_formula(cell: str) -> bool:

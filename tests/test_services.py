@@ -128,7 +128,7 @@ def test_accept_at_respond_by_is_refused_because_it_was_auto_approved(svc, alice
     before = dump(engine)
     with pytest.raises(WrongStatus, match="auto approved by system") as err:
         svc.accept(alice, "R1", req.respond_by)
-    assert "it is awaiting buyer ship" in err.value.message
+    assert "it is awaiting shipment" in err.value.message
     assert dump(engine) == before  # the refusal wrote nothing, not even the catch-up
     # The sweep then records the approval at respond_by.
     [swept] = svc.sweep(req.respond_by + hours(1))
@@ -214,7 +214,7 @@ def test_cancel_and_receive_refused_for_a_shipped_or_pending_request(svc, alice)
         svc.receive(alice, "R1", T0 + hours(1))
     svc.accept(alice, "R1", T0 + hours(1))
     svc.ship(BUYER, "R1", T0 + hours(2), "TRK-1")
-    with pytest.raises(WrongStatus, match="cannot be cancelled: it is buyer shipped"):
+    with pytest.raises(WrongStatus, match="cannot be cancelled: it is shipped back"):
         svc.cancel(BUYER, "R1", T0 + hours(3))
 
 
@@ -288,9 +288,28 @@ def test_windows_are_settings(engine):
 def test_a_shop_name_must_be_printable_text_and_nothing_is_added_otherwise(engine, shop):
     svc = services.Returns(engine)
     svc.add_user("root", "root", "admin", (), T0)
-    with pytest.raises(Refused, match="cannot be a shop name"):
+    with pytest.raises(Refused, match="shop name"):
         svc.add_user("root", "olga", "operator", ("acme", shop), T0)
     assert [u[0] for u in svc.list_users("root")] == ["root"]
+
+
+@pytest.mark.parametrize(
+    ("shop", "sentence"),
+    [
+        ("Acme ", "'Acme ' cannot be a shop name: it begins or ends with a space."),
+        (" acme", "' acme' cannot be a shop name: it begins or ends with a space."),
+        ("acme\t", "'acme\\t' cannot be a shop name: it must be 1 to 64 printable characters."),
+        ("", "A shop name cannot be empty."),
+    ],
+)
+def test_a_shop_name_with_a_space_at_either_end_is_refused_in_one_sentence(engine, shop, sentence):
+    svc = services.Returns(engine)
+    svc.add_user("root", "root", "admin", (), T0)
+    with pytest.raises(Refused) as err:
+        svc.add_user("root", "olga", "operator", (shop,), T0)
+    assert err.value.message == sentence
+    svc.add_user("root", "olga", "operator", ("Acme Home",), T0)  # a space inside is a name
+    assert svc.list_users("root") == [("olga", "operator", ("Acme Home",)), ("root", "admin", ())]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +410,7 @@ def test_the_loser_is_told_who_won(svc, alice, bob):
     with pytest.raises(WrongStatus) as err:
         svc.reject(bob, "R1", T0 + hours(1), "no_proof", "")
     assert "accepted by alice" in err.value.message
-    assert "it is awaiting buyer ship" in err.value.message
+    assert "it is awaiting shipment" in err.value.message
 
 
 def test_the_loser_of_a_race_with_the_sweep_is_told_who_won(svc, alice):

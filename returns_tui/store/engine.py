@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Every start checks the database against it; knowing it here
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
-HEAD = "0003"
+HEAD = "0004"
 # The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
 # DB-API paramstyle: sqlite3's qmark, psycopg's format.
 PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -91,11 +91,30 @@ def open_engine(url: str | None = None) -> Engine:
     url = url or default_url()
     try:
         engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise StoreError(f"{url!r} is not a database URL this program can open ({exc}).") from None
+    except ImportError as exc:  # a dialect SQLAlchemy knows, whose driver is not installed
+        raise StoreError(
+            f"{_shown_url(url)} needs the Python module {exc.name or 'of its driver'}, which "
+            f"is not installed; returns-tui opens {_KNOWN_URLS}."
+        ) from None
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise StoreError(
+            f"{_shown_url(url)} is not a database URL returns-tui can open; it opens {_KNOWN_URLS}."
+        ) from None
     if is_sqlite(engine):
         _configure_sqlite(engine)
     return engine
+
+
+_KNOWN_URLS = "sqlite:///PATH and postgresql+psycopg://USER@HOST/DATABASE URLs"
+
+
+def _shown_url(url: str) -> str:
+    """The URL inside a sentence, its password hidden when it has one."""
+    try:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        shown = url
+    return repr(shown[:200])
 
 
 # The name under which SQLite connections know Python's str.lower (a NULL stays NULL).

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from returns_tui import domain as d
+from returns_tui.store import search
 from returns_tui.store.schema import from_micros
 
 REQUEST_FIELDS = (
@@ -33,6 +34,9 @@ def request_values(req: d.Request) -> dict[str, Any]:
     values["status"] = req.status.value
     values["arbitration"] = req.arbitration.value if req.arbitration else None
     values["tab"] = d.TAB_OF_STATUS[req.status].value
+    values["search_text"] = search.search_text(
+        req.id, req.order_id, req.tracking, req.shop, req.buyer, req.product, req.sku, req.reason
+    )
     return values
 
 

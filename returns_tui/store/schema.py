@@ -84,6 +84,9 @@ requests = Table(
     # from before migration 0003 get theirs from it, and `check` reports a row without.
     Column("seal", LargeBinary),
     Column("chain", LargeBinary),
+    # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
+    # (store.search.search_text). Written with the request; indexed for search (migration 0004).
+    Column("search_text", Text, nullable=False, server_default=""),
     Index("ix_requests_tab_deadline", "tab", "deadline_at", "id"),
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
@@ -92,6 +95,8 @@ requests = Table(
     Index("ix_requests_shop_tab_created", "shop", "tab", "created_at", "id"),
     Index("ix_requests_order", "order_id"),
     Index("ix_requests_tracking", "tracking"),
+    # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
+    Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
 )
 
 records = Table(

@@ -1,35 +1,56 @@
-"""Search by a part of a buyer's name or of a product, through an index instead of a scan.
+"""Search: what people type finds the requests they mean, through an index instead of a scan.
 
-What matches is defined by one expression, the same on every path and both databases:
-`lower(buyer) LIKE '%text%'` or the same on `product`, with `text` lowered by Python and the
-LIKE wildcards in it escaped. The indexes only find the candidates quickly; that expression
-then decides, so the results are the same with or without an index (tests/test_search_index.py
-checks this against a plain Python filter).
+**What matches.** Each request stores `search_text`: its request id, order id, tracking
+number, shop, buyer, product, SKU, the buyer's reason code and that reason's label, each
+*folded* (below) and joined by spaces. A search text is folded the same way and cut into
+words at white space; a request matches when **every word is a part of its search_text**,
+in any order ("lima ana" finds Ana Lima; "r0000301", "301" and "R0000301" all find
+R0000301; "9400ae" finds a tracking number by its start). A search with no word left (only
+white space, or marks that fold to nothing) matches every request, like an empty one.
+That is the one definition, on every path and both databases: `search_text LIKE '%word%'`
+for each word (its wildcards escaped), a substring test on text that is already folded (so
+that SQLite's LIKE, which ignores the case of ASCII letters, and PostgreSQL's, which does
+not, agree); tests/test_search_index.py checks index = scan = a plain Python filter over
+the fields themselves.
 
-- SQLite: `requests_search`, an external-content FTS5 table with the `trigram` tokenizer over
-  requests(buyer, product), kept in step by triggers (migration 0002). It keeps no positions
-  (detail=none: a third of the size, several times faster to write), so a search of three
-  characters or more asks for the rows holding *every* trigram of the text (a superset of the
-  rows that contain the text), and the LIKE above keeps the true matches. SQLite's own
-  lower() folds ASCII only, so for text beyond ASCII the LIKE lowers with Python's str.lower
-  (registered on each connection by store.engine); the trigram tokenizer folds letters
-  beyond ASCII too, so the index finds at least what the LIKE finds: never fewer rows.
-- PostgreSQL: `pg_trgm` GIN indexes on lower(buyer) and lower(product), when the server let
-  migration 0002 create the extension; the planner uses them for the LIKE itself. Without
-  them the LIKE scans, as before.
-- Text of one or two characters has no trigram: the LIKE scans on both databases. A page of
-  rows still stops at its LIMIT; counting every match scans the viewer's requests.
+**Folding** (`fold`), so that text matches as people type it: compatibility decomposition
+(NFKD: "ﬁ" is "fi", full-width "ＡＢ" is "AB", "é" is "e" + an accent), the diacritics
+dropped (the combining marks of the Combining Diacritical Marks blocks: the accents of
+Latin, Greek and Cyrillic letters; not the marks other scripts write words with, such as
+Devanagari's virama or the Japanese voicing mark, which change the word), case folded
+(casefold: "ß" is "ss", "Σ" and "ς" are "σ"), then the letters NFKD leaves whole but that
+people type as plain Latin ones: ł→l, ø→o, đ→d, ħ→h, ŧ→t, ı→i, ð→d, þ→th, æ→ae, œ→oe,
+ŋ→n (so "lukasz" finds Łukasz and "soren" Søren; "mueller" does not find Müller: no
+transliteration beyond that table), and last NFC, which puts Hangul syllables back together
+(NFKD splits them into letters, and a one-letter search would match inside a syllable).
+The dotted İ folds to "i", like the dotless ı. Decomposition also folds some letters that
+people do tell apart: the Cyrillic й is и with a breve, so "и" finds "й" (never the other
+way round fails: the fold is the same on both sides).
 
-Where the two databases may still differ: PostgreSQL (C.UTF-8) and Python lower the same
-letters, but for the dotted İ (one letter in PostgreSQL, two in Python) and the final sigma
-(Python writes ς at the end of a word, PostgreSQL σ); and an ASCII text is compared with
-SQLite's lower(), which leaves the Kelvin sign and İ as they are.
+**The index** only finds candidates quickly; the expression above then decides, so the
+results are the same with or without it:
+- SQLite: `requests_search`, an external-content FTS5 table with the `trigram` tokenizer
+  over requests(search_text), kept in step by triggers (migration 0004). It keeps no
+  positions (detail=none: a third of the size, several times faster to write), so a search
+  asks for the rows holding *every* trigram of its words of three characters or more (a
+  superset of the rows that contain them), and the expression keeps the true matches.
+- PostgreSQL: a `pg_trgm` GIN index on search_text, when the server let migration 0004
+  create the extension; the planner uses it for the LIKEs themselves. Without it they scan.
+- A search whose words are all shorter than three characters has no trigram: the
+  expression scans, on both databases. A page of rows still stops at its LIMIT; counting
+  every match reads every search_text the viewer may see (see docs/PERFORMANCE.md).
+
+search_text is written by the services with every request (store.rows.request_values), by
+the seed's bulk insert, and for the rows already there by migration 0004 (`fill`). Change
+`fold` or `search_text` only with a migration that calls `fill` again.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,40 +60,105 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
-from returns_tui.store.engine import UNICODE_LOWER
+from returns_tui import labels
 from returns_tui.store.schema import requests
 
 FTS_TABLE = "requests_search"
-# The prefix of the triggers that keep FTS_TABLE in step with requests (migration 0002).
+# The prefix of the triggers that keep FTS_TABLE in step with requests (migration 0004).
 TRIGGER_PREFIX = "requests_search_"
 MIN_INDEXED = 3  # characters: the trigram tokenizer cannot find less
 MAX_TRIGRAMS = 24  # of a long text, this many spread over it narrow the candidates enough
+# From this many candidates on, a page of a search reads the rows in its own order and keeps
+# the matches (store.queries.page): about where reading 101 matches in order (one row in
+# N/C is one) costs as much as looking every candidate up and sorting them, at N = 1M.
+COMMON_FROM = 8000
 
 _fts = sa.table(FTS_TABLE, sa.column("rowid"))
 
+# ---------------------------------------------------------------------------------------------
+# Folding
 
-def folded(text: str) -> str:
-    """The text as the LIKE compares it."""
-    return text.lower()
+# The Combining Diacritical Marks blocks: the accents NFKD takes off Latin, Greek and Cyrillic
+# letters (and their supplements and extensions).
+_DIACRITICS = frozenset(
+    chr(c)
+    for lo, hi in ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF),
+                   (0xFE20, 0xFE2F))  # fmt: skip
+    for c in range(lo, hi + 1)
+)
+_STRIP = str.maketrans(dict.fromkeys(map(ord, _DIACRITICS)))
+# Letters that NFKD does not decompose, as people without them on their keyboard type them
+# (after casefold, so only the lower case is needed).
+_PLAIN = str.maketrans(
+    {"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ð": "d", "þ": "th",
+     "æ": "ae", "œ": "oe", "ŋ": "n"}  # fmt: skip
+)
 
 
-def like_pattern(text: str) -> str:
-    escaped = folded(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def fold(text: str) -> str:
+    """`text` as search compares it (see the module's doc): no diacritics, case folded."""
+    if text.isascii():  # NFKD, the marks and casefold change nothing in ASCII but its case
+        return text.lower()
+    # NFKD before casefold (İ is I + a dot, then i) and after it (casefold may compose).
+    text = unicodedata.normalize("NFKD", text).translate(_STRIP).casefold()
+    text = unicodedata.normalize("NFKD", text).translate(_STRIP).translate(_PLAIN)
+    return unicodedata.normalize("NFC", text)
+
+
+_fold_cached = lru_cache(maxsize=8192)(fold)  # names, products, shops and SKUs repeat
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a search, each one that a request must contain."""
+    return fold(text).split()
+
+
+def search_text(
+    request_id: str,
+    order_id: str,
+    tracking: str | None,
+    shop: str,
+    buyer: str,
+    product: str,
+    sku: str,
+    reason: str,
+) -> str:
+    """What a request's search_text column holds (see the module's doc)."""
+    return " ".join(
+        (
+            fold(request_id),
+            fold(order_id),
+            fold(tracking or ""),
+            _fold_cached(shop),
+            _fold_cached(buyer),
+            _fold_cached(product),
+            _fold_cached(sku),
+            _fold_cached(reason),
+            _fold_cached(labels.buyer_reason(reason)),
+        )
+    )
+
+
+# The columns search_text is made of, in search_text's order of arguments.
+SOURCE_COLUMNS = ("id", "order_id", "tracking", "shop", "buyer", "product", "sku", "reason")
+
+
+# ---------------------------------------------------------------------------------------------
+# The query
 
 
 def indexed(text: str) -> bool:
-    """Whether an index can find `text` (three characters or more)."""
-    return len(folded(text)) >= MIN_INDEXED
+    """Whether an index can find candidates for `text` (a word of three characters or more)."""
+    return any(len(word) >= MIN_INDEXED for word in words(text))
 
 
 def trigrams(text: str) -> list[str]:
-    """The distinct three-character pieces of the folded text, in order; at most
+    """The distinct three-character pieces of the search's words, in order; at most
     MAX_TRIGRAMS of them, spread over the text (fewer only widen the candidates)."""
-    low = folded(text)
     seen: dict[str, None] = {}
-    for i in range(len(low) - 2):
-        seen.setdefault(low[i : i + 3], None)
+    for word in words(text):
+        for i in range(len(word) - 2):
+            seen.setdefault(word[i : i + 3], None)
     pieces = list(seen)
     if len(pieces) > MAX_TRIGRAMS:
         step = (len(pieces) - 1) / (MAX_TRIGRAMS - 1)
@@ -86,36 +172,43 @@ def fts_query(text: str) -> str:
     return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams(text))
 
 
-def like_clause(text: str) -> ColumnElement[bool]:
-    """The definition of a match (see the module's doc): a scan when nothing else helps."""
-    pattern = like_pattern(text)
+def common(conn: Connection, text: str) -> bool:
+    """Whether the SQLite index holds at least COMMON_FROM candidates for `text` (an
+    indexed search): the index stops counting there, a millisecond at most."""
+    if not trigrams(text):
+        return False
+    sql = f"SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT 1 OFFSET {COMMON_FROM - 1}"
+    return conn.exec_driver_sql(sql, (fts_query(text),)).first() is not None
 
-    def matches(lower: Any) -> ColumnElement[bool]:
-        return sa.or_(
-            lower(requests.c.buyer).like(pattern, escape="\\"),
-            lower(requests.c.product).like(pattern, escape="\\"),
-        )
 
-    if text.isascii():
-        return matches(sa.func.lower)
-    # Text beyond ASCII: SQLite's lower() would leave "ÉMILIE" as it is, so there it is
-    # Python's str.lower, a function call per row (twice the cost of a scan, hence not for
-    # ASCII text, where the two agree on every letter but the Kelvin sign and the dotted İ).
-    return _PerDialect(matches(getattr(sa.func, UNICODE_LOWER)), matches(sa.func.lower))
+def _like_pattern(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def match_clause(text: str) -> ColumnElement[bool]:
+    """The definition of a match (see the module's doc), without any index: a scan."""
+    found = words(text)
+    if not found:
+        return sa.true()
+    column = requests.c.search_text
+    # SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not: the same test
+    # here, since folded text has no capital letter (tests/test_search_index.py).
+    return sa.and_(*[column.like(_like_pattern(word), escape="\\") for word in found])
 
 
 def text_clause(text: str) -> ColumnElement[bool]:
-    """Requests whose buyer or product contains `text`: through the FTS5 index on SQLite (for
-    three characters or more), the LIKE elsewhere (PostgreSQL's planner finds its pg_trgm
-    indexes for it)."""
-    like = like_clause(text)
+    """Requests that match `text`: through the FTS5 index on SQLite (when a word has three
+    characters or more), the expression alone elsewhere (PostgreSQL's planner finds its
+    pg_trgm index for it)."""
+    match = match_clause(text)
     if not indexed(text):
-        return like
+        return match
     candidates = sa.select(_fts.c.rowid).where(
         sa.literal_column(FTS_TABLE).op("MATCH")(sa.literal(fts_query(text), sa.String))
     )
-    through_index = sa.and_(sa.literal_column("requests.rowid").in_(candidates), like)
-    return _PerDialect(through_index, like)
+    through_index = sa.and_(sa.literal_column("requests.rowid").in_(candidates), match)
+    return _PerDialect(through_index, match)
 
 
 def unindexed(column: sa.Column[Any]) -> ColumnElement[Any]:
@@ -172,7 +265,49 @@ def _compile_unindexed(element: _NoIndex, compiler: Any, **kw: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bulk writes (the seed)
+# Writing search_text for rows already there (migration 0004), and the seed's bulk insert
+
+FILL_BATCH = 5000
+
+
+def fill(conn: Connection) -> int:
+    """Write every request's search_text from its columns, a batch at a time, in the
+    caller's transaction; returns the number of requests. On PostgreSQL each batch goes
+    through a temporary table and one UPDATE (a million single-row UPDATEs took minutes)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sqlite = conn.dialect.name == "sqlite"
+    if not sqlite:
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS search_fill "
+            "(id TEXT PRIMARY KEY, search_text TEXT) ON COMMIT DROP"
+        )
+    select = f"SELECT {', '.join(SOURCE_COLUMNS)} FROM requests WHERE id > {mark} ORDER BY id"
+    select += f" LIMIT {FILL_BATCH}"
+    after, done = "", 0
+    while True:
+        rows = conn.exec_driver_sql(select, (after,)).all()
+        if not rows:
+            return done
+        values = [(search_text(*row), row[0]) for row in rows]
+        if sqlite:
+            conn.exec_driver_sql(f"UPDATE requests SET search_text = {mark} WHERE id = {mark}",
+                                 values)  # fmt: skip
+        else:
+            _fill_batch_pg(conn, values)
+        done += len(rows)
+        after = rows[-1][0]
+
+
+def _fill_batch_pg(conn: Connection, values: list[tuple[str, str]]) -> None:
+    conn.exec_driver_sql("TRUNCATE search_fill")
+    with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy("COPY search_fill (search_text, id) FROM STDIN") as stream:
+            for row in values:
+                stream.write_row(row)
+    conn.exec_driver_sql(
+        "UPDATE requests SET search_text = search_fill.search_text FROM search_fill "
+        "WHERE requests.id = search_fill.id"
+    )
 
 
 def has_index(conn: Connection) -> bool:
