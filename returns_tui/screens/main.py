@@ -246,6 +246,7 @@ class ConsoleScreen(Screen):
         self._counting: str | None = None  # the search being counted, if a count runs
         self._count_again = False
         self._pending: tuple[Anchor, str | None, int] | None = None
+        self._pending_edge: str | None = None  # the edge whose window is being read, if one
         self._sweeping = False
         self._polling = False
         self._frozen = False
@@ -317,6 +318,7 @@ class ConsoleScreen(Screen):
 
     def load_rows(self, anchor: Anchor, keep_id: str | None, cursor: int) -> None:
         self._pending = (anchor, keep_id, cursor)
+        self._pending_edge = None
         self._rows_seq += 1
         self._read_rows(self._rows_seq, self.view, anchor, keep_id, cursor)
 
@@ -370,9 +372,13 @@ class ConsoleScreen(Screen):
     def _show_window(self, msg: WindowLoaded) -> None:
         if msg.seq != self._rows_seq or msg.window.view != self.view:
             return  # a later read was asked for meanwhile
-        self._pending = None
-        self._store_ok()
+        # The cursor as pending says: further steps past the edge may have moved it (_edge).
         keep_id, cursor = msg.keep_id, msg.cursor
+        if self._pending is not None:
+            keep_id, cursor = self._pending[1], self._pending[2]
+        self._pending = None
+        self._pending_edge = None
+        self._store_ok()
         shown = self.window
         if (
             keep_id is not None
@@ -455,6 +461,21 @@ class ConsoleScreen(Screen):
         window = self.window
         if window is None:
             return
+        if self._pending is not None and self._pending_edge == msg.edge:
+            # The same edge again while its window is read (a held ↓ or PgDn): the cursor
+            # lands that much further in it, instead of the key being lost.
+            anchor, keep_id, cursor = self._pending
+            step = msg.overshoot + 1
+            if msg.edge == "next":
+                self._pending = (anchor, keep_id, cursor + step)
+            elif msg.edge == "previous":
+                self._pending = (anchor, keep_id, cursor - step)
+            return
+        self._load_edge(window, msg)
+        if self._pending is not None:
+            self._pending_edge = msg.edge
+
+    def _load_edge(self, window: Window, msg: RequestTable.EdgeReached) -> None:
         if msg.edge == "first":
             self.load_rows(FIRST, keep_id=None, cursor=0)
         elif msg.edge == "last":
