@@ -49,8 +49,12 @@ class Tmux:
     ) -> None:
         self.socket = f"rt-{uuid.uuid4().hex[:8]}"
         self.history = history
+        # Without COLUMNS and LINES: a tmux server started from a test run may hand its panes
+        # COLUMNS=80 LINES=24, which programs (Python's shutil, so Textual) believe before the
+        # terminal's real size. env execs the command: the pane's process is still the command.
         self.run("-f", "/dev/null", "new-session", "-d", "-s", "t",
-                 "-x", str(width), "-y", str(height), *command)  # fmt: skip
+                 "-x", str(width), "-y", str(height),
+                 "env", "-u", "COLUMNS", "-u", "LINES", *command)  # fmt: skip
         # Esc reaches the app at once instead of waiting to see if a sequence follows.
         self.run("set-option", "-s", "escape-time", "0")
         # Keep the pane when the command exits, to read its last words.
