@@ -26,6 +26,7 @@ from returns_tui.screens.main import ConsoleScreen
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.textsafe import safe
+from returns_tui.typeahead import TypeAhead
 
 log = logging.getLogger(__name__)  # debug only: nothing may reach the terminal under the TUI
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)  # debug only: nothing may reach the terminal 
 _HIDDEN_SYSTEM_COMMANDS = {"Screenshot"}
 
 
-class ReturnsApp(App[int]):
+class ReturnsApp(TypeAhead, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "returns-tui"
     BINDINGS = [
