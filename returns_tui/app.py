@@ -4,6 +4,7 @@ and the command palette, and runs it. The console itself is `screens.main.Consol
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -12,8 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from rich.text import Text
+from rich.traceback import Traceback
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from returns_tui.clock import Clock, utc_now
@@ -21,13 +25,17 @@ from returns_tui.roles import Actor
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
+from returns_tui.textsafe import safe
+from returns_tui.typeahead import TypeAhead
+
+log = logging.getLogger(__name__)  # debug only: nothing may reach the terminal under the TUI
 
 # Palette entries that escape the console: Textual's screenshot writes a file where the user
 # did not ask (and over SSH, on the server).
 _HIDDEN_SYSTEM_COMMANDS = {"Screenshot"}
 
 
-class ReturnsApp(App[int]):
+class ReturnsApp(TypeAhead, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "returns-tui"
     BINDINGS = [
@@ -58,6 +66,48 @@ class ReturnsApp(App[int]):
         self.tz = tz
         self.title_text = title
         self._on_start = on_start
+        self._crash: str | None = None  # why the console stopped, if it failed
+
+    def get_driver_class(self) -> type[Driver]:
+        # Our input thread on Linux and macOS (returns_tui/terminal.py: bytes that are not
+        # UTF-8, pastes); Textual's own driver elsewhere, or when TEXTUAL_DRIVER names one.
+        driver = super().get_driver_class()
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if driver is LinuxDriver:
+            from returns_tui.terminal import ConsoleDriver
+
+            return ConsoleDriver
+        return driver
+
+    # -- A failure ends the console with status 1 and one line, never 0 or a traceback -------
+    # Textual 8.2.8 ends the app on an unhandled exception (_handle_exception, status 1) and
+    # on a failure of its input thread (panic, status 0), and prints a full traceback with
+    # its local variables, buyers' text included, after it left the screen. Here either
+    # gives status 1 and one line on standard error; the traceback goes to the log.
+
+    def _handle_exception(self, error: Exception) -> None:
+        log.error("the console failed", exc_info=error)
+        self._crash = self._crash or f"{type(error).__name__}: {error}"
+        super()._handle_exception(error)
+
+    def panic(self, *renderables: object) -> None:
+        if self._crash is None:
+            self._crash = next(
+                (_failure(r) for r in renderables if _failure(r)), "an internal error"
+            )
+        self.exit(return_code=1)
+        super().panic(*renderables)  # type: ignore[arg-type]
+
+    def _print_error_renderables(self) -> None:
+        if self._exit_renderables:
+            line = (self._crash or "an internal error").strip().splitlines() or ["?"]
+            self.error_console.print(
+                Text(safe(f"returns-tui: the console stopped on an error: {line[0]}")),
+                highlight=False,
+                soft_wrap=True,
+            )
+        self._exit_renderables.clear()
 
     def get_default_screen(self) -> Screen:
         return ConsoleScreen(
@@ -108,6 +158,18 @@ class ReturnsApp(App[int]):
                     f"Show the {binding.description} tab",
                     partial(console.action_tab, name),
                 )
+
+
+def _failure(renderable: object) -> str | None:
+    """ "Kind: message" of the error a panic was given (a traceback, or its text)."""
+    if isinstance(renderable, Traceback) and renderable.trace.stacks:
+        stack = renderable.trace.stacks[-1]
+        return f"{stack.exc_type}: {stack.exc_value}"
+    if isinstance(renderable, (str, Text)):
+        return str(renderable)
+    if isinstance(renderable, BaseException):
+        return f"{type(renderable).__name__}: {renderable}"
+    return None
 
 
 # How often the console looks for its terminal; how long it then gives a clean exit.

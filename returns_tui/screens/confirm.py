@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.widgets import Button, Static
 
 from returns_tui.screens.form import Dialog
+from returns_tui.widgets.focus import focus_now
 
 
 class ConfirmScreen(Dialog[bool]):
@@ -39,7 +40,7 @@ class ConfirmScreen(Dialog[bool]):
 
     def on_mount(self) -> None:
         # Enter on the focused button confirms; Tab then Enter on Cancel cancels.
-        self.query_one("#confirm", Button).focus()
+        focus_now(self.query_one("#confirm", Button))
 
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
@@ -66,6 +67,18 @@ class Dialog(ModalScreen[ResultT]):
         margin-top: 1;
     }
     """
+
+    _answered = False
+
+    def dismiss(self, result: ResultT | None = None) -> AwaitComplete:
+        """Close with `result`, once. Keys in one burst (Enter Enter), a double click, or
+        Enter in a field and on a button all reach the dialog before it has closed: the
+        first answers, the rest do nothing. (Textual 8.2.8 would hand the caller the answer
+        again, and then fail to pop the screen it had popped already.)"""
+        if self._answered:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)
 
     def on_mount(self) -> None:
         # Textual runs this as well as a subclass's own on_mount. When a short terminal makes

@@ -14,6 +14,7 @@ from returns_tui.domain import Rules
 from returns_tui.screens.form import Dialog
 from returns_tui.screens.records import window_text
 from returns_tui.textsafe import safe
+from returns_tui.widgets.focus import focus_now
 
 
 def tabs_paragraph(rules: Rules) -> str:
@@ -71,7 +72,7 @@ class HelpScreen(Dialog[None]):
         for key, does in self._keys:
             table.add_row(Text(safe(key), style="bold"), Text(safe(does)))
         self._fit()
-        table.focus()
+        focus_now(table)
 
     def on_resize(self) -> None:
         self._fit()

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pendulum
@@ -57,6 +58,7 @@ from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
+from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.header import ConsoleHeader
 from returns_tui.widgets.request_table import RequestTable
 from returns_tui.widgets.search_bar import SearchBar
@@ -163,9 +165,17 @@ class SweepDone(_Msg):
 
 @dataclass
 class DialogData(_Msg):
-    """What a dialog needs, read in a worker: `open` pushes the dialog with it."""
+    """What a dialog needs, read in a worker: `open` pushes the dialog with it; None when
+    the read failed (and said why)."""
 
-    open: Callable[[], None] = field(repr=False)
+    open: Callable[[], None] | None = field(repr=False)
+
+
+@dataclass
+class MarksDone(_Msg):
+    """The marked requests were acted on: unmark them."""
+
+    ids: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +256,7 @@ class ConsoleScreen(Screen):
         self._counting: str | None = None  # the search being counted, if a count runs
         self._count_again = False
         self._pending: tuple[Anchor, str | None, int] | None = None
+        self._pending_edge: str | None = None  # the edge whose window is being read, if one
         self._sweeping = False
         self._polling = False
         self._frozen = False
@@ -279,7 +290,7 @@ class ConsoleScreen(Screen):
         return View(self.tab, self.sorts[self.tab], self.search)
 
     def on_mount(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
         # The footer lists the keys once it hears that bindings changed; say so once mounted.
         self.call_after_refresh(self.refresh_bindings)
         self._tick()
@@ -317,6 +328,7 @@ class ConsoleScreen(Screen):
 
     def load_rows(self, anchor: Anchor, keep_id: str | None, cursor: int) -> None:
         self._pending = (anchor, keep_id, cursor)
+        self._pending_edge = None
         self._rows_seq += 1
         self._read_rows(self._rows_seq, self.view, anchor, keep_id, cursor)
 
@@ -370,9 +382,13 @@ class ConsoleScreen(Screen):
     def _show_window(self, msg: WindowLoaded) -> None:
         if msg.seq != self._rows_seq or msg.window.view != self.view:
             return  # a later read was asked for meanwhile
-        self._pending = None
-        self._store_ok()
+        # The cursor as pending says: further steps past the edge may have moved it (_edge).
         keep_id, cursor = msg.keep_id, msg.cursor
+        if self._pending is not None:
+            keep_id, cursor = self._pending[1], self._pending[2]
+        self._pending = None
+        self._pending_edge = None
+        self._store_ok()
         shown = self.window
         if (
             keep_id is not None
@@ -455,6 +471,21 @@ class ConsoleScreen(Screen):
         window = self.window
         if window is None:
             return
+        if self._pending is not None and self._pending_edge == msg.edge:
+            # The same edge again while its window is read (a held ↓ or PgDn): the cursor
+            # lands that much further in it, instead of the key being lost.
+            anchor, keep_id, cursor = self._pending
+            step = msg.overshoot + 1
+            if msg.edge == "next":
+                self._pending = (anchor, keep_id, cursor + step)
+            elif msg.edge == "previous":
+                self._pending = (anchor, keep_id, cursor - step)
+            return
+        self._load_edge(window, msg)
+        if self._pending is not None:
+            self._pending_edge = msg.edge
+
+    def _load_edge(self, window: Window, msg: RequestTable.EdgeReached) -> None:
         if msg.edge == "first":
             self.load_rows(FIRST, keep_id=None, cursor=0)
         elif msg.edge == "last":
@@ -652,7 +683,7 @@ class ConsoleScreen(Screen):
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         self._apply_search(event.value.strip())
-        self.table.focus()
+        focus_now(self.table)
 
     @on(SearchBar.Cleared)
     def _search_cleared(self) -> None:
@@ -660,7 +691,7 @@ class ConsoleScreen(Screen):
 
     def action_clear_search(self) -> None:
         self.query_one(SearchBar).close()
-        self.table.focus()
+        focus_now(self.table)
         self._apply_search("")
 
     def _apply_search(self, text: str) -> None:
@@ -767,25 +798,37 @@ class ConsoleScreen(Screen):
 
     def action_records(self) -> None:
         if (rid := self._current()) is not None:
-            self._open_records(rid)
+            self._open_with(partial(self._read_records, rid))
 
-    @work(thread=True, group="dialog", exit_on_error=False)
-    def _open_records(self, rid: str) -> None:
-        with self._guard():
-            records = self.service.records(self.actor, rid)
-            screen = RecordsScreen(rid, records, self.service.rules, self.tz)
-            self.post_message(DialogData(lambda: self.app.push_screen(screen)))
+    def _read_records(self, rid: str) -> Callable[[], None]:
+        records = self.service.records(self.actor, rid)
+        screen = RecordsScreen(rid, records, self.service.rules, self.tz)
+        return lambda: self.app.push_screen(screen)
 
     def action_mediate(self) -> None:
         if (rid := self._current(d.Kind.MEDIATED)) is not None:
-            self._open_mediate(rid)
+            self._open_with(partial(self._read_mediate, rid))
+
+    def _read_mediate(self, rid: str) -> Callable[[], None]:
+        request = self.service.get(self.actor, rid)
+        records = self.service.records(self.actor, rid)
+        return lambda: self._push_mediate(request, records)
+
+    def _open_with(self, read: Callable[[], Callable[[], None]]) -> None:
+        """Open a dialog whose data is read first, in a worker. Keys typed meanwhile wait for
+        the dialog (a second `v` or `m` too, which then does nothing): they are not the
+        table's (typeahead.py)."""
+        self.app.hold_keys()  # type: ignore[attr-defined]
+        self._read_dialog(read)
 
     @work(thread=True, group="dialog", exit_on_error=False)
-    def _open_mediate(self, rid: str) -> None:
-        with self._guard():
-            request = self.service.get(self.actor, rid)
-            records = self.service.records(self.actor, rid)
-            self.post_message(DialogData(lambda: self._push_mediate(request, records)))
+    def _read_dialog(self, read: Callable[[], Callable[[], None]]) -> None:
+        opener = None
+        try:
+            with self._guard():
+                opener = read()
+        finally:
+            self.post_message(DialogData(opener))
 
     def _push_mediate(self, request: d.Request, records: list[d.Record]) -> None:
         def done(result: tuple[str, str] | None) -> None:
@@ -798,7 +841,16 @@ class ConsoleScreen(Screen):
 
     @on(DialogData)
     def _open_dialog(self, msg: DialogData) -> None:
+        if msg.open is None or not self.is_current:
+            # The read failed (a toast or the banner says why), or another screen came up:
+            # the keys typed for the dialog go nowhere.
+            self.app.release_keys(drop=True)  # type: ignore[attr-defined]
+            return
         msg.open()
+
+    @on(MarksDone)
+    def _unmark(self, msg: MarksDone) -> None:
+        self.table.clear_marks(msg.ids)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))
@@ -855,7 +907,7 @@ class ConsoleScreen(Screen):
                 refused.append(f"{rid}: {exc.__class__.__name__}: {exc}")
         self.post_message(ActionsDone(verb, done, refused, failed))
         if batch:
-            self.post_message(DialogData(lambda: self.table.clear_marks(ids)))
+            self.post_message(MarksDone(ids))
 
     @on(ActionsDone)
     def _acted(self, msg: ActionsDone) -> None:

@@ -22,6 +22,7 @@ from returns_tui.screens.form import Dialog, ErrorLine, NoteField
 from returns_tui.screens.records import reason_label
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import local_text
+from returns_tui.widgets.focus import focus_now
 
 NO_DECISION = "Choose a decision: for the buyer or for the seller."
 # Free text is clipped here so that the decision stays on screen; the records (v) show it
@@ -136,7 +137,7 @@ class MediateScreen(Dialog[tuple[str, str] | None]):
             )
 
     def on_mount(self) -> None:
-        self.query_one("#decision", RadioSet).focus()
+        focus_now(self.query_one("#decision", RadioSet))
 
     @property
     def error_text(self) -> str:
@@ -145,7 +146,7 @@ class MediateScreen(Dialog[tuple[str, str] | None]):
     @on(RadioSet.Changed)
     def _decided(self) -> None:
         self.query_one(ErrorLine).clear()
-        self.query_one(NoteField).input.focus()
+        focus_now(self.query_one(NoteField).input)
 
     @on(Input.Changed)
     def _edited(self) -> None:
@@ -159,13 +160,13 @@ class MediateScreen(Dialog[tuple[str, str] | None]):
         error = self.query_one(ErrorLine)
         if pressed is None or pressed.id not in ("buyer", "seller"):
             error.show(NO_DECISION)
-            self.query_one("#decision", RadioSet).focus()
+            focus_now(self.query_one("#decision", RadioSet))
             return
         try:
             check_note(note_field.value)
         except Refused as exc:
             error.show(exc.message)
-            note_field.input.focus()
+            focus_now(note_field.input)
             return
         self.dismiss((pressed.id, note_field.value.strip()))
 

@@ -12,6 +12,7 @@ from returns_tui.domain import NOTE_MAX, check_note
 from returns_tui.errors import Refused
 from returns_tui.screens.form import Dialog, ErrorLine, NoteField
 from returns_tui.textsafe import safe
+from returns_tui.widgets.focus import focus_now
 
 
 class NoteScreen(Dialog[str | None]):
@@ -44,7 +45,7 @@ class NoteScreen(Dialog[str | None]):
             yield Static("Enter or ctrl+s adds · Esc cancels", classes="hint", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(NoteField).input.focus()
+        focus_now(self.query_one(NoteField).input)
 
     @property
     def error_text(self) -> str:
@@ -62,7 +63,7 @@ class NoteScreen(Dialog[str | None]):
             check_note(note)
         except Refused as exc:
             self.query_one(ErrorLine).show(exc.message)
-            self.query_one(NoteField).input.focus()
+            focus_now(self.query_one(NoteField).input)
             return
         self.dismiss(note.strip())
 

@@ -20,6 +20,7 @@ from returns_tui.domain import Kind, Record, Rules, Status
 from returns_tui.screens.form import Dialog
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import local_text
+from returns_tui.widgets.focus import focus_now
 
 
 def window_text(window: Duration) -> str:
@@ -174,7 +175,7 @@ class RecordsScreen(Dialog[None]):
 
     def on_mount(self) -> None:
         self._fit()
-        self.query_one("#timeline").focus()
+        focus_now(self.query_one("#timeline"))
 
     def on_resize(self) -> None:
         self._fit()

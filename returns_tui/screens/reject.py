@@ -18,6 +18,7 @@ from returns_tui.domain import NOTE_MAX, Rules, check_reject_input
 from returns_tui.errors import Refused
 from returns_tui.screens.form import Dialog, ErrorLine, NoteField
 from returns_tui.textsafe import safe
+from returns_tui.widgets.focus import focus_now
 
 NO_REASON = "Choose a reason from the list."
 
@@ -59,7 +60,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             )
 
     def on_mount(self) -> None:
-        self.query_one("#reason", Select).focus()
+        focus_now(self.query_one("#reason", Select))
 
     @property
     def error_text(self) -> str:
@@ -70,7 +71,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
         self.query_one(ErrorLine).clear()
         if event.value is not Select.NULL:
             # The next thing to do is the note; Enter there submits.
-            self.query_one(NoteField).input.focus()
+            focus_now(self.query_one(NoteField).input)
 
     @on(Input.Changed)
     def _note_edited(self) -> None:
@@ -85,7 +86,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
         if select.value is Select.NULL:
             # The domain's sentence quotes the bad value; with nothing chosen there is none.
             error.show(NO_REASON)
-            select.focus()
+            focus_now(select)
             return
         reason = str(select.value)
         note = note_field.value
@@ -93,7 +94,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             check_reject_input(reason, note, self._rules)
         except Refused as exc:
             error.show(exc.message)
-            note_field.input.focus()
+            focus_now(note_field.input)
             return
         self.dismiss((reason, note.strip()))
 

@@ -246,9 +246,15 @@ class RequestTable(ScrollView, can_focus=True):
             return  # not laid out yet: on_resize comes back here
         top = int(self.scroll_y)
         if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+            self._scroll_rows_to(self.cursor_row)
         elif self.cursor_row >= top + visible:
-            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+            self._scroll_rows_to(self.cursor_row - visible + 1)
+
+    def _scroll_rows_to(self, top: int) -> None:
+        """Show the rows from `top`. `force`: the table has `overflow-y: hidden` (no scrollbar,
+        see DEFAULT_CSS), and Textual (8.2.8) skips an axis the CSS does not let scroll unless
+        forced, which left the cursor moving off screen while the table stood still."""
+        self.scroll_to(y=top, animate=False, immediate=True, force=True)
 
     def on_resize(self) -> None:
         self._fit_columns(self.size.width)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.message import Message
 
+from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.safe_input import SafeInput
 
 
@@ -30,7 +31,7 @@ class SearchBar(SafeInput):
     def open(self, text: str) -> None:
         self.value = text
         self.add_class("-shown")
-        self.focus()
+        focus_now(self)
 
     def close(self) -> None:
         self.remove_class("-shown")

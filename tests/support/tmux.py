@@ -12,6 +12,28 @@ import subprocess
 import time
 import uuid
 
+_SGR_OR_TEXT = re.compile(r"\x1b\[(?P<sgr>[0-9;:]*)m|[^\x1b]+|\x1b")
+
+
+def _background(sgr: str, bg: str) -> str:
+    """The background after one SGR sequence whose parameters are `sgr`."""
+    params = [p for p in sgr.replace(":", ";").split(";")]
+    i = 0
+    while i < len(params):
+        p = params[i]
+        if p in ("", "0", "49"):
+            bg = ""
+        elif p == "48" and i + 1 < len(params):
+            width = 2 if params[i + 1] == "5" else 4  # 48;5;N or 48;2;R;G;B
+            bg = ";".join(params[i + 1 : i + 1 + width])
+            i += width
+        elif p in ("38",) and i + 1 < len(params):
+            i += 2 if params[i + 1] == "5" else 4  # a foreground colour's own numbers
+        elif p.isdigit() and (40 <= int(p) <= 47 or 100 <= int(p) <= 107):
+            bg = p
+        i += 1
+    return bg
+
 
 class Tmux:
     """One tmux server of our own (its own socket, no config file) with one `width`×`height`
@@ -27,8 +49,12 @@ class Tmux:
     ) -> None:
         self.socket = f"rt-{uuid.uuid4().hex[:8]}"
         self.history = history
+        # Without COLUMNS and LINES: a tmux server started from a test run may hand its panes
+        # COLUMNS=80 LINES=24, which programs (Python's shutil, so Textual) believe before the
+        # terminal's real size. env execs the command: the pane's process is still the command.
         self.run("-f", "/dev/null", "new-session", "-d", "-s", "t",
-                 "-x", str(width), "-y", str(height), *command)  # fmt: skip
+                 "-x", str(width), "-y", str(height),
+                 "env", "-u", "COLUMNS", "-u", "LINES", *command)  # fmt: skip
         # Esc reaches the app at once instead of waiting to see if a sequence follows.
         self.run("set-option", "-s", "escape-time", "0")
         # Keep the pane when the command exits, to read its last words.
@@ -55,6 +81,23 @@ class Tmux:
         """The window's text (and `history` lines above it). A line the terminal wrapped at the
         window's edge comes back whole (-J), so a long path or message can be matched as one."""
         return self.run("capture-pane", "-p", "-J", "-t", "t", "-S", str(-self.history))
+
+    def backgrounds(self) -> list[tuple[str, list[str]]]:
+        """The window's lines, each with the background colour of every character in it (as
+        its SGR parameters, e.g. "5;32", or "" for the default): how a test sees which row is
+        highlighted. From capture-pane -e, which writes the attributes as SGR sequences."""
+        lines = []
+        bg = ""
+        for raw in self.run("capture-pane", "-p", "-e", "-t", "t").splitlines():
+            text, colours = [], []
+            for part in _SGR_OR_TEXT.finditer(raw):
+                if part.group("sgr") is not None:
+                    bg = _background(part.group("sgr"), bg)
+                else:
+                    text.append(part.group(0))
+                    colours.extend([bg] * len(part.group(0)))
+            lines.append(("".join(text), colours))
+        return lines
 
     def wait(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
         """The first match of `pattern` on the screen; fails after `timeout` seconds, or at once

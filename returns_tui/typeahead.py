@@ -1,0 +1,151 @@
+"""Keys typed ahead: where the keys of a burst go, and which of them may act.
+
+Over a laggy SSH link, or while the console is busy, typed keys arrive together, in one read
+of the terminal. Textual 8.2.8 hands each key to the widget that has the focus *when the key
+is read*, and looks the key's binding up only when it has come back up from that widget: so in
+`/ana⏎`, the "a" that followed the "/" had already been given to the table before "/" opened
+the search field, and came back to be looked up as the console's `a` (accept); keys typed
+after `n` reached a note dialog that had no focused field yet, and were lost. Three rules, in
+the App, make a burst do what the same keys typed slowly do:
+
+1. **A key goes to what has the focus when it is acted on.** A key that comes back up unused
+   from a widget that has lost the focus meanwhile is handed to the widget that has it now
+   (the search field, the dialog's field), instead of being looked up as a binding.
+2. **While a screen opens, keys wait.** From the moment a dialog is pushed (or popped, or its
+   data is being read, `hold_keys`) until it has been drawn, keys and pastes are held, then
+   given to it in order: they reach its field, not the screen below or nothing.
+3. **A key pressed before its screen was on screen changes nothing.** Such a key still edits
+   the focused text field (letters, Backspace...) and may close the dialog (Esc), but any
+   other key is dropped: Enter typed blind after `a` does not accept, `n hello⏎` leaves the
+   note unsaved in its dialog. Whatever changes data (accept, reject, a note...) is asked in a
+   dialog, so it is only ever done by a key pressed while the person could see what it does.
+
+The time a key was pressed is its event's `time`, set when the input thread read it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from weakref import WeakKeyDictionary
+
+from textual import events
+from textual._time import get_time
+from textual.app import App
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input
+
+# Keys that edit a text field: typed ahead, they still reach it.
+_EDITING = frozenset({"backspace", "delete", "left", "right", "home", "end"})
+# Keys that close a dialog or a search: typed ahead, they still act (they change no data).
+_LEAVING = frozenset({"escape"})
+# A hold ends after this many seconds even if its screen never showed (a read that hangs):
+# the keys are then given out under rule 3.
+HOLD_LIMIT = 5.0
+# Keys remembered with the widget they were given to (those that come back are forgotten).
+_AIMED_MAX = 256
+
+_NEVER = float("inf")
+
+
+class TypeAhead(App):
+    """The App's half of the three rules: ReturnsApp is one."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: list[events.Event] | None = None  # keys held while a screen opens
+        self._hold_timer = None
+        # When each screen was last drawn after it became the active one; _NEVER until then.
+        self._shown_at: WeakKeyDictionary[Screen, float] = WeakKeyDictionary()
+        self._aimed: OrderedDict[int, tuple[events.Key, Widget]] = OrderedDict()
+
+    def on_mount(self) -> None:
+        self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
+
+    # -- Holding ---------------------------------------------------------------------------
+
+    def hold_keys(self) -> None:
+        """Hold keys and pastes until the screen that is about to open has been drawn (or
+        `release_keys`)."""
+        if self._held is None:
+            self._held = []
+            self._hold_timer = self.set_timer(HOLD_LIMIT, self.release_keys)
+
+    def release_keys(self, drop: bool = False) -> None:
+        """Give out the held keys, in order, to what has the focus now (or `drop` them:
+        they were meant for a dialog that did not open)."""
+        held, self._held = self._held or [], None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if not drop:
+            for event in held:
+                self.post_message(_fresh(event))
+
+    def _screen_changed(self, screen: Screen) -> None:
+        self._shown_at[screen] = _NEVER
+        self.hold_keys()
+        screen.call_after_refresh(self._screen_shown, screen)
+
+    def _screen_shown(self, screen: Screen) -> None:
+        if screen is not self.screen:
+            return  # another screen came on top meanwhile; its own drawing releases
+        self._shown_at[screen] = get_time()
+        self.release_keys()
+
+    # -- Giving keys out -------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._held is not None:
+                self._held.append(event)
+                return
+            if not self._may_act(event):
+                return
+            if isinstance(event, events.Key):
+                self._aim(event)
+        await super().on_event(event)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A key that came back up unused from the widgets (Textual then looks up its binding,
+        # in App._on_key, after this). If the focus moved while it was on its way (the key
+        # before it opened a field), it is for the field instead: rule 1.
+        aimed = self._aimed.pop(id(event), None)
+        if self._held is not None:  # a screen is opening: the key is its (rule 2)
+            event.prevent_default()
+            self._held.append(event)
+        elif aimed is not None and aimed[0] is event and aimed[1] is not self._target():
+            event.prevent_default()
+            await self.on_event(_fresh(event))
+
+    def _target(self) -> Widget:
+        return self.screen.focused or self.screen
+
+    def _aim(self, event: events.Key) -> None:
+        self._aimed[id(event)] = (event, self._target())
+        while len(self._aimed) > _AIMED_MAX:
+            self._aimed.popitem(last=False)
+
+    def _may_act(self, event: events.Key | events.Paste) -> bool:
+        """Rule 3: whether a key (or a paste) may act on the screen it would go to."""
+        if event.time >= self._shown_at.get(self.screen, 0.0):
+            return True
+        if isinstance(event, events.Key) and event.key in _LEAVING:
+            return True
+        if not isinstance(self.screen.focused, Input):
+            return False
+        return isinstance(event, events.Paste) or event.is_printable or event.key in _EDITING
+
+
+def _fresh(event: events.Event) -> events.Event:
+    """A copy of a key or paste that Textual will dispatch again from the start, with the
+    time it was pressed."""
+    copy: events.Event
+    if isinstance(event, events.Key):
+        copy = events.Key(event.key, event.character)
+    else:
+        assert isinstance(event, events.Paste)
+        copy = events.Paste(event.text)
+    copy.time = event.time
+    copy.set_sender(event._sender)
+    return copy
