@@ -87,10 +87,20 @@ class TypeAhead(App):
         self.hold_keys()
         screen.call_after_refresh(self._screen_shown, screen)
 
+    def _display(self, screen: Screen, renderable) -> None:
+        # The moment a screen's first frame goes to the terminal is when the person can see
+        # it: a key read after it may act, even if it is read before _screen_shown runs (which
+        # comes a little later, after the refresh's other callbacks).
+        if renderable is not None and self._shown_at.get(screen) == _NEVER:
+            if screen is self.screen and not self._batch_count:
+                self._shown_at[screen] = get_time()
+        super()._display(screen, renderable)
+
     def _screen_shown(self, screen: Screen) -> None:
         if screen is not self.screen:
             return  # another screen came on top meanwhile; its own drawing releases
-        self._shown_at[screen] = get_time()
+        if self._shown_at.get(screen) == _NEVER:  # headless: nothing is written
+            self._shown_at[screen] = get_time()
         self.release_keys()
 
     # -- Giving keys out -------------------------------------------------------------------

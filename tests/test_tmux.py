@@ -33,6 +33,7 @@ def tmux(tmp_path):
         "TMPDIR": str(tmp_path),
     }
     demo = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
+    demo.append("--keep")  # the test reads the database after the demo has ended
     # A shell prints the demo's exit status after it (the arguments pass through as "$@", no
     # quoting); the screen keeps what the demo printed after its full-screen console left.
     session = Tmux(["sh", "-c", '"$@"; echo "[exited $?]"', "sh", *demo], history=50)
@@ -63,7 +64,7 @@ def test_the_demo_in_a_real_terminal(tmux):
     tmux.keys("C-q")
     # The path is long under pytest's (and xdist's) tmp dirs and may wrap in the window: the
     # screen joins a wrapped line back, so \S+ is the whole path.
-    path = tmux.wait(r"Demo database: (\S+)", timeout=15).group(1)
+    path = tmux.wait(r"Demo database kept: (\S+)", timeout=15).group(1)
     tmux.wait(r"\[exited 0\]")
     assert Path(path).is_file(), path
     svc = Returns(open_engine(f"sqlite:///{path}"))
