@@ -9,14 +9,23 @@ import shutil
 import time
 
 import pytest
+from rich.cells import cell_len
+from textual.geometry import Region
+from textual.widgets import Label
 
-from tests.support.console import NOW, new_service, seed, submit
+from returns_tui import domain as d
+from returns_tui.screens.form import NoteField
+from returns_tui.screens.note import NoteScreen
+from returns_tui.screens.records import record_text
+from tests.dialog_data import Host
+from tests.support.console import NOW, FakeClock, new_service, opened, seed, submit, wait_for
 from tests.support.run_console import in_tmux, set_clock
 from tests.support.tmux import Tmux
 
 tmux_only = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 NOTES = 3000
+S = d.Status
 
 
 @pytest.fixture
@@ -100,3 +109,54 @@ def test_a_1x1_resize_and_back_repaints_without_a_key(start, seeded):
     tmux.run("resize-window", "-t", "t", "-x", "120", "-y", "36")
     screen = tmux.wait(r"returns-tui │ alice(.|\n)*R1002(.|\n)*\? Help\s+\^q Quit").string
     assert "row 1 of 16" in screen
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10 item 8, the smaller ones
+
+
+@pytest.mark.parametrize("login, warned", [("alice", True), ("sam", False)])
+async def test_an_agent_gets_no_due_soon_toast_but_hears_of_the_approval(tmp_path, login, warned):
+    svc = new_service(f"sqlite:///{tmp_path / 'due.db'}")
+    submit(svc, "R1", NOW.subtract(hours=47, minutes=30))  # due within the hour
+    clock = FakeClock()
+    try:
+        async with opened(svc, login, clock) as (app, pilot):
+
+            def titles() -> list[str]:
+                return [n.title for n in app._notifications]
+
+            if warned:
+                await wait_for(pilot, lambda: "Due soon" in titles(), what="Due soon")
+            # Past the deadline: this console's sweep approves it and says so.
+            clock.advance(hours=1)
+            await wait_for(pilot, lambda: "Auto-approved" in titles(), what="Auto-approved")
+            assert ("Due soon" in titles()) is warned, titles()
+    finally:
+        svc.engine.dispose()
+
+
+async def test_the_note_counter_of_a_huge_paste_stays_on_one_line():
+    app = Host(NoteScreen("R1"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = app.screen.query_one(NoteField)
+        field.input.value = "x" * 10000
+        await pilot.pause()
+        counter = app.screen.query_one("#note-count", Label)
+        assert field.counter_text == "10000/500"
+        size = counter.outer_size
+        painted = [strip.text for strip in counter.render_lines(Region(0, 0, *size))]
+        assert [line.strip() for line in painted if line.strip()] == ["10000/500"], painted
+
+
+def test_the_timeline_keeps_its_columns_for_long_actor_names():
+    rules = d.Rules()
+    lines = [
+        record_text(
+            d.Record(NOW, actor, d.Kind.NOTED, S.PENDING, S.PENDING, {"note": "x"}), rules
+        ).plain.splitlines()[0]
+        for actor in ("sam", "a-very-long-operator-name-indeed", "李小龍李小龍李小龍")
+    ]
+    columns = {cell_len(line.split("(pending)")[0]) for line in lines}
+    assert len(columns) == 1, lines
+    assert "a-very-long…" in lines[1]

@@ -570,7 +570,12 @@ class ConsoleScreen(Screen):
             with self._guard():
                 now = self.clock()
                 swept = self.service.sweep(now)
-                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                # Only to those who can answer in time: an agent cannot accept or reject.
+                soon = (
+                    self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                    if self.actor.role in ALLOWED["accept"]
+                    else []
+                )
                 # Requests this console warned about whose deadline passed, approved by another
                 # console's sweep or a cron job: told about too, from their records.
                 ours = {s.request_id for s in swept}

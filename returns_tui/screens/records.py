@@ -96,6 +96,17 @@ def _status_text(status: Status | None) -> str:
     return "new" if status is None else status.value.replace("_", " ")
 
 
+# The actor's column in the timeline, in cells: a longer name is cut with an ellipsis, so the
+# moves after it stay in one column.
+ACTOR_CELLS = 12
+
+
+def _actor_column(actor: str) -> str:
+    name = Text(safe(actor))
+    name.truncate(ACTOR_CELLS, overflow="ellipsis", pad=True)
+    return name.plain
+
+
 def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     """One entry of the timeline: when, who, the move, what happened, and its details."""
     move = (
@@ -106,7 +117,7 @@ def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     text = Text.assemble(
         (local_text(rec.at, tz), "bold"),
         "   ",
-        (safe(rec.actor).ljust(12), "bold cyan"),
+        (_actor_column(rec.actor), "bold cyan"),
         " ",
         (move, "dim"),
         "\n",
