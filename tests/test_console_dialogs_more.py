@@ -17,8 +17,17 @@ from returns_tui import domain as d
 from returns_tui.screens.form import NoteField
 from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.records import record_text
-from tests.dialog_data import Host
-from tests.support.console import NOW, FakeClock, new_service, opened, seed, submit, wait_for
+from tests.dialog_data import Host, screen_text
+from tests.support.console import (
+    NOW,
+    FakeClock,
+    new_service,
+    opened,
+    opens,
+    seed,
+    submit,
+    wait_for,
+)
 from tests.support.run_console import in_tmux, set_clock
 from tests.support.tmux import Tmux
 
@@ -160,3 +169,17 @@ def test_the_timeline_keeps_its_columns_for_long_actor_names():
     columns = {cell_len(line.split("(pending)")[0]) for line in lines}
     assert len(columns) == 1, lines
     assert "a-very-long…" in lines[1]
+
+
+async def test_help_at_80x24_shows_its_prose_first_and_each_key_once(seeded):
+    async with opened(seeded, "alice", size=(80, 24)) as (app, pilot):
+        await opens(pilot, app, "question_mark", "HelpScreen")
+        await pilot.pause()
+        text = screen_text(app)
+        prose = text.index("To Proceed holds the requests")
+        assert text.index("Help: tabs, deadlines and keys") < prose < text.index("Key ")
+        assert "moments; it turns amber" in text  # the whole paragraph, above the keys
+        assert "Esc, ? or q closes" in text
+        keys = [key for key, _ in app.main.key_rows()]
+        assert "^p" in keys and "ctrl+p" not in keys and len(keys) == len(set(keys))
+        assert "← →" in keys

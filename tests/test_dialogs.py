@@ -346,7 +346,7 @@ async def test_long_help_and_long_history_keep_title_and_hint_on_screen():
         for i in range(40)
     ]
     for dialog, title, hint in (
-        (HelpScreen(many_keys), "Keys", "Esc, ? or q closes"),
+        (HelpScreen(many_keys), "Help: tabs, deadlines and keys", "Esc, ? or q closes"),
         (RecordsScreen("R1", many_records, RULES, tz="UTC"), "41 records", "Esc, v or q closes"),
     ):
         for size in (SIZE, (100, 24)):
