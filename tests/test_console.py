@@ -403,7 +403,7 @@ async def test_help_lists_the_keys_the_viewer_may_use(svc):
         rows = app.main.key_rows()
         assert rows[0] == ("1", "All")  # the console's keys first, none of every screen's
         assert not {"Focus Next", "Focus Previous", "Copy selected text"} & {d for _, d in rows}
-        assert rows[-1][0] == "ctrl+c"
+        assert rows[-1][0] == "^c"  # written as the footer writes keys (^q, ^p)
 
 
 async def test_keys_are_remapped_by_the_settings(svc):

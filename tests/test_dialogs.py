@@ -11,7 +11,7 @@ from returns_tui.screens.form import ErrorLine, NoteField
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.mediate import NO_DECISION, MediateScreen
 from returns_tui.screens.note import NoteScreen
-from returns_tui.screens.records import RecordsScreen, what_happened
+from returns_tui.screens.records import RecordsScreen, Timeline, what_happened
 from returns_tui.screens.reject import NO_REASON, RejectScreen
 from tests.dialog_data import APPEALED, HOSTILE_NOTE, KEYS, LIFE, RECORDS, Host, screen_text
 
@@ -177,14 +177,14 @@ def test_a_rejection_for_other_reads_as_just_that_in_the_records():
 async def test_records_show_hostile_text_literally_and_clicking_it_does_nothing():
     app = Host(RecordsScreen("R100234", RECORDS, RULES, tz="UTC"))
     async with app.run_test(size=SIZE) as pilot:
-        entries = list(app.screen.query(".record").results(Static))
-        assert len(entries) == 4
-        last = entries[-1]
-        painted = shown(last)
+        timeline = app.screen.query_one(Timeline)
+        painted = shown(timeline)
+        assert painted.count("UTC   ") == 4  # the four entries
         assert "see [@click=app.quit]x[/] [bold] [00] ␛[31mred" in painted
         assert "\x1b" not in painted
-        await pilot.click(last)
-        await pilot.click(last, offset=(18, 2))  # on "[@click=app.quit]x"
+        row = next(i for i, line in enumerate(painted.splitlines()) if "[@click" in line)
+        await pilot.click(timeline)
+        await pilot.click(timeline, offset=(20, row))  # on "[@click=app.quit]x"
         await pilot.pause()
         assert app.is_running
         assert isinstance(app.screen, RecordsScreen)
@@ -193,7 +193,7 @@ async def test_records_show_hostile_text_literally_and_clicking_it_does_nothing(
 async def test_records_timeline_says_what_happened_in_words():
     app = Host(RecordsScreen("R1", RECORDS + LIFE[1:], RULES, tz="UTC"))
     async with app.run_test(size=SIZE):
-        text = "\n".join(str(s.content) for s in app.screen.query(".record").results(Static))
+        text = "\n".join(line.plain for line in app.screen.query_one(Timeline).lines)
         assert "2026-11-20 09:00 UTC" in text
         assert "rejected: No proof provided" in text
         assert "Note: No photo of the crack was attached." in text
@@ -346,7 +346,7 @@ async def test_long_help_and_long_history_keep_title_and_hint_on_screen():
         for i in range(40)
     ]
     for dialog, title, hint in (
-        (HelpScreen(many_keys), "Keys", "Esc, ? or q closes"),
+        (HelpScreen(many_keys), "Help: tabs, deadlines and keys", "Esc, ? or q closes"),
         (RecordsScreen("R1", many_records, RULES, tz="UTC"), "41 records", "Esc, v or q closes"),
     ):
         for size in (SIZE, (100, 24)):

@@ -93,6 +93,8 @@ DONE_WORDS = {
     "mediate": "mediated",
 }
 _TABS = Binding.Group("Tabs", compact=True)
+# The help's words for keys whose footer label is too short to explain them.
+_KEY_HELP = {"command_palette": "Command palette: every action by name"}
 # The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
 _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
 
@@ -570,7 +572,12 @@ class ConsoleScreen(Screen):
             with self._guard():
                 now = self.clock()
                 swept = self.service.sweep(now)
-                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                # Only to those who can answer in time: an agent cannot accept or reject.
+                soon = (
+                    self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                    if self.actor.role in ALLOWED["accept"]
+                    else []
+                )
                 # Requests this console warned about whose deadline passed, approved by another
                 # console's sweep or a cron job: told about too, from their records.
                 ours = {s.request_id for s in swept}
@@ -870,14 +877,16 @@ class ConsoleScreen(Screen):
                 "command_palette",
             ):
                 continue
-            rows.append((self.app.get_key_display(binding), binding.description))
+            # Every key as the footer writes it (^p, ^q), each once.
+            does = _KEY_HELP.get(binding.action, binding.description)
+            rows.append((self.app.get_key_display(binding), does))
         rows += [
             ("↑ ↓", "Move; past the window's end the next page is read"),
+            ("← →", "A column sideways, on a terminal narrower than the table"),
             ("PgUp PgDn", "A screen up or down"),
             ("Home End", "First page, last page"),
             ("Enter", "View the return records"),
-            ("ctrl+p", "Command palette: every action by name"),
-            ("ctrl+c", "Copy the text selected with the mouse"),
+            ("^c", "Copy the text selected with the mouse"),
         ]
         return rows
 
