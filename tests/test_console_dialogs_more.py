@@ -166,3 +166,38 @@ async def test_help_at_80x24_shows_its_prose_first_and_each_key_once(seeded):
         keys = [key for key, _ in app.main.key_rows()]
         assert "^p" in keys and "ctrl+p" not in keys and len(keys) == len(set(keys))
         assert "← →" in keys
+
+
+@pytest.mark.parametrize("how", ["auto_approved", "accepted_elsewhere"])
+async def test_a_confirm_closes_when_its_request_changes_under_it(tmp_path, how):
+    """Issue 10 item 8: the accept dialog stayed open across its request's auto-approval, and
+    its Enter then answered a question about a request that was no longer pending."""
+    svc = new_service(f"sqlite:///{tmp_path / 'confirm.db'}")
+    submit(svc, "R1", NOW.subtract(hours=47, minutes=59))  # due in a minute
+    clock = FakeClock()
+    try:
+        async with opened(svc, "alice", clock) as (app, pilot):
+            await pilot.press("a")
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen",
+                           what="the accept dialog")  # fmt: skip
+            dialog = app.screen
+            if how == "auto_approved":
+                clock.advance(minutes=2)  # the console's own sweep approves it
+            else:
+                svc.perform(svc.login("bob"), "accept", "R1", clock())
+
+            def told() -> bool:
+                said = [str(n.message) for n in app._notifications]
+                return any("R1 changed meanwhile: it is now" in m for m in said)
+
+            await wait_for(pilot, told, what="the toast")
+            assert app.screen is not dialog and dialog.watch == ("R1", "pending")
+            records = svc.records(svc.login("alice"), "R1")
+            kinds = [r.kind for r in records]
+            # Nothing by alice: the auto-approval or bob's accept, and nothing after it.
+            assert [r.actor for r in records if r.kind is d.Kind.ACCEPTED] == (
+                [] if how == "auto_approved" else ["bob"]
+            )
+            assert kinds.count(d.Kind.AUTO_APPROVED) == (how == "auto_approved")
+    finally:
+        svc.engine.dispose()

@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Tabs
 
 from returns_tui import domain as d
+from returns_tui import labels
 from returns_tui.clock import Clock
 from returns_tui.console_data import (
     FIRST,
@@ -559,6 +560,33 @@ class ConsoleScreen(Screen):
     @on(Changed)
     def _changed(self) -> None:
         self.reload()
+        self._recheck_dialog()
+
+    def _recheck_dialog(self) -> None:
+        """Someone committed: if a confirm dialog is open about one request, read that
+        request again (its status may have moved under the question)."""
+        dialog = self.app.screen
+        if isinstance(dialog, ConfirmScreen) and dialog.watch is not None:
+            self._reread_watched(dialog)
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _reread_watched(self, dialog: ConfirmScreen) -> None:
+        assert dialog.watch is not None
+        rid, asked_about = dialog.watch
+        with self._guard():
+            status = self.service.get(self.actor, rid).status
+            if status.value != asked_about:
+                self.app.call_from_thread(self._close_stale, dialog, rid, status)
+
+    def _close_stale(self, dialog: ConfirmScreen, rid: str, status: d.Status) -> None:
+        if self.app.screen is not dialog:
+            return  # answered meanwhile
+        dialog.dismiss(False)
+        self.notify(
+            f"{safe(rid)} changed meanwhile: it is now {labels.status(status)}. Nothing was done.",
+            severity="warning",
+            markup=False,
+        )
 
     def start_sweep(self) -> None:
         """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
@@ -748,7 +776,9 @@ class ConsoleScreen(Screen):
                 "when it arrives."
             )
         self.app.push_screen(
-            ConfirmScreen(f"Accept request {safe(rid)}?", safe(body), "Accept"),
+            ConfirmScreen(
+                f"Accept request {safe(rid)}?", safe(body), "Accept", watch=(rid, row.status)
+            ),
             lambda ok: ok and self.act("accept", [rid]),
         )
 
@@ -789,6 +819,7 @@ class ConsoleScreen(Screen):
                 # and safe() makes control characters visible.
                 safe(f"{row.product} is back from {row.buyer}; {money} is refunded now."),
                 "Confirm receipt",
+                watch=(rid, row.status),
             ),
             lambda ok: ok and self.act("receive", [rid]),
         )
