@@ -639,3 +639,19 @@ async def test_after_a_second_request_the_first_cannot_be_appealed_times_in_the_
         assert "The buyer can no longer appeal this request." in detail
         assert "Buyer may act until" not in detail  # the window is not theirs to use any more
         assert "2026-11-21 18:00 JST" in detail  # rejected at 09:00 UTC
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10 (console side): the table, the status line, the dialogs
+
+
+async def test_opening_the_search_bar_keeps_every_column_at_120(svc):
+    async with opened(svc, "sam", size=(120, 36)) as (app, pilot):
+        header = next(line for line in screen_text(app).splitlines() if "Request" in line)
+        assert "Order" in header
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: app.main.query_one("#search").has_focus)
+        await pilot.pause(0.1)
+        header = next(line for line in screen_text(app).splitlines() if "Request" in line)
+        assert "Order" in header and "Deadline" in header, header
+        assert app.main.table.size.width == 120
