@@ -655,3 +655,18 @@ async def test_opening_the_search_bar_keeps_every_column_at_120(svc):
         header = next(line for line in screen_text(app).splitlines() if "Request" in line)
         assert "Order" in header and "Deadline" in header, header
         assert app.main.table.size.width == 120
+
+
+async def test_a_superseded_rejection_counts_nothing_down(svc):
+    # R1016 was rejected; the buyer's second request on its order supersedes it: the buyer
+    # can no longer appeal R1016, so neither its row nor its detail counts a window down.
+    submit(svc, "R2016", NOW.subtract(hours=1), order="O1016", n=3)
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "5")
+        table = app.main.table
+        assert table.get_cell("R1018", "due").plain.endswith("m")  # rejected, not superseded
+        assert table.get_cell("R1016", "due").plain == "—"
+        await highlight(pilot, app, "R1016")
+        shown = detail_text(app)
+        assert "can no longer appeal" in shown
+        assert "Buyer may act until" not in shown

@@ -63,15 +63,21 @@ def urgency(deadline: DateTime | None, now: DateTime) -> str:
 
 
 def countdown_text(
-    deadline: DateTime | None, status: str, now: DateTime, styles: dict[str, str]
+    deadline: DateTime | None,
+    status: str,
+    now: DateTime,
+    styles: dict[str, str],
+    *,
+    superseded: bool = False,
 ) -> Text:
     """The time left as `47h 12m`. Coloured by urgency where the request moves by itself when
     it runs out ("due" once past, until the sweep moves it); dim for a rejection, whose window
-    is the buyer's to appeal or ask again, not the seller's to answer; a dash otherwise."""
+    is the buyer's to appeal or ask again, not the seller's to answer, unless a later request
+    on its order superseded it (the buyer can no longer act on it); a dash otherwise."""
     if deadline is not None:
         left = seconds_left(deadline, now)
         if status in _TIMED:
             return Text(countdown(left), style=styles.get(urgency(deadline, now), ""))
-        if status == d.Status.REJECTED and left > 0:
+        if status == d.Status.REJECTED and left > 0 and not superseded:
             return Text(countdown(left), style="dim")
     return Text("—", style="dim")

@@ -488,7 +488,9 @@ class RequestTable(ScrollView, can_focus=True):
         raise KeyError(key)
 
     def _countdown(self, row: ListRow, now: DateTime) -> tuple[str, str]:
-        text = countdown_text(row.deadline_at, row.status, now, self.countdown_styles)
+        text = countdown_text(
+            row.deadline_at, row.status, now, self.countdown_styles, superseded=bool(row.superseded)
+        )
         return text.plain, str(text.style)
 
     def _style(self, spec: str) -> Style:
