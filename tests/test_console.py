@@ -670,3 +670,21 @@ async def test_a_superseded_rejection_counts_nothing_down(svc):
         shown = detail_text(app)
         assert "can no longer appeal" in shown
         assert "Buyer may act until" not in shown
+
+
+async def test_the_screens_show_labels_never_codes(svc):
+    from returns_tui.screens.mediate import case_rows
+
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "6")
+        table = app.main.table
+        assert table.get_cell("R1019", "type").plain == "return and refund"
+        await highlight(pilot, app, "R1019")
+        shown = detail_text(app)
+        assert "reason arrived damaged" in shown
+        assert "arbitration under way" in shown and "type return and refund" in shown
+        for code in ("in_progress", "return_and_refund", "in_mediation", "damaged "):
+            assert code not in shown.replace("arrived damaged", ""), code
+        rows = dict(case_rows(request(svc, "R1019", "sam"), [], svc.rules, "UTC"))
+        assert rows["Buyer's reason"].startswith("arrived damaged: ")
+        assert rows["Request"].endswith("return and refund")
