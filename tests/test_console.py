@@ -7,8 +7,10 @@ from textual.widgets import Input, Select
 from textual.widgets import Tab as TabWidget
 
 from returns_tui import domain as d
+from returns_tui.money import format_amount
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.settings import Settings
+from returns_tui.store.queries import DEFAULT_SORT
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.status_line import StatusLine
@@ -688,3 +690,31 @@ async def test_the_screens_show_labels_never_codes(svc):
         rows = dict(case_rows(request(svc, "R1019", "sam"), [], svc.rules, "UTC"))
         assert rows["Buyer's reason"].startswith("arrived damaged: ")
         assert rows["Request"].endswith("return and refund")
+
+
+def stake(svc, who: str, tab: d.Tab, search: str = "") -> str:
+    """The money of a view per currency, summed here from the rows themselves."""
+    sums: dict[str, int] = {}
+    actor = svc.login(who)
+    for row in svc.page(actor, tab, DEFAULT_SORT[tab], search, limit=1000):
+        sums[row.currency] = sums.get(row.currency, 0) + row.amount_cents
+    return ", ".join(
+        f"{format_amount(sums[cur], cur)} {cur}" for cur in sorted(sums)
+    )
+
+
+async def test_the_status_line_says_the_money_at_stake_per_currency(svc):
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "2")
+        expected = stake(svc, "sam", d.Tab.TO_PROCEED)
+        assert "EUR" in expected and "USD" in expected  # two currencies, never added up
+        await wait_for(pilot, lambda: f"at stake {expected}" in status_line(app))
+        await goto(pilot, app, "4")
+        expected = stake(svc, "sam", d.Tab.COMPLETED)
+        await wait_for(pilot, lambda: f"at stake {expected}" in status_line(app))
+        await goto(pilot, app, "1")
+        await pilot.press("slash", *"ana", "enter")
+        expected = stake(svc, "sam", d.Tab.ALL, "ana")
+        assert expected != stake(svc, "sam", d.Tab.ALL)
+        await wait_for(pilot, lambda: f"at stake {expected} ·" in status_line(app))
+        assert "search: ana" in status_line(app)

@@ -120,6 +120,15 @@ class CountsLoaded(_Msg):
 
 
 @dataclass
+class TotalsLoaded(_Msg):
+    """The money at stake in a view (a tab, a search), per currency."""
+
+    tab: d.Tab
+    search: str
+    totals: dict[str, int]
+
+
+@dataclass
 class CountsFinished(_Msg):
     search: str
 
@@ -247,6 +256,7 @@ class ConsoleScreen(Screen):
         self.search = ""
         self.window: Window | None = None
         self.counts: dict[d.Tab, int] | None = None
+        self.totals: dict[str, int] | None = None  # the money at stake in the view shown
         self.detail: Detail | None = None
         self.store_error: str | None = None
         # Per tab, the window last shown and the request under the cursor, so that coming back
@@ -313,6 +323,7 @@ class ConsoleScreen(Screen):
     def reload(self, *, anchor: Anchor | None = None, keep_id: str | None = None) -> None:
         """Read counts, the window (where it is, unless `anchor` says where) and the detail."""
         self.load_counts(self.search)
+        self.load_totals()
         if anchor is None and self._pending is not None:
             # A move to another window is under way: read that one, not the one it leaves.
             self.load_rows(*self._pending)
@@ -357,6 +368,21 @@ class ConsoleScreen(Screen):
                 self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
         finally:
             self.post_message(CountsFinished(search))
+
+    def load_totals(self) -> None:
+        self._read_totals(self.tab, self.search)
+
+    @work(thread=True, exclusive=True, group="totals", exit_on_error=False)
+    def _read_totals(self, tab: d.Tab, search: str) -> None:
+        with self._guard():
+            totals = self.service.totals(self.actor, tab, search)
+            self.post_message(TotalsLoaded(tab, search, totals))
+
+    @on(TotalsLoaded)
+    def _show_totals(self, msg: TotalsLoaded) -> None:
+        if (msg.tab, msg.search) == (self.tab, self.search):
+            self.totals = msg.totals
+            self._show_status()
 
     @on(CountsFinished)
     def _counts_finished(self, msg: CountsFinished) -> None:
@@ -453,6 +479,7 @@ class ConsoleScreen(Screen):
             sort_label=self.sorts[self.tab].label,
             marked=len(self.table.marked),
             search=self.search,
+            totals=self.totals,
         )
 
     @on(RequestTable.Highlighted)
@@ -660,6 +687,8 @@ class ConsoleScreen(Screen):
         else:
             self.load_rows(FIRST, keep_id=None, cursor=0)
             self.window = None
+        self.totals = None
+        self.load_totals()
         self.query_one(TabBar).select(tab)
         self._show_status()
 
@@ -700,7 +729,9 @@ class ConsoleScreen(Screen):
         self.search = text
         self._places.clear()
         self.counts = None
+        self.totals = None
         self.load_counts(text)
+        self.load_totals()
         self.load_rows(FIRST, keep_id=None, cursor=0)
         if not text:
             self.query_one(SearchBar).close()

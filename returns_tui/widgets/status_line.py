@@ -1,11 +1,19 @@
-"""One line under the table: where the cursor is, the order, marks and the search."""
+"""One line under the table: where the cursor is, the money at stake in the view, the order,
+marks and the search."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
+
+
+def at_stake(totals: dict[str, int]) -> str:
+    """The money of a view per currency, each in its own minor units, never added together:
+    `1234.50 USD, 20.00 EUR`."""
+    return ", ".join(f"{format_amount(cents, cur)} {safe(cur)}" for cur, cents in totals.items())
 
 
 class StatusLine(Static):
@@ -22,6 +30,7 @@ class StatusLine(Static):
         sort_label: str,
         marked: int,
         search: str,
+        totals: dict[str, int] | None = None,
     ) -> None:
         parts: list[tuple[str, str] | str] = [(tab_label, "bold"), " · "]
         if total is None:
@@ -30,6 +39,9 @@ class StatusLine(Static):
             parts.append("no requests")
         else:
             parts.append((f"row {position:,} of {total:,}", "bold"))
+            if totals:  # None while it is read
+                parts.append(" · at stake ")
+                parts.append((at_stake(totals), "bold"))
         parts.append(f" · sort: {sort_label}")
         if marked:
             parts.append((f" · {marked} marked", "bold"))
