@@ -371,28 +371,35 @@ async def test_sort_cycles_through_the_orders(svc):
         assert table_ids(app) == urgent
 
 
-async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
+async def test_accept_marked_asks_only_for_those_still_acceptable_and_lists_them(svc):
     async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
-        await pilot.press("space", "space", "space")
-        assert app.main.table.marked == {"R1007", "R1006", "R1008"}
-        assert "3 marked" in status_line(app)
+        await pilot.press("space", "space", "space", "space")
+        assert app.main.table.marked == {"R1007", "R1006", "R1008", "R1004"}
+        assert "4 marked" in status_line(app)
         assert app.main.table.get_cell("R1006", "mark").plain == "●"
-        await pilot.press("up", "space")  # unmark R1008
-        assert app.main.table.marked == {"R1007", "R1006"}
-        # Meanwhile bob (another console) rejects one of them.
+        await pilot.press("up", "space")  # unmark R1004
+        assert app.main.table.marked == {"R1007", "R1006", "R1008"}
+        # Meanwhile bob (another console) rejects one of them: asked for 3, 2 can be accepted.
         svc.reject(svc.login("bob"), "R1006", NOW, "no_proof")
         await opens(pilot, app, "A", "ConfirmScreen")
-        assert "Accept 2 marked requests?" in screen_text(app)
+        text = screen_text(app)
+        assert "Accept 2 of the 3 marked requests?" in text
+        ready = [request(svc, rid) for rid in ("R1007", "R1008")]
+        for r in ready:
+            assert f"{r.id}  {r.buyer} · {r.product} · " in text
+        total = format_amount(sum(r.amount_cents for r in ready), "USD")
+        assert f"Total: {total} USD" in text
+        assert "1 of the 3 marked can no longer be accepted and is left out:" in text
+        assert "R1006 cannot be accepted: it is rejected" in text
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "R1007 accepted." in toasts(app))
-        assert any(
-            "R1006 cannot be accepted: it is rejected (rejected by bob" in t for t in toasts(app)
-        )
+        await wait_for(pilot, lambda: "2 requests accepted." in toasts(app))
+        assert not any("Refused" in t or "cannot" in t for t in toasts(app))
         await wait_for(pilot, lambda: not app.main.table.marked)
         assert request(svc, "R1007").status is d.Status.COMPLETED
+        assert request(svc, "R1008").status is d.Status.AWAITING_BUYER_SHIP
         assert request(svc, "R1006").status is d.Status.REJECTED
-        assert request(svc, "R1008").status is d.Status.PENDING
+        assert request(svc, "R1004").status is d.Status.PENDING
 
 
 async def test_help_lists_the_keys_the_viewer_may_use(svc):

@@ -62,7 +62,7 @@ from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.header import ConsoleHeader
 from returns_tui.widgets.request_table import RequestTable
 from returns_tui.widgets.search_bar import SearchBar
-from returns_tui.widgets.status_line import StatusLine
+from returns_tui.widgets.status_line import StatusLine, at_stake
 from returns_tui.widgets.tab_bar import TabBar
 
 log = logging.getLogger(__name__)
@@ -781,14 +781,50 @@ class ConsoleScreen(Screen):
         if not ids:
             self.notify("Mark requests with space first.", markup=False, severity="warning")
             return
-        n = len(ids)
+        # Read as they are now: a marked row may have changed elsewhere since it was marked,
+        # and the question counts only those that can still be accepted.
+        self._open_with(partial(self._read_marked, ids))
+
+    def _read_marked(self, ids: list[str]) -> Callable[[], None]:
+        ready: list[d.Request] = []
+        not_now: list[str] = []
+        for rid in ids:
+            try:
+                request = self.service.get(self.actor, rid)
+            except Refused as exc:  # gone from this viewer's sight
+                not_now.append(exc.message)
+                continue
+            if refusal := d.wrong_status(rid, request.status, d.Kind.ACCEPTED):
+                not_now.append(refusal.message)
+            else:
+                ready.append(request)
+        return lambda: self._confirm_marked(ids, ready, not_now)
+
+    def _confirm_marked(self, ids: list[str], ready: list[d.Request], not_now: list[str]) -> None:
+        if not ready:
+            self.table.clear_marks(ids)
+            self._show_status()
+            self.notify(
+                _marked_left_out(len(ids), not_now),
+                title="Nothing to accept",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+            return
+        n = len(ready)
+        title = f"Accept {n} marked request{'s' if n > 1 else ''}?"
+        if not_now:
+            title = f"Accept {n} of the {len(ids)} marked requests?"
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.table.clear_marks(ids)
+                self.act("accept", [r.id for r in ready], batch=True)
+
         self.app.push_screen(
-            ConfirmScreen(
-                f"Accept {n} marked request{'s' if n > 1 else ''}?",
-                "Each is accepted on its own; any that can no longer be accepted are listed.",
-                f"Accept {n}",
-            ),
-            lambda ok: ok and self.act("accept", ids, batch=True),
+            ConfirmScreen(title, marked_body(ready, not_now, len(ids)), f"Accept {n}"),
+            done,
         )
 
     def action_reject(self) -> None:
@@ -1003,6 +1039,40 @@ class _Guard:
                 StoreFailed((str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
             )
         return True
+
+
+MARKED_LISTED = 10  # requests listed by name in the accept-marked question
+
+
+def marked_body(ready: Sequence[d.Request], not_now: Sequence[str], marked: int) -> str:
+    """The accept-marked question's body: the requests that will be accepted (the first ten),
+    their total per currency, and the marked ones left out, with why. Line by line through
+    safe(): the buyer's and product's text may hold anything."""
+    lines = [
+        safe(f"{r.id}  {r.buyer} · {r.product} · ", single_line=True)
+        + f"{format_amount(r.amount_cents, r.currency)} {safe(r.currency)}"
+        for r in ready[:MARKED_LISTED]
+    ]
+    if len(ready) > MARKED_LISTED:
+        lines.append(f"… and {len(ready) - MARKED_LISTED} more")
+    sums: dict[str, int] = {}
+    for r in ready:
+        sums[r.currency] = sums.get(r.currency, 0) + r.amount_cents
+    lines.append(f"Total: {at_stake(dict(sorted(sums.items())))}")
+    if not_now:
+        lines += ["", _marked_left_out(marked, not_now)]
+    return "\n".join(lines)
+
+
+def _marked_left_out(marked: int, not_now: Sequence[str]) -> str:
+    n = len(not_now)
+    head = (
+        f"{n} of the {marked} marked can no longer be accepted and "
+        f"{'is' if n == 1 else 'are'} left out:"
+    )
+    shown = [safe(m, single_line=True) for m in not_now[:5]]
+    shown += [f"… and {n - 5} more"] if n > 5 else []
+    return "\n".join([head, *shown])
 
 
 def _listed(ids: list[str], one: str, many: str, *, at_least: bool = False) -> str:
