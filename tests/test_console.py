@@ -725,3 +725,19 @@ async def test_the_status_line_says_the_money_at_stake_per_currency(svc):
         assert expected != stake(svc, "sam", d.Tab.ALL)
         await wait_for(pilot, lambda: f"at stake {expected} ·" in status_line(app))
         assert "search: ana" in status_line(app)
+
+
+async def test_a_search_paste_too_long_is_cut_and_says_why(svc):
+    from textual import events
+
+    async with opened(svc, "alice") as (app, pilot):
+        await pilot.press("slash")
+        bar = app.main.query_one("#search", Input)
+        await wait_for(pilot, lambda: bar.has_focus)
+        bar.post_message(events.Paste("R1007 " + "x" * 250))
+        await wait_for(pilot, lambda: bar.value)
+        assert bar.value == ("R1007 " + "x" * 250)[:200]
+        said = [t for t in toasts(app) if "at most 200 characters" in t]
+        assert said == [
+            "A search holds at most 200 characters: the last 56 of what was pasted were left out."
+        ]
