@@ -741,3 +741,32 @@ async def test_a_search_paste_too_long_is_cut_and_says_why(svc):
         assert said == [
             "A search holds at most 200 characters: the last 56 of what was pasted were left out."
         ]
+
+
+async def test_accept_and_next_accepts_then_highlights_the_row_below(svc):
+    async with opened(svc, "alice") as (app, pilot):
+        await goto(pilot, app, "2")
+        table = app.main.table
+        first, second, third = table.ids[:3]
+        await opens(pilot, app, "y", "ConfirmScreen")
+        assert f"Accept request {first}?" in screen_text(app)
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: f"{first} accepted." in toasts(app))
+        await loaded(pilot, app)
+        # The accepted row left To Proceed; the next one is highlighted, and goes next.
+        await wait_for(pilot, lambda: table.highlighted_id == second)
+        await opens(pilot, app, "y", "ConfirmScreen")
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: table.highlighted_id == third)
+        assert request(svc, first).status is not d.Status.PENDING
+        assert request(svc, second).status is not d.Status.PENDING
+        assert request(svc, third).status is d.Status.PENDING
+        # In All the accepted row stays: the cursor still moves to the one below it.
+        await goto(pilot, app, "1")
+        rows = table.ids
+        pending = next(r for r in rows if request(svc, r).status is d.Status.PENDING)
+        await highlight(pilot, app, pending)
+        await opens(pilot, app, "y", "ConfirmScreen")
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: f"{pending} accepted." in toasts(app))
+        assert table.highlighted_id == rows[rows.index(pending) + 1]

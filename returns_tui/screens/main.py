@@ -76,6 +76,7 @@ NEEDS_RULE = {
     "mediate": "mediate",
     "mark": "accept",
     "accept_marked": "accept",
+    "accept_next": "accept",
 }
 SORT_CYCLE = [Sort.DEADLINE, Sort.NEWEST, Sort.OLDEST, Sort.WAITING]
 WARN_BEFORE = pendulum.duration(hours=1)
@@ -199,6 +200,7 @@ class ConsoleScreen(Screen):
         Binding("5", "tab('closed')", "Closed", id="tab_closed", group=_TABS),
         Binding("6", "tab('appeals')", "Appeals", id="tab_appeals", group=_TABS),
         Binding("a", "accept", "Accept", id="accept"),
+        Binding("y", "accept_next", "Accept, next", id="accept_next"),
         Binding("r", "reject", "Reject", id="reject"),
         Binding("v", "records", "View", id="records"),
         Binding("c", "receive", "Receipt", id="receive"),
@@ -216,6 +218,7 @@ class ConsoleScreen(Screen):
     # The command palette's title and help line of every action (app.get_system_commands).
     PALETTE: list[tuple[str, str, str]] = [
         ("accept", "Accept request", "Accept the highlighted request (asks first)"),
+        ("accept_next", "Accept and next", "Accept the highlighted request, then go to the next"),
         ("reject", "Reject request", "Reject the highlighted request with a reason and a note"),
         ("records", "View return records", "The highlighted request's history"),
         ("receive", "Confirm receipt", "The returned item arrived: issue the refund"),
@@ -759,7 +762,12 @@ class ConsoleScreen(Screen):
             return None
         return row.id
 
-    def action_accept(self) -> None:
+    def action_accept_next(self) -> None:
+        self.action_accept(then_next=True)
+
+    def action_accept(self, then_next: bool = False) -> None:
+        """Accept the highlighted request, once confirmed; `then_next`: and put the cursor on
+        the row below it, which stays under the cursor when the accepted row leaves the tab."""
         row = self.table.highlighted_row
         if (rid := self._current(d.Kind.ACCEPTED)) is None or row is None:
             return
@@ -771,9 +779,15 @@ class ConsoleScreen(Screen):
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
                 "when it arrives."
             )
+        def done(ok: bool | None) -> None:
+            if not ok:
+                return
+            if then_next and self.table.highlighted_id == rid:
+                self.table.move_cursor(row=self.table.cursor_row + 1)
+            self.act("accept", [rid])
+
         self.app.push_screen(
-            ConfirmScreen(f"Accept request {safe(rid)}?", safe(body), "Accept"),
-            lambda ok: ok and self.act("accept", [rid]),
+            ConfirmScreen(f"Accept request {safe(rid)}?", safe(body), "Accept"), done
         )
 
     def action_accept_marked(self) -> None:
