@@ -770,3 +770,37 @@ async def test_accept_and_next_accepts_then_highlights_the_row_below(svc):
         await dismiss(pilot, app, "enter")
         await wait_for(pilot, lambda: f"{pending} accepted." in toasts(app))
         assert table.highlighted_id == rows[rows.index(pending) + 1]
+
+
+async def test_export_writes_the_tab_or_search_to_a_new_file_and_says_where(svc, tmp_path):
+    import csv
+
+    path = tmp_path / "to-proceed.csv"
+    async with opened(svc, "alice") as (app, pilot):
+        await goto(pilot, app, "2")
+        dialog = await opens(pilot, app, "e", "ExportScreen")
+        assert "Export To Proceed" in screen_text(app)
+        dialog.query_one("#path", Input).value = str(path)
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: any("Exported" in t for t in toasts(app)))
+        assert f"Exported 6 requests to {path}" in toasts(app)
+        with path.open(newline="") as f:
+            ids = [row["id"] for row in csv.DictReader(f)]
+        assert sorted(ids) == sorted(table_ids(app))
+        # A search: only what it finds. Then the refusals, each one line in the dialog.
+        await pilot.press("slash", *"R1007", "enter")
+        await loaded(pilot, app)
+        dialog = await opens(pilot, app, "e", "ExportScreen")
+        assert "Export To Proceed, search: R1007" in screen_text(app)
+        field = dialog.query_one("#path", Input)
+        field.value = str(path)
+        await pilot.press("enter")
+        assert dialog.error_text.endswith("already exists; choose another name.")
+        field.value = str(tmp_path / "nowhere" / "x.jsonl")
+        await pilot.press("enter")
+        assert dialog.error_text.startswith("There is no folder ")
+        field.value = str(tmp_path / "one.jsonl")
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: f"Exported 1 request to {tmp_path / 'one.jsonl'}" in toasts(app))
+        lines = (tmp_path / "one.jsonl").read_text().splitlines()
+        assert len(lines) == 1 and '"id": "R1007"' in lines[0]

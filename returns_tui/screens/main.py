@@ -45,6 +45,7 @@ from returns_tui.errors import Refused, ReturnsError, StoreError
 from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
 from returns_tui.screens.confirm import ConfirmScreen
+from returns_tui.screens.export_dialog import ExportScreen
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.mediate import MediateScreen
 from returns_tui.screens.note import NoteScreen
@@ -182,6 +183,15 @@ class DialogData(_Msg):
 
 
 @dataclass
+class Exported(_Msg):
+    """A view was written to a file (`path`, `count` requests), or refused (`refusal`)."""
+
+    path: str = ""
+    count: int = 0
+    refusal: str = ""
+
+
+@dataclass
 class MarksDone(_Msg):
     """The marked requests were acted on: unmark them."""
 
@@ -210,6 +220,7 @@ class ConsoleScreen(Screen):
         # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
         Binding("escape", "clear_search", "Clear the search", show=False),
         Binding("s", "sort", "Sort", id="sort"),
+        Binding("e", "export", "Export", id="export"),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -226,6 +237,7 @@ class ConsoleScreen(Screen):
         ("mediate", "Mediate appeal", "Decide an appeal for the buyer or the seller"),
         ("search", "Search", "By request id, order id, buyer, product or tracking number"),
         ("sort", "Cycle sort", "Change the order of the table"),
+        ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
         ("help", "Help", "Every key and what it does"),
@@ -928,6 +940,34 @@ class ConsoleScreen(Screen):
             self.app.release_keys(drop=True)  # type: ignore[attr-defined]
             return
         msg.open()
+
+    def action_export(self) -> None:
+        what = self.tab.label + (f", search: {safe(self.search)}" if self.search else "")
+        view = (self.tab, self.search)
+
+        def done(path: str | None) -> None:
+            if path is not None:
+                self._export(*view, path)
+
+        self.app.push_screen(ExportScreen(what, f"returns-{self.tab.value}.csv"), done)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _export(self, tab: d.Tab, search: str, path: str) -> None:
+        with self._guard():
+            try:
+                where, count = self.service.export_view(self.actor, tab, search, path)
+            except Refused as exc:  # the name was taken meanwhile, the disk is full…
+                self.post_message(Exported(refusal=exc.message))
+            else:
+                self.post_message(Exported(str(where), count))
+
+    @on(Exported)
+    def _exported(self, msg: Exported) -> None:
+        if msg.refusal:
+            self.notify(safe(msg.refusal), severity="error", markup=False, timeout=10)
+            return
+        n = f"{msg.count} request{'' if msg.count == 1 else 's'}"
+        self.notify(safe(f"Exported {n} to {msg.path}"), markup=False, timeout=10)
 
     @on(MarksDone)
     def _unmark(self, msg: MarksDone) -> None:
