@@ -705,9 +705,7 @@ def stake(svc, who: str, tab: d.Tab, search: str = "") -> str:
     actor = svc.login(who)
     for row in svc.page(actor, tab, DEFAULT_SORT[tab], search, limit=1000):
         sums[row.currency] = sums.get(row.currency, 0) + row.amount_cents
-    return ", ".join(
-        f"{format_amount(sums[cur], cur)} {cur}" for cur in sorted(sums)
-    )
+    return ", ".join(f"{format_amount(sums[cur], cur)} {cur}" for cur in sorted(sums))
 
 
 async def test_the_status_line_says_the_money_at_stake_per_currency(svc):
@@ -801,6 +799,7 @@ async def test_export_writes_the_tab_or_search_to_a_new_file_and_says_where(svc,
         assert dialog.error_text.startswith("There is no folder ")
         field.value = str(tmp_path / "one.jsonl")
         await dismiss(pilot, app, "enter")
-        await wait_for(pilot, lambda: f"Exported 1 request to {tmp_path / 'one.jsonl'}" in toasts(app))
+        one = f"Exported 1 request to {tmp_path / 'one.jsonl'}"
+        await wait_for(pilot, lambda: one in toasts(app))
         lines = (tmp_path / "one.jsonl").read_text().splitlines()
         assert len(lines) == 1 and '"id": "R1007"' in lines[0]

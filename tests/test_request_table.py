@@ -8,9 +8,9 @@ from rich.cells import cell_len
 from textual import events
 
 from returns_tui import domain as d
+from returns_tui.money import format_amount
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.timefmt import countdown
-from returns_tui.money import format_amount
 from returns_tui.widgets.cells import amount_in, countdown_text, seconds_left
 from returns_tui.widgets.request_table import fit
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture

@@ -210,7 +210,8 @@ class ConsoleScreen(Screen):
         Binding("5", "tab('closed')", "Closed", id="tab_closed", group=_TABS),
         Binding("6", "tab('appeals')", "Appeals", id="tab_appeals", group=_TABS),
         Binding("a", "accept", "Accept", id="accept"),
-        Binding("y", "accept_next", "Accept, next", id="accept_next"),
+        # Out of the footer (it has room for the others only); in help and the palette.
+        Binding("y", "accept_next", "Accept, next", id="accept_next", show=False),
         Binding("r", "reject", "Reject", id="reject"),
         Binding("v", "records", "View", id="records"),
         Binding("c", "receive", "Receipt", id="receive"),
@@ -220,7 +221,7 @@ class ConsoleScreen(Screen):
         # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
         Binding("escape", "clear_search", "Clear the search", show=False),
         Binding("s", "sort", "Sort", id="sort"),
-        Binding("e", "export", "Export", id="export"),
+        Binding("e", "export", "Export", id="export", show=False),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -791,6 +792,7 @@ class ConsoleScreen(Screen):
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
                 "when it arrives."
             )
+
         def done(ok: bool | None) -> None:
             if not ok:
                 return

@@ -63,8 +63,9 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Reject", variant="error", id="reject")
                 yield Button("Cancel", id="cancel")
+            keys = min(len(self._rules.reasons), len(REASON_KEYS))
             yield Static(
-                "1–9 choose a reason · Enter in the note or ctrl+s rejects · Esc cancels",
+                f"1–{keys} choose a reason · Enter in the note or ctrl+s rejects · Esc cancels",
                 classes="hint",
                 markup=False,
             )

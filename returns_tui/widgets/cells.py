@@ -19,6 +19,7 @@ from returns_tui.timefmt import countdown
 WARNING_SECONDS = 24 * 3600
 URGENT_SECONDS = 6 * 3600
 
+
 def plain(value: object, style: str = "") -> Text:
     """Outside text as a Text: never markup, never a control sequence."""
     return Text(safe("" if value is None else str(value)), style=style, no_wrap=True)
