@@ -39,14 +39,14 @@ class StatusLine(Static):
             parts.append("no requests")
         else:
             parts.append((f"row {position:,} of {total:,}", "bold"))
-            if totals:  # None while it is read
-                parts.append(" · at stake ")
-                parts.append((at_stake(totals), "bold"))
         parts.append(f" · sort: {sort_label}")
         if marked:
             parts.append((f" · {marked} marked", "bold"))
         if search:
             parts.append(" · search: ")
             parts.append((safe(search), "italic"))
+        if totals and total:  # None while it is read. Last: many currencies run off the end.
+            parts.append(" · at stake ")
+            parts.append((at_stake(totals), "bold"))
         # One line, always: no layout pass when it changes (every cursor move).
         self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)
