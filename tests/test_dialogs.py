@@ -389,3 +389,27 @@ async def test_the_console_opens_mediate_with_the_markets_own_reason_labels(tmp_
         await opens(pilot, app, "m", "MediateScreen")
         await wait_for(pilot, lambda: "Not what was claimed" in screen_text(app))
     svc.engine.dispose()
+
+
+async def test_reject_a_digit_chooses_a_reason_and_in_the_note_it_is_text():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        select = app.screen.query_one("#reason", Select)
+        assert select.value == list(RULES.reasons)[2] == "not_as_claimed"
+        note = app.screen.query_one(NoteField).input
+        assert note.has_focus  # as when chosen from the list: the note is next
+        await pilot.press("8", "2")  # typed into the note, the reason stays
+        assert note.value == "82" and select.value == "not_as_claimed"
+        await pilot.press("enter")
+        assert app.results == [("not_as_claimed", "82")]
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8", "enter")  # "Other" needs a note: refused, the dialog stays
+        assert app.screen.query_one("#reason", Select).value == "other"
+        assert app.results == [] and app.screen.error_text
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # opens the list: each reason shows its key
+        assert "1 No proof provided" in screen_text(app)
+        assert "8 Other" in screen_text(app)
