@@ -201,3 +201,31 @@ async def test_a_confirm_closes_when_its_request_changes_under_it(tmp_path, how)
             assert kinds.count(d.Kind.AUTO_APPROVED) == (how == "auto_approved")
     finally:
         svc.engine.dispose()
+
+
+async def test_the_footer_keeps_help_and_quit_on_screen_at_every_width(tmp_path):
+    """Issue 10 item 8: at 80×24 the footer cut `? Help` and `^q Quit` off its end. Keys that
+    are also in help and the palette give way instead, and come back when there is room."""
+    from textual.widgets._footer import FooterKey
+
+    svc = new_service(f"sqlite:///{tmp_path / 'footer.db'}")
+    seed(svc)
+
+    def on_screen(app, width: int) -> list[str]:
+        return [
+            key.key_display
+            for key in app.screen.query(FooterKey)
+            if key.display and key.region.width and key.region.right <= width
+        ]
+
+    try:
+        async with opened(svc, "alice", FakeClock(), size=(80, 24)) as (app, pilot):
+            await wait_for(pilot, lambda: "^q" in on_screen(app, 80), what="^q at 80 columns")
+            shown = on_screen(app, 80)
+            assert {"?", "^q", "a", "r", "v", "/"} <= set(shown), shown
+            assert "A" not in shown  # accept marked gave way first
+            await pilot.resize_terminal(120, 36)
+            await wait_for(pilot, lambda: "A" in on_screen(app, 120), what="all keys at 120")
+            assert {"?", "^q", "c", "s", "␣", "A"} <= set(on_screen(app, 120))
+    finally:
+        svc.engine.dispose()

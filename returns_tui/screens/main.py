@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Tabs
+from textual.widgets import Input, Tabs
 
 from returns_tui import domain as d
 from returns_tui import labels
@@ -61,6 +61,7 @@ from returns_tui.timefmt import countdown
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.focus import focus_now
+from returns_tui.widgets.footer import ConsoleFooter
 from returns_tui.widgets.header import ConsoleHeader
 from returns_tui.widgets.request_table import RequestTable
 from returns_tui.widgets.search_bar import SearchBar
@@ -308,7 +309,7 @@ class ConsoleScreen(Screen):
         )
         yield StatusLine(id="status")
         yield DetailPanel(self.service.rules, self.tz, id="detail")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RequestTable:
