@@ -229,3 +229,39 @@ async def test_the_footer_keeps_help_and_quit_on_screen_at_every_width(tmp_path)
             assert {"?", "^q", "c", "s", "␣", "A"} <= set(on_screen(app, 120))
     finally:
         svc.engine.dispose()
+
+
+async def test_a_request_the_clock_approved_says_so_in_its_row_and_detail(tmp_path):
+    """Issue 10 item 10: "auto-approved" said plainly, on the completed row and in the detail
+    (a refund nobody answered in time), and not on one a person accepted."""
+    from returns_tui.screens.main import ConsoleScreen
+    from returns_tui.widgets.detail import DetailPanel
+
+    svc = new_service(f"sqlite:///{tmp_path / 'auto.db'}")
+    submit(svc, "R1", NOW.subtract(hours=49))  # a refund, approved by the clock
+    submit(svc, "R2", NOW.subtract(hours=1), order="O2")
+    svc.perform(svc.login("alice"), "accept", "R2", NOW.subtract(minutes=30))
+    svc.sweep(NOW)
+    try:
+        async with opened(svc, "alice", FakeClock()) as (app, pilot):
+            await pilot.press("4")  # Completed
+            screen = app.screen
+            assert isinstance(screen, ConsoleScreen)
+            await wait_for(pilot, lambda: screen.table.row_count == 2, what="two rows")
+            rows = {r.id: r for r in screen.window.rows}
+            assert (rows["R1"].auto_approved, rows["R2"].auto_approved) == (1, 0)
+            for rid, said in (("R1", True), ("R2", False)):
+                cell = screen.table._cell(rows[rid], "status")
+                assert (cell.plain == "auto-approved") is said, cell.plain
+                ids = [r.id for r in screen.window.rows]
+                screen.table.move_cursor(row=ids.index(rid))
+                panel = screen.query_one(DetailPanel)
+                await wait_for(
+                    pilot,
+                    lambda rid=rid: panel.detail is not None and panel.detail.request.id == rid,
+                    what=f"the detail of {rid}",
+                )
+                text = panel._render_detail(NOW).plain
+                assert ("auto-approved by the system at" in text) is said, text
+    finally:
+        svc.engine.dispose()

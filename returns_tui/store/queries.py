@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection
 
-from returns_tui.domain import Status, Tab, storable
+from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
 from returns_tui.store.schema import UTCTime, from_micros, records, requests
@@ -76,6 +76,8 @@ class _StoredListRow(NamedTuple):
     # 1 for a rejection that a later request on its order superseded: its buyer can no longer
     # appeal it (domain.buyer_options), so it has no window to count down. 0 otherwise.
     superseded: int = 0
+    # 1 for a completed request that the clock approved (its 48 hours ran out unanswered).
+    auto_approved: int = 0
 
 
 class ListRow(_StoredListRow):
@@ -124,8 +126,23 @@ SUPERSEDED = sa.case(
     ),
     else_=0,
 ).label("superseded")
+# Whether the clock approved a completed request: one look at its records (by request id).
+AUTO_APPROVED = sa.case(
+    (
+        sa.and_(
+            requests.c.status == Status.COMPLETED.value,
+            sa.exists().where(
+                records.c.request_id == requests.c.id,
+                records.c.kind == Kind.AUTO_APPROVED.value,
+            ),
+        ),
+        1,
+    ),
+    else_=0,
+).label("auto_approved")
+_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED}
 LIST_COLUMNS = [
-    SUPERSEDED if f == "superseded" else requests.c[_COLUMN_OF.get(f, f)]
+    _COMPUTED[f] if f in _COMPUTED else requests.c[_COLUMN_OF.get(f, f)]
     for f in _StoredListRow._fields
 ]
 

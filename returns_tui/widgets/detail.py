@@ -103,6 +103,10 @@ class DetailPanel(Static):
         out.append("buyer's note ", style="dim")
         out.append(Text(safe(note, single_line=True) if note else "—"))
         out.append("\n")
+        if (auto := self.detail.auto_approval) is not None:
+            out.append("auto-approved ", style="dim")
+            out.append(f"by the system at {local_text(auto.at, self.tz)}: ", style="bold")
+            out.append("nobody answered it in time.\n")
         self._rejection(out)
         if self.detail.buyer_options.text:
             out.append("after the rejection ", style="dim")

@@ -506,7 +506,8 @@ class RequestTable(ScrollView, can_focus=True):
             case "type":
                 return plain(type_label(row.type))
             case "status":
-                return plain(status_label(row.status))
+                # In Completed, the refunds nobody answered in time are the ones to look at.
+                return plain("auto-approved" if row.auto_approved else status_label(row.status))
             case "due":
                 if row.id not in self._due:  # not painted since the window came: count it now
                     self._due[row.id] = self._countdown(row, self._now)
