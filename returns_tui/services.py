@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection, Engine
 
+from returns_tui import actions
 from returns_tui import domain as d
+from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
@@ -118,10 +120,7 @@ class Returns:
     def accept(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.accept(r, actor.name, now, self.rules)
-
-        return self._act(actor, "accept", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "accept", request_id, now, keyed=keyed)
 
     def reject(
         self,
@@ -133,26 +132,17 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.reject(r, actor.name, now, self.rules, reason, note)
-
-        return self._act(actor, "reject", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "reject", request_id, now, keyed=keyed, reason=reason, note=note)
 
     def receive(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.receive(r, actor.name, now)
-
-        return self._act(actor, "receive", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "receive", request_id, now, keyed=keyed)
 
     def note(
         self, actor: Actor, request_id: str, now: DateTime, note: Any, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.add_note(r, actor.name, now, note)
-
-        return self._act(actor, "note", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "note", request_id, now, keyed=keyed, note=note)
 
     def mediate(
         self,
@@ -164,18 +154,14 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.mediate(r, actor.name, now, self.rules, decision, note)
-
-        return self._act(actor, "mediate", request_id, now, decide, keyed=keyed)
+        return self.perform(
+            actor, "mediate", request_id, now, keyed=keyed, decision=decision, note=note
+        )
 
     def cancel(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.cancel(r, now)
-
-        return self._act(actor, "cancel", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "cancel", request_id, now, keyed=keyed)
 
     def ship(
         self,
@@ -186,18 +172,12 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.ship(r, now, self.rules, tracking)
-
-        return self._act(actor, "ship", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "ship", request_id, now, keyed=keyed, tracking=tracking)
 
     def appeal(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.appeal(r, o, now, self.rules)
-
-        return self._act(actor, "appeal", request_id, now, decide, order=True, keyed=keyed)
+        return self.perform(actor, "appeal", request_id, now, keyed=keyed)
 
     def submit(
         self, actor: Actor, sub: d.Submission, now: DateTime, *, keyed: Keyed | None = None
@@ -220,16 +200,20 @@ class Returns:
             if not isinstance(params.get("submission"), d.Submission):
                 raise Refused("A submit needs the request's fields.")
             return self.submit(actor, params["submission"], now, keyed=keyed)
-        expected = _ACTION_PARAMS.get(action) if isinstance(action, str) else None
-        if expected is None:
+        spec = actions.get(action)
+        if spec is None or spec.rule is None:
             raise Refused(f"Unknown action {action!r}.")
-        if unknown := sorted(set(params) - set(expected)):
+        if unknown := sorted(set(params) - set(spec.params)):
             raise Refused(f"The action {action} takes no {', '.join(unknown)}.")
         # A missing parameter is passed as None, so the rules refuse it in a sentence
-        # ("The tracking number must be ...") instead of a TypeError.
-        method: Callable[..., d.Request] = getattr(self, action)
-        values = {p: params.get(p) for p in expected}
-        return method(actor, request_id, now, keyed=keyed, **values)
+        # ("The tracking number must be ...") instead of a KeyError.
+        values = {p: params.get(p) for p in spec.params}
+        rule = spec.rule
+
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return rule(r, Facts(actor.name, now, self.rules, o), values)
+
+        return self._act(actor, spec.name, request_id, now, decide, order=spec.order, keyed=keyed)
 
     def perform_keyed(
         self,
@@ -667,23 +651,6 @@ def _shown(text: str) -> str:
     literal when it holds what a terminal would act on."""
     clipped = text[:NAME_MAX]
     return f"'{clipped}'" if clipped.isprintable() else repr(clipped)
-
-
-_ACTION_PARAMS = {
-    "accept": (),
-    "reject": ("reason", "note"),
-    "cancel": (),
-    "ship": ("tracking",),
-    "receive": (),
-    "appeal": (),
-    "mediate": ("decision", "note"),
-    "note": ("note",),
-}
-
-
-def action_params(action: str) -> tuple[str, ...] | None:
-    """The parameters an action takes besides the request id, or None if unknown."""
-    return _ACTION_PARAMS.get(action)
 
 
 # ---------------------------------------------------------------------------------------------
