@@ -36,14 +36,19 @@ from returns_tui.store.rows import record_values, request_values, to_record, to_
 from returns_tui.store.schema import (
     UTCTime,
     applied_keys,
-    from_micros,
     orders,
     requests,
-    to_micros,
     user_shops,
     users,
 )
-from returns_tui.timefmt import iso_utc, utc_text
+from returns_tui.timefmt import (
+    from_micros,
+    iso_utc,
+    span_micros,
+    to_micros,
+    utc_seconds_text,
+    utc_text,
+)
 
 T = TypeVar("T")
 # How often a change is retried after losing a compare-and-set before giving up.
@@ -231,7 +236,7 @@ class Returns:
         is returned; with another line it is refused (KeyReused), nothing applied or stored.
         `digest` is the line's (line_digest of the parsed line, as `apply` gives it); without
         one, the digest of this call's own arguments stands for the line."""
-        if not _storable(key) or not 1 <= len(key) <= KEY_MAX:
+        if not d.storable(key) or not 1 <= len(key) <= KEY_MAX:
             raise Refused(
                 f"The key must be text of 1 to {KEY_MAX} characters, without NUL or lone "
                 "surrogates."
@@ -279,18 +284,16 @@ class Returns:
 
     def _sweep_batch(self, conn: Connection, now: DateTime) -> list[Swept]:
         """One batch of due requests, on plain rows and integer microseconds: the rule is
-        domain.catch_up's (catch_up_micros is its form on integers), written with the driver's
-        executemany, since SQLAlchemy's per-row processing cost more than the work itself."""
-        try:
-            ship_window = d.window_micros(self.rules.ship_window)
-        except ValueError:  # a calendar window (not from settings): the general path
-            return self._sweep_batch_objects(conn, now)
+        domain.catch_up's core (passed_deadlines) on integers instead of DateTimes, written
+        with the driver's executemany, since SQLAlchemy's per-row processing cost more than
+        the work itself."""
+        ship_window = span_micros(self.rules.ship_window)
         now_us, system = to_micros(now), SYSTEM.name
         due = []
         for rid, shop, rtype, status, deadline, version, head in q.due_tuples(
             conn, now_us, SWEEP_BATCH
         ):
-            after, deadline, steps = d.catch_up_micros(
+            after, deadline, steps = d.passed_deadlines(
                 _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window
             )
             if steps:
@@ -311,21 +314,6 @@ class Returns:
                           version))  # fmt: skip
         _write_moves(conn, moves, recs)
         return swept
-
-    def _sweep_batch_objects(self, conn: Connection, now: DateTime) -> list[Swept]:
-        rows = q.due_rows(conn, now, SWEEP_BATCH)
-        changes = []
-        for row in rows:
-            before = to_request(row)
-            caught = d.catch_up(before, now, self.rules)
-            changes.append((before, row["chain"], caught.after, caught.records))
-        if any(recs for *_, recs in changes):
-            _save_many(conn, self._key_for(conn), changes)
-        return [
-            Swept(before.id, before.shop, rec.kind, rec.at, rec.to_status)
-            for before, _head, _after, recs in changes
-            for rec in recs
-        ]
 
     # -----------------------------------------------------------------------------------------
     # Reads
@@ -459,11 +447,11 @@ class Returns:
             require_admin(me, "change users")
             if name == me.name:
                 raise Refused("An admin cannot remove themselves.")
-            if not _storable(name):
+            if not d.storable(name):
                 raise Refused(f"{name!r} is not a user.")
             conn.execute(sa.delete(user_shops).where(user_shops.c.name == name))
             if conn.execute(sa.delete(users).where(users.c.name == name)).rowcount == 0:
-                raise Refused(f"{_quoted(name)} is not a user.")
+                raise Refused(f"{d.quoted(name, 64)} is not a user.")
 
         self._retrying(body)
 
@@ -491,10 +479,12 @@ class Returns:
     def _login_in(self, conn: Connection, name: str) -> Actor:
         """The user and their shops, in one query (every read and change asks it again)."""
         rows = []
-        if _storable(name):
+        if d.storable(name):
             rows = conn.exec_driver_sql(_login_sql(conn.dialect.paramstyle), (name,)).all()
         if not rows:
-            raise NotAUser(f"{_quoted(name)} is not a returns-tui user; ask an admin to add you.")
+            raise NotAUser(
+                f"{d.quoted(name, 64)} is not a returns-tui user; ask an admin to add you."
+            )
         return Actor(name, Role(rows[0][0]), frozenset(s for _, s in rows if s is not None))
 
     def _current(self, conn: Connection, actor: Actor) -> Actor:
@@ -510,10 +500,10 @@ class Returns:
         return to_request(self._visible_row(conn, actor, request_id))
 
     def _visible_row(self, conn: Connection, actor: Actor, request_id: str) -> Any:
-        row = q.request_row(conn, request_id) if _storable(request_id) else None
+        row = q.request_row(conn, request_id) if d.storable(request_id) else None
         if row is None or not actor.sees(row["shop"]):
             # The same sentence whether it does not exist or belongs to another shop.
-            raise NotFound(f"There is no request {_quoted(request_id)} that you can see.")
+            raise NotFound(f"There is no request {d.quoted(request_id, 64)} that you can see.")
         return row
 
     def _key_for(self, conn: Connection) -> ChainKey:
@@ -565,7 +555,7 @@ class Returns:
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         d.check_submission(sub)  # before its ids are used in a query
         if q.request_row(conn, sub.id) is not None:
-            raise Refused(f"A request with the id {_quoted(sub.id)} already exists.")
+            raise Refused(f"A request with the id {d.quoted(sub.id, 64)} already exists.")
         seen = _order_version(conn, sub.order_id)  # before the order's requests
         rows = q.order_rows(conn, sub.order_id)
         others = [to_request(r) for r in rows]
@@ -851,26 +841,12 @@ def _require_not_before_last_record(
     row = q.last_record(conn, request_ids)
     rec = to_record(row)
     status = q.request_row(conn, row["request_id"])["status"].replace("_", " ")
+    rid, kind = d.quoted(row["request_id"], 64), rec.kind.value.replace("_", " ")
     raise Refused(
-        f"{_quoted(row['request_id'])} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
-        f"{_precise(rec.at)}, after this {action}'s time ({_precise(now)}); "
+        f"{rid} was {kind} by {rec.actor} at "
+        f"{utc_seconds_text(rec.at)}, after this {action}'s time ({utc_seconds_text(now)}); "
         f"it is now {status}."
     )
-
-
-def _storable(text: Any) -> bool:
-    """Text that both databases can compare (no NUL, no lone surrogate); a value that is not
-    can match nothing stored, so it is looked up nowhere."""
-    return d.storable(text)
-
-
-def _quoted(text: Any, limit: int = 64) -> str:
-    return d.quoted(text, limit)
-
-
-def _precise(at: DateTime) -> str:
-    """A time to the second, for refusals that compare two times of the same minute."""
-    return at.in_timezone("UTC").format("YYYY-MM-DD HH:mm:ss [UTC]")
 
 
 def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:

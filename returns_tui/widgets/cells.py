@@ -4,8 +4,6 @@ widget parses as markup."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pendulum import DateTime
 from rich.text import Text
 
@@ -13,6 +11,7 @@ from returns_tui import domain as d
 from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown
+from returns_tui.timefmt import seconds_between as seconds_left
 
 WARNING_SECONDS = 24 * 3600
 URGENT_SECONDS = 6 * 3600
@@ -42,12 +41,6 @@ def amount_text(cents: int, currency: str) -> Text:
 
 # The statuses whose deadline moves the request by itself, as a row holds them (text).
 _TIMED = frozenset(s.value for s in d.TIMED_STATUSES)
-
-
-def seconds_left(deadline: DateTime, now: DateTime) -> float:
-    # datetime's own subtraction: pendulum's builds an Interval, ten times slower, and this
-    # runs for every countdown on screen every second.
-    return datetime.__sub__(deadline, now).total_seconds()
 
 
 def urgency(deadline: DateTime | None, now: DateTime) -> str:
