@@ -29,17 +29,15 @@ from operator import itemgetter
 from typing import Any
 
 import pendulum
-import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Engine
 
 from returns_tui import domain as d
-from returns_tui.store import chain
+from returns_tui.store import audit, chain
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
 from returns_tui.store.rows import to_record, to_request
-from returns_tui.store.schema import orders, records, requests
 from returns_tui.timefmt import iso_or_none
 
 AUTOMATIC = frozenset({d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED})
@@ -73,7 +71,7 @@ def check(
     with read(engine) as conn:
         found += _trigger_problems(conn)
         verify = _key_problems(conn, key, found)
-        order_shops = dict(conn.execute(sa.select(orders.c.order_id, orders.c.shop)).all())
+        order_shops = audit.order_shops(conn)
         for row, rec_rows in q.export_tuples(conn, None, d.Tab.ALL):
             if verify:
                 found += [Violation(row["id"], p) for p in _chain_problems(key, row, rec_rows)]
@@ -211,21 +209,14 @@ def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
 
 
 def _count_problems(conn) -> list[Violation]:
-    total = conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one()
-    per_tab = dict(
-        conn.execute(sa.select(requests.c.tab, sa.func.count()).group_by(requests.c.tab)).all()
-    )
+    total, per_tab = audit.tab_counts(conn)
     known = {t.value for t in d.Tab if t is not d.Tab.ALL}
     problems = []
     if unknown := set(per_tab) - known:
         problems.append(Violation("*", f"rows under unknown tabs {sorted(unknown)}"))
     if sum(n for tab, n in per_tab.items() if tab in known) != total:
         problems.append(Violation("*", f"the tabs count {per_tab} but All has {total}"))
-    orphans = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(records.outerjoin(requests, records.c.request_id == requests.c.id))
-        .where(requests.c.id.is_(None))
-    ).scalar_one()
+    orphans = audit.orphan_records(conn)
     if orphans:
         problems.append(Violation("*", f"{orphans} records belong to no request"))
     return problems
@@ -283,7 +274,7 @@ def _key_problems(conn: Any, key: ChainKey, found: list[Violation]) -> bool:
     key's. A database chained with another key is told once, not request by request."""
     stored = chain.stored_fingerprint(conn)
     if stored is None:
-        if conn.execute(sa.select(requests.c.id).limit(1)).first() is not None:
+        if audit.any_request(conn):
             found.append(Violation("*", "the database does not record its chain key"))
         return True
     if stored != key.fingerprint:
@@ -316,24 +307,13 @@ _PG_FUNCTION_BODY = f"BEGIN RAISE EXCEPTION '{_MESSAGE}'; END"
 def _trigger_problems(conn: Any) -> list[Violation]:
     """Records are append-only only while their triggers are there, unchanged and enabled:
     one line naming those that are not."""
+    present = audit.record_triggers(conn)
     if is_sqlite(conn):
-        present = dict(
-            conn.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'records'"
-            ).all()
-        )
         wrong = [name for name, sql in _SQLITE_TRIGGERS.items() if present.get(name) != sql]
     else:
-        rows = conn.exec_driver_sql(
-            "SELECT t.tgname, t.tgenabled, pg_get_triggerdef(t.oid), p.proname, p.prosrc "
-            "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE t.tgrelid = 'records'::regclass AND NOT t.tgisinternal"
-        ).all()
-        found = {name: (enabled, ddl, fn, body) for name, enabled, ddl, fn, body in rows}
         wrong = []
         for name, timing in _PG_TRIGGERS.items():
-            enabled, ddl, fn, body = found.get(name, ("D", "", "", ""))
+            enabled, ddl, fn, body = present.get(name, ("D", "", "", ""))
             if (
                 enabled not in ("O", "A")
                 or timing not in ddl

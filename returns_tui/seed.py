@@ -39,15 +39,14 @@ from itertools import accumulate
 from typing import TypeVar
 
 from pendulum import DateTime
-from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.money import format_amount, minor_digits, parse_amount
-from returns_tui.store import chain, search
+from returns_tui.store import bulk, chain, search
 from returns_tui.store.chain import ChainKey
-from returns_tui.store.engine import PLACEHOLDER, is_sqlite, write
+from returns_tui.store.engine import write
 from returns_tui.store.schema import orders, records, requests
 from returns_tui.timefmt import span_micros, to_micros
 
@@ -680,38 +679,19 @@ def seed_requests(
     # Lived up to a whole second, so that every seeded time is whole seconds.
     now_us = to_micros(now or utc_now()) // _SECOND * _SECOND
     added = 0
-    with write(engine) as conn, _big_cache(conn):
+    with write(engine) as conn, bulk.big_cache(conn):
         chain.require_key(conn, key)
         first_request, first_order = next_numbers(conn)
         chunks = _chunks(
             count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules(), key
         )
-        write_rows = _writer(conn)
+        write_rows = bulk.writer(conn)
         with _indexes_rebuilt(conn, count):
             for rows in _rows_in_order(chunks, workers):
                 for (table, columns), table_rows in zip(_TABLES, rows, strict=True):
                     write_rows(table, columns, table_rows)
                 added += len(rows[0])
     return added
-
-
-def _writer(conn: Connection) -> Callable[[Table, Sequence[str], list[tuple]], None]:
-    """How rows go in: PostgreSQL's COPY (one stream a table and chunk, several times faster
-    than an INSERT a row however pipelined), else the driver's executemany."""
-    if is_sqlite(conn):
-
-        def insert(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-            conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
-
-        return insert
-
-    def copy(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as stream:
-                for row in rows:
-                    stream.write_row(row)
-
-    return copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -810,80 +790,21 @@ def _ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
-    mark = PLACEHOLDER[conn.dialect.paramstyle]
-    names = ", ".join(columns)
-    return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"
-
-
-@contextmanager
-def _big_cache(conn: Connection) -> Iterator[None]:
-    """A large SQLite page cache for this connection while seeding: the request indexes are
-    updated in random order, and the default 2 MB cache turns that into constant page
-    reloads. The connection goes back to the pool with its old size."""
-    if not is_sqlite(conn):
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
-
-
-_CACHE_KIB = 256 * 1024
-
-
 @contextmanager
 def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
     """For a big seed (at least REBUILD_FROM requests, and at least as many as are there),
-    drop the request table's own indexes and create them again from their own DDL afterwards,
-    within the caller's transaction (so never lost): building an index once from the whole
-    table costs a fraction of keeping it up to date row by row (on PostgreSQL 6.3 s against
-    9.1 s for 200 000 requests, the GIN trigram indexes most of it). On SQLite the search
-    index's triggers are suspended too. On PostgreSQL, DROP INDEX locks the table until the
-    seed commits, readers included: a big seed is for an empty or a bench database."""
-    existing = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar_one()
-    if count < max(REBUILD_FROM, existing):
+    the request indexes are built once afterwards (bulk.indexes_rebuilt)."""
+    if count < max(REBUILD_FROM, bulk.request_count(conn)):
         yield
         return
-    ddl = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master "
-        "WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL"
-        if is_sqlite(conn)
-        # Not the primary key: its index belongs to the constraint.
-        else "SELECT indexname, indexdef FROM pg_indexes "
-        "WHERE schemaname = current_schema() AND tablename = 'requests' AND indexname NOT IN "
-        "(SELECT conname FROM pg_constraint WHERE conrelid = 'requests'::regclass)"
-    ).all()
-    for name, _sql in ddl:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    # The search index too: its triggers index each row as it comes (13 µs a row); one
-    # rebuild from the table afterwards costs a tenth of that.
-    with search.suspended(conn):
+    with bulk.indexes_rebuilt(conn):
         yield
-    for _name, sql in ddl:
-        conn.exec_driver_sql(sql)
 
 
 def next_numbers(conn: Connection) -> tuple[int, int]:
     """The first request and order numbers after those already in the database, so that
     seeding twice (or the demo's live buyers) adds to the data instead of colliding with it."""
-    return _max_number(conn, "requests", "id") + 1, _max_number(conn, "orders", "order_id") + 1
-
-
-def _max_number(conn: Connection, table: str, column: str) -> int:
-    """The largest number in ids of the form R1234567 / O1234567 (0 if none). The longest
-    ids come first, and among ids of digits the longest is the largest; ids of another form
-    (from `apply`, say) are skipped."""
-    result = conn.exec_driver_sql(
-        f"SELECT {column} FROM {table} ORDER BY length({column}) DESC, {column} DESC"
+    return (
+        bulk.max_number(conn, "requests", "id", _ID_RE) + 1,
+        bulk.max_number(conn, "orders", "order_id", _ID_RE) + 1,
     )
-    try:
-        for (value,) in result:
-            if m := _ID_RE.fullmatch(value):
-                return int(m.group(1))
-        return 0
-    finally:
-        result.close()

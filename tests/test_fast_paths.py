@@ -1,5 +1,5 @@
 """The fast paths of issue 5 against the general ones they stand for: the sweep on integer
-microseconds and plain rows (domain.passed_deadlines on integers, services._write_moves)
+microseconds and plain rows (domain.passed_deadlines on integers, writes.write_moves)
 against domain.catch_up on Request objects; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import queries as q
+from returns_tui.store import writes
 from returns_tui.store.engine import write
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.store.schema import records, requests
@@ -176,9 +177,9 @@ def test_a_moved_request_fails_the_whole_batch(svc, engine):
         for n in range(3)
     ]
     moves[1] = moves[1][:-1] + (7,)  # read at a version it no longer has
-    with pytest.raises(services._Lost):
+    with pytest.raises(writes.Lost):
         with write(engine) as conn:
-            services._write_moves(conn, moves, [])
+            writes.write_moves(conn, moves, [])
     reqs, _recs = _state(engine)
     assert {r.status for r in reqs.values()} == {S.PENDING}
 
