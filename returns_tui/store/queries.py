@@ -22,7 +22,8 @@ from sqlalchemy.engine import Connection
 from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
-from returns_tui.store.schema import UTCTime, from_micros, records, requests
+from returns_tui.store.schema import UTCTime, records, requests
+from returns_tui.timefmt import from_micros
 
 
 class Sort(StrEnum):
@@ -440,28 +441,6 @@ def last_move(conn: Connection, request_id: str) -> Any:
 _TIMED_TABS = (Tab.TO_PROCEED.value, Tab.IN_PROCESS.value)
 
 
-def due_rows(conn: Connection, now: DateTime, limit: int) -> list[Any]:
-    """At most `limit` requests whose deadline has come, locked for this transaction (on
-    PostgreSQL; rows another sweep holds are skipped, not waited for): To Proceed's, then In
-    Process's, each tab oldest deadline first. One query a tab walks its (tab, deadline_at,
-    id) index in order and stops at the limit; one query for both tabs had to gather and sort
-    every due request of both first (on PostgreSQL, 60 ms a batch at 100 000 due). The order
-    across tabs does not matter: each request's deadlines are applied on their own."""
-    rows: list[Any] = []
-    for tab in _TIMED_TABS:
-        query = (
-            sa.select(requests)
-            .where(requests.c.tab == tab, requests.c.deadline_at <= now)
-            .order_by(requests.c.deadline_at, requests.c.id)
-            .limit(limit - len(rows))
-            .with_for_update(skip_locked=True)
-        )
-        rows += conn.execute(query).mappings()
-        if len(rows) >= limit:
-            break
-    return rows
-
-
 def micros(column: Any) -> Any:
     """A time column as the integer microseconds it is stored as: read and compared without
     the UTCTime conversion, for the loops that run over many rows (sweep, export, pages)."""
@@ -469,11 +448,15 @@ def micros(column: Any) -> Any:
 
 
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
-    """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
-    version, chain): the same requests, in the same order, locked the same way; the chain is
-    the head the records the sweep writes follow (store/chain.py). Sent as the
-    driver's SQL: `apply` asks it before every line, and SQLAlchemy's statement building cost
-    more than the query."""
+    """At most `limit` requests whose deadline has come, as plain rows of (id, shop, type,
+    status, deadline_at in microseconds, version, chain), locked for this transaction (on
+    PostgreSQL; rows another sweep holds are skipped, not waited for); the chain is the head
+    the records the sweep writes follow (store/chain.py). To Proceed's, then In Process's,
+    each tab oldest deadline first: one query a tab walks its (tab, deadline_at, id) index in
+    order and stops at the limit, where one query for both tabs would gather and sort every
+    due request of both first. The order across tabs does not matter: each request's
+    deadlines are applied on their own. Sent as the driver's SQL: `apply` asks it before
+    every line, and SQLAlchemy's statement building cost more than the query."""
     sql = _due_sql(conn.dialect.name, conn.dialect.paramstyle)
     rows: list[Any] = []
     for tab in _TIMED_TABS:

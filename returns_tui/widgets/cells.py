@@ -4,7 +4,6 @@ widget parses as markup."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from pendulum import DateTime
@@ -15,6 +14,7 @@ from returns_tui import labels
 from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown
+from returns_tui.timefmt import seconds_between as seconds_left
 
 WARNING_SECONDS = 24 * 3600
 URGENT_SECONDS = 6 * 3600
@@ -73,12 +73,6 @@ def amount_in(cents: int, currency: str, width: int | None = None) -> str:
 
 # The statuses whose deadline moves the request by itself, as a row holds them (text).
 _TIMED = frozenset(s.value for s in d.TIMED_STATUSES)
-
-
-def seconds_left(deadline: DateTime, now: DateTime) -> float:
-    # datetime's own subtraction: pendulum's builds an Interval, ten times slower, and this
-    # runs for every countdown on screen every second.
-    return datetime.__sub__(deadline, now).total_seconds()
 
 
 def urgency(deadline: DateTime | None, now: DateTime) -> str:
