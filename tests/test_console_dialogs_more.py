@@ -258,7 +258,9 @@ async def test_a_request_the_clock_approved_says_so_in_its_row_and_detail(tmp_pa
                 panel = screen.query_one(DetailPanel)
                 await wait_for(
                     pilot,
-                    lambda rid=rid, panel=panel: panel.detail is not None and panel.detail.request.id == rid,
+                    lambda rid=rid, panel=panel: (
+                        panel.detail is not None and panel.detail.request.id == rid
+                    ),
                     what=f"the detail of {rid}",
                 )
                 text = panel._render_detail(NOW).plain
