@@ -138,6 +138,7 @@ class Appeals:
 class Insights:
     period: Period
     shops: tuple[str, ...] | None  # None: every shop
+    shops_seen: tuple[str, ...]  # the shops with requests created in the period
     requests: int
     by_status: dict[str, int]
     by_day: list[tuple[dt.date, dict[str, int]]]  # every day of the period, statuses now
@@ -158,7 +159,7 @@ class Insights:
 class Rows:
     """What the store returned, one list per aggregate (store/insight_queries.py)."""
 
-    by_day: list[tuple[int, str, int]]
+    by_day: list[tuple[int, str, str, int]]
     reasons: list[tuple[str, int]]
     skus: list[tuple[str, str, int, int]]
     auto_approved: list[tuple[str, str, int, int, int]]
@@ -180,6 +181,7 @@ def figures(period: Period, shops: frozenset[str] | None, rows: Rows) -> Insight
     return Insights(
         period=period,
         shops=None if shops is None else tuple(sorted(shops)),
+        shops_seen=tuple(sorted({shop for _, shop, _, _ in rows.by_day})),
         requests=sum(by_status.values()),
         by_status=by_status,
         by_day=by_day,
@@ -197,9 +199,9 @@ def figures(period: Period, shops: frozenset[str] | None, rows: Rows) -> Insight
     )
 
 
-def _by_day(period: Period, rows: Iterable[tuple[int, str, int]]) -> list:
+def _by_day(period: Period, rows: Iterable[tuple[int, str, str, int]]) -> list:
     days: list[dict[str, int]] = [{} for _ in range(period.days)]
-    for index, status, n in rows:
+    for index, _shop, status, n in rows:
         days[int(index)][status] = days[int(index)].get(status, 0) + int(n)
     return [(period.day(i), counts) for i, counts in enumerate(days)]
 

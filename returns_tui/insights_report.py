@@ -189,13 +189,43 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def text_lines(ins: Insights) -> list[str]:
+    """The whole report for a person: every section below, in order."""
     p = ins.period
-    shops = "every shop" if ins.shops is None else ", ".join(safe(s) for s in ins.shops)
-    out = [f"Returns from {p.since} to {p.until} (UTC, {p.days} days), {shops}", ""]
+    return [
+        f"Returns from {p.since} to {p.until} (UTC, {p.days} days), {shops_text(ins)}",
+        "",
+        *auto_lines(ins),
+        "",
+        *request_lines(ins),
+        "",
+        *answer_lines(ins),
+        "",
+        *reason_lines(ins),
+        "",
+        *sku_lines(ins),
+        "",
+        *refund_lines(ins),
+        "",
+        appeal_line(ins),
+    ]
+
+
+def shops_text(ins: Insights) -> str:
+    return "every shop" if ins.shops is None else ", ".join(safe(s) for s in ins.shops)
+
+
+def headline(ins: Insights) -> str:
+    """The cost of a missed deadline, in one line (the top of the Insights screen)."""
     aa = ins.auto_approved
-    out += [
+    return (
         f"Approved by the clock (nobody answered in 48 h): {aa.count} requests, "
-        f"{amounts(aa.amount)}",
+        f"{amounts(aa.amount)}"
+    )
+
+
+def auto_lines(ins: Insights) -> list[str]:
+    return [
+        headline(ins),
         *table(
             ("shop", "requests", "amount"),
             [(safe(k), str(t.count), amounts(t.amount)) for k, t in ins.auto_by_shop.items()],
@@ -204,25 +234,28 @@ def text_lines(ins: Insights) -> list[str]:
             ("week", "requests", "amount"),
             [(k, str(t.count), amounts(t.amount)) for k, t in ins.auto_by_week.items()],
         ),
-        "",
+    ]
+
+
+def request_lines(ins: Insights) -> list[str]:
+    statuses = list(ins.by_status)
+    return [
         f"Requests created: {ins.requests}",
         *table(
             ("status now", "requests", "share"),
             [(labels.status(s), str(n), share(n, ins.requests)) for s, n in ins.by_status.items()],
         ),
         *table(
-            ("day", "requests", *(labels.status(s) for s in ins.by_status)),
+            ("day", "requests", *(labels.status(s) for s in statuses)),
             [
-                (str(day), str(sum(c.values())), *(str(c.get(s, 0)) for s in ins.by_status))
+                (str(day), str(sum(c.values())), *(str(c.get(s, 0)) for s in statuses))
                 for day, c in ins.by_day
             ],
         ),
-        "",
     ]
-    return out + _answer_lines(ins) + _reason_lines(ins) + _money_lines(ins)
 
 
-def _answer_lines(ins: Insights) -> list[str]:
+def answer_lines(ins: Insights) -> list[str]:
     fa = ins.first_answer
     rows = [("all", str(fa.count), duration(fa.median_us), duration(fa.p90_us))]
     rows += [
@@ -233,10 +266,10 @@ def _answer_lines(ins: Insights) -> list[str]:
         (f"user {safe(k)}", str(s.count), duration(s.median_us), duration(s.p90_us))
         for k, s in ins.answer_by_user.items()
     ]
-    return ["Time to the first answer", *table(("", "answered", "median", "p90"), rows), ""]
+    return ["Time to the first answer", *table(("", "answered", "median", "p90"), rows)]
 
 
-def _reason_lines(ins: Insights) -> list[str]:
+def reason_lines(ins: Insights) -> list[str]:
     total = sum(ins.reasons.values())
     return [
         "Buyers' reasons",
@@ -247,29 +280,36 @@ def _reason_lines(ins: Insights) -> list[str]:
                 for r, n in ins.reasons.items()
             ],
         ),
-        "",
+    ]
+
+
+def sku_lines(ins: Insights) -> list[str]:
+    return [
         f"Top {len(ins.skus)} SKUs by requests",
         *table(
             ("sku", "requests", "amount"),
             [(safe(s.sku), str(s.requests), amounts(s.amount)) for s in ins.skus],
         ),
-        "",
     ]
 
 
-def _money_lines(ins: Insights) -> list[str]:
-    ap = ins.appeals
-    buyer = "-" if ap.buyer_share is None else f"{ap.buyer_share * 100:.0f}%"
+def refund_lines(ins: Insights) -> list[str]:
     return [
         f"Refunds: {ins.refunds.count} requests completed, {amounts(ins.refunds.amount)}",
         *table(
             ("week", "requests", "refunded"),
             [(k, str(t.count), amounts(t.amount)) for k, t in ins.refunds_by_week.items()],
         ),
-        "",
-        f"Appeals: {ap.appealed}; mediation decided {ap.mediated_buyer} for the buyer and "
-        f"{ap.mediated_seller} for the seller ({buyer} for the buyer)",
     ]
+
+
+def appeal_line(ins: Insights) -> str:
+    ap = ins.appeals
+    buyer = "-" if ap.buyer_share is None else f"{ap.buyer_share * 100:.0f}%"
+    return (
+        f"Appeals: {ap.appealed}; mediation decided {ap.mediated_buyer} for the buyer and "
+        f"{ap.mediated_seller} for the seller ({buyer} for the buyer)"
+    )
 
 
 def write_text(ins: Insights, out: IO[str]) -> None:

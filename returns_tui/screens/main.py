@@ -201,6 +201,7 @@ class ConsoleScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
+        Binding("i", "insights", "Insights", id="insights"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
@@ -216,6 +217,7 @@ class ConsoleScreen(Screen):
         ("sort", "Cycle sort", "Change the order of the table"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
+        ("insights", "Insights", "What returns cost and why, over 7, 30 or 90 days"),
         ("help", "Help", "Every key and what it does"),
     ]
 
@@ -851,6 +853,15 @@ class ConsoleScreen(Screen):
     @on(MarksDone)
     def _unmark(self, msg: MarksDone) -> None:
         self.table.clear_marks(msg.ids)
+
+    def action_insights(self) -> None:
+        from returns_tui.screens.insights import InsightsScreen  # plotext loads only here
+
+        self.app.push_screen(
+            InsightsScreen(
+                self.service, self.actor, clock=self.clock, poll_seconds=self.settings.poll_seconds
+            )
+        )
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))

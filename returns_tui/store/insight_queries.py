@@ -51,13 +51,14 @@ def _run(conn: Connection, sql: str, span: Span, **extra: Any) -> list[tuple]:
     return [tuple(row) for row in conn.execute(stmt, {**span.params(), **extra})]
 
 
-def requests_by_day(conn: Connection, span: Span) -> list[tuple[int, str, int]]:
-    """(day, status now, requests) of the requests created in the period."""
+def requests_by_day(conn: Connection, span: Span) -> list[tuple[int, str, str, int]]:
+    """(day, shop, status now, requests) of the requests created in the period (the shops
+    name the screen's choices)."""
     return _run(
         conn,
-        "SELECT (r.created_at - :start) / :day AS d, r.status, COUNT(*) FROM requests r "
-        "WHERE r.created_at >= :start AND r.created_at < :end {shops} "
-        "GROUP BY (r.created_at - :start) / :day, r.status",
+        "SELECT (r.created_at - :start) / :day AS d, r.shop, r.status, COUNT(*) "
+        "FROM requests r WHERE r.created_at >= :start AND r.created_at < :end {shops} "
+        "GROUP BY (r.created_at - :start) / :day, r.shop, r.status",
         span,
     )
 
