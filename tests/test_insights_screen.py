@@ -109,3 +109,10 @@ def at_insights():
 def test_snapshot(snap_compare, svc, who, size):
     app = console(svc, who, FakeClock())
     assert snap_compare(app, terminal_size=size, run_before=at_insights())
+
+
+async def test_i_is_in_the_help_and_the_palette(svc):
+    async with opened(svc, "sam") as (app, pilot):
+        assert ("i", "Insights") in app.main.key_rows()
+        titles = [c.title for c in app.get_system_commands(app.main)]
+        assert "Insights" in titles

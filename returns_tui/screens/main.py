@@ -201,7 +201,8 @@ class ConsoleScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
-        Binding("i", "insights", "Insights", id="insights"),
+        # Not in the footer: an operator's footer already fills 120 columns.
+        Binding("i", "insights", "Insights", id="insights", show=False),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
