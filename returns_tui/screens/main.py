@@ -28,9 +28,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Tabs
 
-from returns_tui import actions
+from returns_tui import actions, labels
 from returns_tui import domain as d
-from returns_tui import labels
 from returns_tui.clock import Clock
 from returns_tui.console_data import (
     FIRST,
@@ -233,6 +232,7 @@ class ConsoleScreen(Screen):
         Binding("e", "export", "Export", id="export", show=False),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
+        Binding("i", "insights", "Insights", id="insights"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
@@ -250,6 +250,7 @@ class ConsoleScreen(Screen):
         ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
+        ("insights", "Insights", "What returns cost and why, over 7, 30 or 90 days"),
         ("help", "Help", "Every key and what it does"),
     ]
 
@@ -1019,6 +1020,15 @@ class ConsoleScreen(Screen):
     @on(MarksDone)
     def _unmark(self, msg: MarksDone) -> None:
         self.table.clear_marks(msg.ids)
+
+    def action_insights(self) -> None:
+        from returns_tui.screens.insights import InsightsScreen  # plotext loads only here
+
+        self.app.push_screen(
+            InsightsScreen(
+                self.service, self.actor, clock=self.clock, poll_seconds=self.settings.poll_seconds
+            )
+        )
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))
