@@ -245,7 +245,7 @@ class ConsoleScreen(Screen):
         _palette_of("receive"),
         _palette_of("note"),
         _palette_of("mediate"),
-        ("search", "Search", "Every word, in part: ids, tracking, shop, buyer, product, SKU, reason"),
+        ("search", "Search", "Any part of ids, tracking, shop, buyer, product, SKU, reason"),
         ("sort", "Cycle sort", "Change the order of the table"),
         ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
