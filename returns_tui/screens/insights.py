@@ -33,6 +33,7 @@ from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.changes import ChangeWatcher
 from returns_tui.textsafe import safe
+from returns_tui.widgets.focus import focus_now
 
 # The outcomes of the chart by day: each status now, in four groups a bar can show.
 OUTCOMES = (
@@ -104,7 +105,7 @@ class InsightsScreen(Screen):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#body").focus()
+        focus_now(self.query_one("#body"))
         self._show_title()
         self.load()
         self.set_interval(self.poll_seconds, self._poll)
