@@ -48,7 +48,11 @@ SUBMIT_FIELDS = {
     "note": "note",
 }
 # Fields a line may leave out; every other field of its action is required.
-OPTIONAL = {"submit": {"note"}, "reject": {"note"}}
+OPTIONAL = {
+    "submit": {"note"},
+    "reject": {"note"},
+    "accept": {"keep_item"},  # DESIGN §7: absent, null or false is a plain accept
+}
 ENVELOPE = ("at", "actor", "action")  # every line has these, and may have "key"
 
 
@@ -282,7 +286,11 @@ def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]
         if name not in fields:
             continue
         value = fields[name]
-        if name == "quantity":
+        if name == "keep_item":
+            if value is not None and not isinstance(value, bool):
+                what = "text" if isinstance(value, str) else d.json_kind(value)
+                raise Refused(f"The field keep_item must be true, false or null, not {what}.")
+        elif name == "quantity":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise Refused(f"The quantity must be a whole JSON number, not {value!r}.")
         elif name == "amount" and isinstance(value, int | float):

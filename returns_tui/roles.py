@@ -50,6 +50,11 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "receive": frozenset({Role.OPERATOR}),
     "mediate": frozenset({Role.AGENT}),
     "note": frozenset({Role.OPERATOR, Role.AGENT}),
+    # DESIGN §7
+    "offer": frozenset({Role.OPERATOR}),
+    "agree": frozenset({Role.BUYER}),
+    "decline": frozenset({Role.BUYER}),
+    "reject_receipt": frozenset({Role.OPERATOR}),
 }
 
 ACTIONS = tuple(ALLOWED)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,12 +117,55 @@ class Returns:
     # verdict in the same transaction as the change.
 
     def accept(
+        self,
+        actor: Actor,
+        request_id: str,
+        now: DateTime,
+        keep_item: Any = None,
+        *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.accept(r, actor.name, now, self.rules, keep_item)
+
+        return self._act(actor, "accept", request_id, now, decide, keyed=keyed)
+
+    # DESIGN §7: a partial refund offered and the buyer's answer, and a returned package
+    # rejected at receipt.
+
+    def offer(
+        self, actor: Actor, request_id: str, now: DateTime, amount: Any, *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:  # fmt: skip
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.offer(r, actor.name, now, self.rules, amount)
+
+        return self._act(actor, "offer", request_id, now, decide, keyed=keyed)
+
+    def agree(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
         def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.accept(r, actor.name, now, self.rules)
+            return d.agree(r, now)
 
-        return self._act(actor, "accept", request_id, now, decide, keyed=keyed)
+        return self._act(actor, "agree", request_id, now, decide, keyed=keyed)
+
+    def decline(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.decline(r, now, self.rules)
+
+        return self._act(actor, "decline", request_id, now, decide, keyed=keyed)
+
+    def reject_receipt(
+        self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any, *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:  # fmt: skip
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return d.reject_receipt(r, actor.name, now, self.rules, reason, note)
+
+        return self._act(actor, "reject_receipt", request_id, now, decide, keyed=keyed)
 
     def reject(
         self,
@@ -299,39 +343,48 @@ class Returns:
         executemany, since SQLAlchemy's per-row processing cost more than the work itself."""
         try:
             ship_window = d.window_micros(self.rules.ship_window)
+            respond_window = d.window_micros(self.rules.respond_window)
         except ValueError:  # a calendar window (not from settings): the general path
             return self._sweep_batch_objects(conn, now)
         now_us, system = to_micros(now), SYSTEM.name
         due = []
-        for rid, shop, rtype, status, deadline, version, head in q.due_tuples(
-            conn, now_us, SWEEP_BATCH
+        for rid, shop, rtype, status, deadline, version, head, cents, respond_by, created in (
+            q.due_tuples(conn, now_us, SWEEP_BATCH)
         ):
             after, deadline, steps = d.catch_up_micros(
-                _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window
+                _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window, respond_window
             )
             if steps:
-                due.append((rid, shop, version, head, after, deadline, steps))
+                due.append((rid, shop, version, head, after, deadline, steps, cents, respond_by,
+                            created))  # fmt: skip
         if not due:
             return []
+        # Deadlines at the same moment apply in the order the requests were created (§7).
+        due.sort(key=_first_step_then_created)
         key = self._key_for(conn)
         moves, recs, swept = [], [], []
-        for rid, shop, version, head, after, deadline, steps in due:
+        lapsed = _LAPSED
+        for rid, shop, version, head, after, deadline, steps, cents, respond_by, _c in due:
             rows, seq = [], version
             for kind, at, before, to in steps:
                 seq += 1
                 rows.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
-                swept.append(Swept(rid, shop, kind, from_micros(at), to))
+                swept.append((at, _c, rid, Swept(rid, shop, kind, from_micros(at), to)))
+                if kind is lapsed:
+                    respond_by = at + respond_window
             rows, head = key.chained(head, rows)
             recs += rows
-            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], seq, head, rid,
-                          version))  # fmt: skip
+            refund = cents if after in _REFUNDED else None  # domain.refund_after
+            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], respond_by, refund,
+                          seq, head, rid, version))  # fmt: skip
         _write_moves(conn, moves, recs)
-        return swept
+        swept.sort(key=_WHEN_CREATED)
+        return [change for *_, change in swept]
 
     def _sweep_batch_objects(self, conn: Connection, now: DateTime) -> list[Swept]:
         rows = q.due_rows(conn, now, SWEEP_BATCH)
         changes = []
-        for row in rows:
+        for row in sorted(rows, key=lambda row: (row["deadline_at"], row["created_at"], row["id"])):
             before = to_request(row)
             caught = d.catch_up(before, now, self.rules)
             changes.append((before, row["chain"], caught.after, caught.records))
@@ -670,7 +723,7 @@ def _shown(text: str) -> str:
 
 
 _ACTION_PARAMS = {
-    "accept": (),
+    "accept": ("keep_item",),
     "reject": ("reason", "note"),
     "cancel": (),
     "ship": ("tracking",),
@@ -678,6 +731,11 @@ _ACTION_PARAMS = {
     "appeal": (),
     "mediate": ("decision", "note"),
     "note": ("note",),
+    # DESIGN §7
+    "offer": ("amount",),
+    "agree": (),
+    "decline": (),
+    "reject_receipt": ("reason", "note"),
 }
 
 
@@ -786,6 +844,17 @@ _STATUS = {status.value: status for status in d.Status}
 _TYPE = {rtype.value: rtype for rtype in d.RequestType}
 # An enum's text, also a dict lookup: Enum.value is a property, slow in a loop of 100 000.
 _TEXT = {member: member.value for enum in (d.Status, d.Kind) for member in enum}
+_LAPSED = d.Kind.OFFER_LAPSED
+_REFUNDED = d.REFUNDED_STATUSES
+
+
+_WHEN_CREATED = itemgetter(0, 1, 2)  # (at, created_at, id) of a swept step
+
+
+def _first_step_then_created(due: tuple) -> tuple:
+    """A due request's first deadline, then its creation time and id: the order in which
+    deadlines at the same moment apply (DESIGN §7)."""
+    return due[6][0][1], due[9], due[0]
 
 
 Changes = list[tuple[d.Request, bytes | None, d.Request, tuple[d.Record, ...]]]
@@ -803,7 +872,8 @@ def _save_many(conn: Connection, key: ChainKey, changes: Changes) -> None:
         version = before.version + len(rec_list)
         deadline = None if after.deadline_at is None else to_micros(after.deadline_at)
         since = to_micros(after.status_since)
-        moves.append((after.status.value, _TAB[after.status], deadline, since, version, head,
+        moves.append((after.status.value, _TAB[after.status], deadline, since,
+                      to_micros(after.respond_by), after.refund_cents, version, head,
                       before.id, before.version))  # fmt: skip
         recs.extend(rows)
     _write_moves(conn, moves, recs)
@@ -822,7 +892,8 @@ def _moves_sql(paramstyle: str) -> tuple[str, str]:
     mark = PLACEHOLDER[paramstyle]
     update = (
         f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
-        f"status_since = {mark}, version = {mark}, chain = {mark} "
+        f"status_since = {mark}, respond_by = {mark}, refund_cents = {mark}, "
+        f"version = {mark}, chain = {mark} "
         f"WHERE id = {mark} AND version = {mark}"
     )
     insert = (
@@ -834,7 +905,8 @@ def _moves_sql(paramstyle: str) -> tuple[str, str]:
 
 def _write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None:
     """Automatic transitions through the driver's executemany: `moves` are (status, tab,
-    deadline_at, status_since, version, head, id, version read) with times in microseconds,
+    deadline_at, status_since, respond_by, refund_cents, version, head, id, version read)
+    with times in microseconds,
     each a compare-and-set on the version read; `recs` the records' rows in the columns of
     record_values and their chain. A row that someone else changed meanwhile fails the whole
     batch (_Lost)."""

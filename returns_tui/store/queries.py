@@ -453,8 +453,10 @@ def micros(column: Any) -> Any:
 
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
     """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
-    version, chain): the same requests, in the same order, locked the same way; the chain is
-    the head the records the sweep writes follow (store/chain.py). Sent as the
+    version, chain, amount_cents, respond_by, created_at): the same requests, in the same
+    order, locked the same way; the chain is the head the records the sweep writes follow
+    (store/chain.py), the amount is the refund of an approval, respond_by moves after a
+    lapsed offer, and created_at orders deadlines at the same moment (DESIGN §7). Sent as the
     driver's SQL: `apply` asks it before every line, and SQLAlchemy's statement building cost
     more than the query."""
     sql = _due_sql(conn.dialect.name, conn.dialect.paramstyle)
@@ -470,7 +472,8 @@ def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
 def _due_sql(dialect: str, paramstyle: str) -> str:
     mark = PLACEHOLDER[paramstyle]
     sql = (
-        "SELECT id, shop, type, status, deadline_at, version, chain FROM requests "
+        "SELECT id, shop, type, status, deadline_at, version, chain, amount_cents, respond_by, "
+        "created_at FROM requests "
         f"WHERE tab = {mark} AND deadline_at <= {mark} "
         f"ORDER BY deadline_at, id LIMIT {mark}"
     )
