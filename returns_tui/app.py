@@ -18,6 +18,8 @@ from rich.traceback import Traceback
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
+from textual.markup import escape as escape_markup
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from returns_tui.clock import Clock, utc_now
@@ -67,6 +69,37 @@ class ReturnsApp(TypeAhead, App[int]):
         self.title_text = title
         self._on_start = on_start
         self._crash: str | None = None  # why the console stopped, if it failed
+
+    # -- Every toast is text ---------------------------------------------------------------------
+    # Toasts quote data (request ids, refusals that name them, a driver's error text), and a
+    # request id can hold ESC ]52 (a clipboard write) or ESC ]0 (the window's title). Every
+    # notify of every screen and widget ends here, so no call can forget: control characters
+    # become visible placeholders and nothing is read as markup, whatever the caller passed.
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        del markup  # never: see above
+        super().notify(
+            safe(str(message), single_line=False),
+            title=safe(str(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def action_help_quit(self) -> None:
+        # Textual's own says "Press [b]ctrl+q[/b]" in markup, which toasts no longer read.
+        self.notify(f"Press {self.get_key_display(self._quit_binding())} to quit.")
+
+    def _quit_binding(self) -> Binding:
+        return next(b for b in self.BINDINGS if isinstance(b, Binding) and b.id == "quit")
 
     def get_driver_class(self) -> type[Driver]:
         # Our input thread on Linux and macOS (returns_tui/terminal.py: bytes that are not
@@ -149,15 +182,21 @@ class ReturnsApp(TypeAhead, App[int]):
             return
         for action, title, help_text in console.PALETTE:
             if console.check_action(action, ()):
-                yield SystemCommand(title, help_text, getattr(console, f"action_{action}"))
+                yield _command(title, help_text, getattr(console, f"action_{action}"))
         for binding in console.BINDINGS:
             if isinstance(binding, Binding) and binding.action.startswith("tab("):
                 name = binding.action[5:-2]
-                yield SystemCommand(
+                yield _command(
                     f"Tab: {binding.description}",
                     f"Show the {binding.description} tab",
                     partial(console.action_tab, name),
                 )
+
+
+def _command(title: str, help_text: str, callback: Callable[[], object]) -> SystemCommand:
+    """A palette entry. The palette reads titles and help as markup: ours are shown as text
+    (control characters visible, brackets literal), whatever a later title may quote."""
+    return SystemCommand(escape_markup(safe(title)), escape_markup(safe(help_text)), callback)
 
 
 def _failure(renderable: object) -> str | None:

@@ -20,11 +20,12 @@ from typing import Any, BinaryIO, TextIO
 
 from pendulum import DateTime
 
+from returns_tui import actions
 from returns_tui import domain as d
 from returns_tui.clock import CLOCK_SLACK, parse_time, utc_now
 from returns_tui.errors import NotAUser, Refused, ReturnsError
-from returns_tui.roles import ACTIONS, Actor, require_admin
-from returns_tui.services import Returns, action_params, line_digest
+from returns_tui.roles import Actor, require_admin
+from returns_tui.services import Returns, line_digest
 from returns_tui.timefmt import iso_utc
 
 # What a blank line may hold: JSON's own white space (RFC 8259; the \n ends the line, a \r
@@ -32,27 +33,6 @@ from returns_tui.timefmt import iso_utc
 # not blank: JSON does not take it, so it gets a verdict rather than vanishing unreported.
 BLANK = " \t\r"
 
-# A submit line's fields, and the Submission field each fills.
-SUBMIT_FIELDS = {
-    "request_id": "id",
-    "order_id": "order_id",
-    "shop": "shop",
-    "type": "type",
-    "buyer": "buyer",
-    "product": "product",
-    "sku": "sku",
-    "quantity": "quantity",
-    "amount": "amount",
-    "currency": "currency",
-    "reason": "reason",
-    "note": "note",
-}
-# Fields a line may leave out; every other field of its action is required.
-OPTIONAL = {
-    "submit": {"note"},
-    "reject": {"note"},
-    "accept": {"keep_item"},  # DESIGN §7: absent, null or false is a plain accept
-}
 ENVELOPE = ("at", "actor", "action")  # every line has these, and may have "key"
 
 
@@ -253,27 +233,26 @@ def _check_envelope(fields: dict[str, Any]) -> None:
 
 def _action(fields: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     """(action, request id, parameters for Returns.perform) of a line, its fields checked:
-    present, known, and of the right JSON type."""
-    action = fields["action"]
-    if action == "submit":
-        expected = tuple(SUBMIT_FIELDS)
-    elif isinstance(action, str) and (params := action_params(action)) is not None:
-        expected = ("request_id", *params)
-    else:
-        known = ", ".join(ACTIONS)
-        raise Refused(f"Unknown action {action!r}; the actions are {known}.")
-    _check_fields(action, fields, expected)
-    if action == "submit":
-        values = {SUBMIT_FIELDS[name]: fields[name] for name in expected if name in fields}
-        submission = d.Submission(**values)
-        return action, submission.id, {"submission": submission}
-    params = {name: fields[name] for name in expected[1:] if name in fields}
-    return action, fields["request_id"], params
+    present, known, and of the right JSON type (as actions.py declares them)."""
+    name = fields["action"]
+    spec = actions.get(name)
+    if spec is None:
+        known = ", ".join(actions.NAMES)
+        raise Refused(f"Unknown action {name!r}; the actions are {known}.")
+    _check_fields(spec, fields)
+    params = {p: fields[p] for p in spec.params if p in fields}
+    if spec.name == "submit":
+        # The line's request_id is the new request's id; its other fields are the
+        # Submission's own, by name.
+        submission = d.Submission(id=fields["request_id"], **params)
+        return spec.name, submission.id, {"submission": submission}
+    return spec.name, fields["request_id"], params
 
 
-def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]) -> None:
-    optional = OPTIONAL.get(action, set())
-    missing = [name for name in expected if name not in fields and name not in optional]
+def _check_fields(spec: actions.Action, fields: dict[str, Any]) -> None:
+    action = spec.name
+    expected = ("request_id", *spec.params)
+    missing = [name for name in expected if name not in fields and name not in spec.optional]
     if missing:
         raise Refused(f"{_a(action).title()} {action} line needs {_names(missing)}.")
     unknown = sorted(set(fields) - set(expected) - set(ENVELOPE) - {"key"})
@@ -282,24 +261,27 @@ def _check_fields(action: str, fields: dict[str, Any], expected: tuple[str, ...]
         names = _names([d.quoted(name, 64) for name in unknown[:5]])
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise Refused(f"{_a(action).title()} {action} line has no field {names}{more}.")
+    types = {f.name: f.type for f in spec.fields}
     for name in expected:
-        if name not in fields:
-            continue
-        value = fields[name]
-        if name == "keep_item":
-            if value is not None and not isinstance(value, bool):
-                what = "text" if isinstance(value, str) else d.json_kind(value)
-                raise Refused(f"The field keep_item must be true, false or null, not {what}.")
-        elif name == "quantity":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise Refused(f"The quantity must be a whole JSON number, not {value!r}.")
-        elif name == "amount" and isinstance(value, int | float):
-            raise Refused(
-                f"The amount must be a decimal string such as \"12.99\", not the number "
-                f"{value!r}: JSON numbers cannot hold money exactly."
-            )
-        elif not isinstance(value, str):
-            raise Refused(f"The field {name} must be text, not {d.json_kind(value)}.")
+        if name in fields:
+            _check_type(name, types.get(name, actions.TEXT), fields[name])
+
+
+def _check_type(name: str, kind: str, value: Any) -> None:
+    if kind == actions.FLAG:
+        if value is not None and not isinstance(value, bool):
+            what = "text" if isinstance(value, str) else d.json_kind(value)
+            raise Refused(f"The field {name} must be true, false or null, not {what}.")
+    elif kind == actions.WHOLE_NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Refused(f"The {name} must be a whole JSON number, not {value!r}.")
+    elif kind == actions.DECIMAL_STRING and isinstance(value, int | float):
+        raise Refused(
+            f'The {name} must be a decimal string such as "12.99", not the number '
+            f"{value!r}: JSON numbers cannot hold money exactly."
+        )
+    elif not isinstance(value, str):
+        raise Refused(f"The field {name} must be text, not {d.json_kind(value)}.")
 
 
 def _key(fields: dict[str, Any]) -> str | None:

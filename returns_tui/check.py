@@ -22,7 +22,6 @@ The deadlines' lengths are settings (DESIGN §1): they are checked only when `ru
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,25 +29,18 @@ from operator import itemgetter
 from typing import Any
 
 import pendulum
-import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Engine
 
 from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import parse_amount
-from returns_tui.store import chain
+from returns_tui.store import audit, chain
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
 from returns_tui.store.rows import to_record, to_request
-from returns_tui.store.schema import orders, records, requests
-
-
-def _t(at: Any) -> str:
-    """A time in a message: ISO 8601 in UTC, as export writes it (None stays None)."""
-    return "None" if at is None else dt.datetime.isoformat(at).replace("+00:00", "Z")
-
+from returns_tui.timefmt import iso_or_none
 
 AUTOMATIC = frozenset(
     {d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED, d.Kind.OFFER_LAPSED}
@@ -85,7 +77,7 @@ def check(
     with read(engine) as conn:
         found += _trigger_problems(conn)
         verify = _key_problems(conn, key, found)
-        order_shops = dict(conn.execute(sa.select(orders.c.order_id, orders.c.shop)).all())
+        order_shops = audit.order_shops(conn)
         for row, rec_rows in q.export_tuples(conn, None, d.Tab.ALL):
             if verify:
                 found += [Violation(row["id"], p) for p in _chain_problems(key, row, rec_rows)]
@@ -136,7 +128,7 @@ def _request_problems(
     )
     for (at, actor, kind, *_), n in doubled.items():
         if n > 1:
-            yield f"the record {kind} by {actor} at {_t(at)} appears {n} times"
+            yield f"the record {kind} by {actor} at {iso_or_none(at)} appears {n} times"
     for i, rec in enumerate(recs, 1):
         if (rec.kind in AUTOMATIC) != (rec.actor == "system"):
             yield f"record {i}: {rec.kind} by {rec.actor}"
@@ -144,22 +136,25 @@ def _request_problems(
         yield from _fields_agree(req, recs, rules)
     due = d.next_due(req)
     if due is not None and due < late_before:
-        yield f"{req.status} past its deadline {_t(due)} (not swept)"
+        yield f"{req.status} past its deadline {iso_or_none(due)} (not swept)"
 
 
 def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -> Iterator[str]:
     """The request's own fields say what its records say."""
     if req.created_at != recs[0].at:
-        yield f"created_at {_t(req.created_at)} but submitted at {_t(recs[0].at)}"
+        yield f"created_at {iso_or_none(req.created_at)} but submitted at {iso_or_none(recs[0].at)}"
     moves = [r for r in recs if r.kind is not d.Kind.NOTED]
     if not moves:
         return  # no `submitted` record: the path check says so
     if req.status_since != moves[-1].at:
-        yield f"status_since {_t(req.status_since)} but the last move was at {_t(moves[-1].at)}"
+        since, moved = iso_or_none(req.status_since), iso_or_none(moves[-1].at)
+        yield f"status_since {since} but the last move was at {moved}"
+    # The latest rejection, of the request or (after mediation for the buyer) of the package.
     rejections = [r for r in recs if r.kind in REJECTIONS]
     rejected_at = rejections[-1].at if rejections else None
     if req.rejected_at != rejected_at:
-        yield f"rejected_at {_t(req.rejected_at)} but the records say {_t(rejected_at)}"
+        stored, recorded = iso_or_none(req.rejected_at), iso_or_none(rejected_at)
+        yield f"rejected_at {stored} but the records say {recorded}"
     stage = _STAGE[rejections[-1].kind] if rejections else None
     if req.reject_stage != stage:
         yield f"reject_stage {req.reject_stage} but the records say {stage}"
@@ -200,7 +195,7 @@ def _decision_problems(
     if req.offer_cents != offer_cents:
         yield f"offer_cents {req.offer_cents} but the records say {offer_cents}"
     if req.offer_by != offer_by:
-        yield f"offer_by {_t(req.offer_by)} but the records say {_t(offer_by)}"
+        yield f"offer_by {iso_or_none(req.offer_by)} but the records say {iso_or_none(offer_by)}"
     last = moves[-1]
     agreed = last.kind is d.Kind.AGREED
     kept = agreed or (last.kind is d.Kind.ACCEPTED and last.details.get("keep_item") is True)
@@ -230,7 +225,8 @@ def _deadline_problems(req: d.Request, moves: list[d.Record], rules: d.Rules | N
             req.created_at, "created_at"
         )
         if rules is not None and req.respond_by != start + rules.respond_window:
-            yield f"respond_by {_t(req.respond_by)} is not {what} + {rules.respond_window}"
+            respond_by = iso_or_none(req.respond_by)
+            yield f"respond_by {respond_by} is not {what} + {rules.respond_window}"
     elif status is d.Status.AWAITING_BUYER_RESPONSE:
         expected = req.offer_by
     elif status in (d.Status.COMPLETED, d.Status.CANCELLED, d.Status.IN_MEDIATION) or (
@@ -249,7 +245,7 @@ def _deadline_problems(req: d.Request, moves: list[d.Record], rules: d.Rules | N
     else:  # rejected, the buyer's window open
         expected = (req.rejected_at or moved_at) + rules.after_rejection_window
     if req.deadline_at != expected:
-        yield f"{status} with deadline {_t(req.deadline_at)}, not {_t(expected)}"
+        yield f"{status} with deadline {iso_or_none(req.deadline_at)}, not {iso_or_none(expected)}"
 
 
 def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
@@ -271,21 +267,14 @@ def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
 
 
 def _count_problems(conn) -> list[Violation]:
-    total = conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one()
-    per_tab = dict(
-        conn.execute(sa.select(requests.c.tab, sa.func.count()).group_by(requests.c.tab)).all()
-    )
+    total, per_tab = audit.tab_counts(conn)
     known = {t.value for t in d.Tab if t is not d.Tab.ALL}
     problems = []
     if unknown := set(per_tab) - known:
         problems.append(Violation("*", f"rows under unknown tabs {sorted(unknown)}"))
     if sum(n for tab, n in per_tab.items() if tab in known) != total:
         problems.append(Violation("*", f"the tabs count {per_tab} but All has {total}"))
-    orphans = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(records.outerjoin(requests, records.c.request_id == requests.c.id))
-        .where(requests.c.id.is_(None))
-    ).scalar_one()
+    orphans = audit.orphan_records(conn)
     if orphans:
         problems.append(Violation("*", f"{orphans} records belong to no request"))
     return problems
@@ -343,7 +332,7 @@ def _key_problems(conn: Any, key: ChainKey, found: list[Violation]) -> bool:
     key's. A database chained with another key is told once, not request by request."""
     stored = chain.stored_fingerprint(conn)
     if stored is None:
-        if conn.execute(sa.select(requests.c.id).limit(1)).first() is not None:
+        if audit.any_request(conn):
             found.append(Violation("*", "the database does not record its chain key"))
         return True
     if stored != key.fingerprint:
@@ -376,24 +365,13 @@ _PG_FUNCTION_BODY = f"BEGIN RAISE EXCEPTION '{_MESSAGE}'; END"
 def _trigger_problems(conn: Any) -> list[Violation]:
     """Records are append-only only while their triggers are there, unchanged and enabled:
     one line naming those that are not."""
+    present = audit.record_triggers(conn)
     if is_sqlite(conn):
-        present = dict(
-            conn.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'records'"
-            ).all()
-        )
         wrong = [name for name, sql in _SQLITE_TRIGGERS.items() if present.get(name) != sql]
     else:
-        rows = conn.exec_driver_sql(
-            "SELECT t.tgname, t.tgenabled, pg_get_triggerdef(t.oid), p.proname, p.prosrc "
-            "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE t.tgrelid = 'records'::regclass AND NOT t.tgisinternal"
-        ).all()
-        found = {name: (enabled, ddl, fn, body) for name, enabled, ddl, fn, body in rows}
         wrong = []
         for name, timing in _PG_TRIGGERS.items():
-            enabled, ddl, fn, body = found.get(name, ("D", "", "", ""))
+            enabled, ddl, fn, body = present.get(name, ("D", "", "", ""))
             if (
                 enabled not in ("O", "A")
                 or timing not in ddl

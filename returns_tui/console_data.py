@@ -99,6 +99,7 @@ class Detail:
     rejection: d.Record | None  # the seller's rejection, for a rejected or appealed request
     appeal: d.Record | None  # when the buyer appealed
     mediation: d.Record | None  # the platform's decision
+    auto_approval: d.Record | None = None  # the clock's approval, its 48 hours unanswered
 
 
 def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
@@ -107,13 +108,16 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
     if req.status is d.Status.REJECTED:
         history = service.order_history(actor, request_id)
         options = d.buyer_options(req, history, now, service.rules)
-    rejection = appeal = mediation = None
-    if req.rejected_at is not None or req.arbitration is not None:
-        for rec in service.records(actor, request_id):
-            if rec.kind is d.Kind.REJECTED:
-                rejection = rec
-            elif rec.kind is d.Kind.APPEALED:
-                appeal = rec
-            elif rec.kind is d.Kind.MEDIATED:
-                mediation = rec
-    return Detail(req, options, rejection, appeal, mediation)
+    found: dict[d.Kind, d.Record] = {}
+    # Only a request past pending can have been rejected, appealed or approved by the clock.
+    if req.status is not d.Status.PENDING:
+        wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED)
+        found = {rec.kind: rec for rec in service.records(actor, request_id) if rec.kind in wanted}
+    return Detail(
+        req,
+        options,
+        found.get(d.Kind.REJECTED),
+        found.get(d.Kind.APPEALED),
+        found.get(d.Kind.MEDIATED),
+        found.get(d.Kind.AUTO_APPROVED),
+    )

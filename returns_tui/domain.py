@@ -7,7 +7,6 @@ exception carrying one plain sentence for people.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,13 +99,6 @@ TAB_OF_STATUS: dict[Status, Tab] = {
     Status.IN_MEDIATION: Tab.APPEALS,
     Status.AWAITING_BUYER_RESPONSE: Tab.IN_PROCESS,
 }
-
-
-def statuses_of(tab: Tab) -> tuple[Status, ...]:
-    """The statuses a tab shows (All shows every one)."""
-    if tab is Tab.ALL:
-        return tuple(Status)
-    return tuple(s for s, t in TAB_OF_STATUS.items() if t is tab)
 
 
 OPEN_STATUSES = frozenset(
@@ -271,10 +263,11 @@ def next_due(req: Request) -> DateTime | None:
     return req.deadline_at if req.status in TIMED_STATUSES else None
 
 
-def _approved(rtype: RequestType, at: T, ship_window: Any) -> tuple[Status, T | None]:
+def approved(rtype: RequestType, at: T, ship_window: Any) -> tuple[Status, T | None]:
     """The status and next deadline after `accept` (or an auto-approval, or mediation for the
     buyer) at `at`: a refund is done; a return waits for the buyer to ship by at + the ship
-    window. `at` and the window are a DateTime and a Duration, or both integer microseconds."""
+    window. `at` and the window are a DateTime and a Duration, or both plain numbers (the
+    sweep and the seeder count in integer microseconds)."""
     if rtype is RequestType.REFUND:
         return Status.COMPLETED, None
     return Status.AWAITING_BUYER_SHIP, at + ship_window
@@ -283,7 +276,7 @@ def _approved(rtype: RequestType, at: T, ship_window: Any) -> tuple[Status, T | 
 def _approve(req: Request, at: DateTime, rules: Rules) -> Request:
     """What `accept` (or an auto-approval, or mediation for the buyer) does at time `at`:
     the full amount is refunded, or will be once the item is back."""
-    status, deadline = _approved(req.type, at, rules.ship_window)
+    status, deadline = approved(req.type, at, rules.ship_window)
     return replace(req, status=status, deadline_at=deadline, refund_cents=req.amount_cents)
 
 
@@ -293,16 +286,15 @@ def refund_after(status: Status, amount_cents: int) -> int | None:
     return amount_cents if status in REFUNDED_STATUSES else None
 
 
-def _deadline_passes(
+def deadline_passes(
     status: Status, rtype: RequestType, due: T, ship_window: Any, respond_window: Any
 ) -> tuple[Kind, Status, T | None]:
     """What the deadline `due` of a timed status does (DESIGN §2, *Time moves by itself*, and
     §7's lapse of an offer): the record's kind, the new status, and the new status's deadline
-    (counted from `due`). The one statement of the rule, for DateTimes (catch_up) and for
-    integer microseconds (catch_up_micros, the sweep's form). After a lapse the deadline is
-    the new respond_by."""
+    (counted from `due`). The one statement of the rule, on any times that add and compare
+    (see `approved`). After a lapse the deadline is the new respond_by."""
     if status is Status.PENDING:
-        return (Kind.AUTO_APPROVED, *_approved(rtype, due, ship_window))
+        return (Kind.AUTO_APPROVED, *approved(rtype, due, ship_window))
     if status is Status.AWAITING_BUYER_SHIP:
         return Kind.EXPIRED, Status.CANCELLED, None
     if status is Status.AWAITING_BUYER_RESPONSE:
@@ -310,71 +302,54 @@ def _deadline_passes(
     return Kind.AUTO_REFUNDED, Status.COMPLETED, None
 
 
+# (kind, at, from, to) of one automatic transition
+Step = tuple[Kind, T, Status, Status]
+
+
+def passed_deadlines(
+    status: Status,
+    rtype: RequestType,
+    deadline: T | None,
+    now: T,
+    ship_window: Any,
+    respond_window: Any,
+) -> tuple[Status, T | None, list[Step]]:
+    """Every deadline ≤ now, in order, from `status` with its `deadline`: the status and
+    deadline after them, and the steps taken (the last step's time is the new status_since;
+    after an offer_lapsed step at t the new respond_by is t + respond_window). The core that
+    catch_up, the sweep (on integer microseconds, for a hundred thousand requests at a time)
+    and the seeder share."""
+    steps: list[Step] = []
+    while status in TIMED_STATUSES and deadline is not None and deadline <= now:
+        due = deadline
+        kind, to, deadline = deadline_passes(status, rtype, due, ship_window, respond_window)
+        steps.append((kind, due, status, to))
+        status = to
+    return status, deadline, steps
+
+
 def catch_up(req: Request, now: DateTime, rules: Rules) -> Change:
     """Apply, in deadline order, every deadline of `req` that is ≤ now. Each automatic
     transition is stamped with its deadline, not with `now` (DESIGN §2)."""
-    records: list[Record] = []
-    status, deadline = req.status, req.deadline_at
-    since, respond_by = req.status_since, req.respond_by
-    while status in TIMED_STATUSES and deadline is not None and deadline <= now:
-        due = deadline
-        kind, to, deadline = _deadline_passes(
-            status, req.type, due, rules.ship_window, rules.respond_window
-        )
-        if kind is Kind.OFFER_LAPSED:
-            respond_by = deadline
-        records.append(Record(due, "system", kind, status, to))
-        status, since = to, due
-    if not records:
+    status, deadline, steps = passed_deadlines(
+        req.status, req.type, req.deadline_at, now, rules.ship_window, rules.respond_window
+    )
+    if not steps:
         return Change(req, ())
+    records = tuple(Record(at, "system", kind, before, to) for kind, at, before, to in steps)
+    respond_by = req.respond_by
+    for kind, at, _, _ in steps:
+        if kind is Kind.OFFER_LAPSED:  # the buyer's silence gives the seller a new window
+            respond_by = at + rules.respond_window
     after = replace(
         req,
         status=status,
         deadline_at=deadline,
-        status_since=since,
+        status_since=steps[-1][1],
         respond_by=respond_by,
         refund_cents=refund_after(status, req.amount_cents),
     )
-    return Change(after, tuple(records))
-
-
-_MICROSECOND = dt.timedelta(microseconds=1)
-
-
-def window_micros(window: Duration) -> int:
-    """A window as integer microseconds. Only an exact duration has one: a window with
-    calendar months or years (which pendulum adds by the calendar) raises ValueError."""
-    if getattr(window, "years", 0) or getattr(window, "months", 0):
-        raise ValueError(f"{window!r} is not an exact duration")
-    exact = dt.timedelta(days=window.days, seconds=window.seconds, microseconds=window.microseconds)
-    return exact // _MICROSECOND
-
-
-# (kind, at, from, to) of one automatic transition, at in microseconds since the epoch
-MicroStep = tuple[Kind, int, Status, Status]
-
-
-def catch_up_micros(
-    status: Status,
-    rtype: RequestType,
-    deadline: int | None,
-    now: int,
-    ship_window: int,
-    respond_window: int,
-) -> tuple[Status, int | None, list[MicroStep]]:
-    """catch_up on integer microseconds since the epoch (UTC), for the sweep, which reads
-    and writes a hundred thousand requests and needs only their status and deadline: the
-    same rule (_deadline_passes), on plain integers instead of DateTimes. The windows are
-    the rules' in microseconds (window_micros). Returns the status and deadline after every
-    deadline ≤ now, and the steps taken; the last step's time is the new status_since, and
-    after an offer_lapsed step at t the new respond_by is t + respond_window."""
-    steps: list[MicroStep] = []
-    while status in TIMED_STATUSES and deadline is not None and deadline <= now:
-        due = deadline
-        kind, to, deadline = _deadline_passes(status, rtype, due, ship_window, respond_window)
-        steps.append((kind, due, status, to))
-        status = to
-    return status, deadline, steps
+    return Change(after, records)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -862,11 +837,11 @@ APPROVALS = frozenset({Kind.ACCEPTED, Kind.AUTO_APPROVED, Kind.MEDIATED})
 
 def edges_of(kind: Kind, rtype: RequestType) -> set[tuple[Status | None, Status]]:
     """EDGES[kind] for a request of type `rtype`: an approval (an accept, an auto-approval, a
-    mediation for the buyer) leads where _approved sends that type, a refund to `completed`
+    mediation for the buyer) leads where `approved` sends that type, a refund to `completed`
     and a return to `awaiting_buyer_ship`, never to where it sends the other type."""
     if kind not in APPROVALS:
         return EDGES[kind]
-    other = _approved(_OTHER_TYPE[rtype], 0, 0)[0]
+    other = approved(_OTHER_TYPE[rtype], 0, 0)[0]
     return {(start, end) for start, end in EDGES[kind] if end is not other}
 
 

@@ -11,7 +11,6 @@ three times as much), and amounts and record details, which repeat, are remember
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import gc
 import json
 import string
@@ -26,7 +25,7 @@ from returns_tui import domain as d
 from returns_tui.money import format_amount
 from returns_tui.store.queries import RECORD_COLUMNS, REQUEST_COLUMNS, RequestRow
 from returns_tui.textsafe import safe
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import iso_micros, iso_stored
 
 Row = Mapping[str, Any]
 Rows = Iterable[tuple[Row, list[Row]]]
@@ -112,7 +111,7 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
     (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
      amount_cents, currency, buyer, product, reason, buyer_note, refund_cents, offer_cents,
      offer_by, keep_item, reject_stage) = _REQUEST_VALUES(tuple(row))  # fmt: skip
-    created, respond = _iso_micros(created_at), _iso_micros(respond_by)
+    created, respond = iso_micros(created_at), iso_micros(respond_by)
     records = []
     auto_approved = False
     for rec in recs:
@@ -120,7 +119,7 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
         auto_approved = auto_approved or kind == _AUTO_APPROVED
         # Most records fall on one of the request's own times (submitted at created_at, an
         # auto-approval at respond_by): their text is made once.
-        text = created if at == created_at else respond if at == respond_by else _iso_micros(at)
+        text = created if at == created_at else respond if at == respond_by else iso_micros(at)
         obj = {"at": text, "actor": actor, "kind": kind, "from": from_status, "to": to_status}
         if details:
             obj.update(_details(details))  # reason, note, tracking, decision
@@ -147,7 +146,7 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
         # SQLite's driver gives it as 0 or 1)
         "refund_amount": _maybe_amount(refund_cents, currency),
         "offer_amount": _maybe_amount(offer_cents, currency),
-        "offer_by": _iso_micros(offer_by),
+        "offer_by": iso_micros(offer_by),
         "keep_item": bool(keep_item),
         "reject_stage": reject_stage,
         "records": records,
@@ -165,8 +164,8 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "tab": _TAB[row["status"]],
         "attempt": row["attempt"],
         "arbitration": row["arbitration"],
-        "created_at": _iso(row["created_at"]),
-        "respond_by": _iso(row["respond_by"]),
+        "created_at": iso_stored(row["created_at"]),
+        "respond_by": iso_stored(row["respond_by"]),
         "amount": _amount(row["amount_cents"], row["currency"]),
         "currency": row["currency"],
         "buyer": row["buyer"],
@@ -176,7 +175,7 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "auto_approved": auto_approved(recs),
         "refund_amount": _maybe_amount(row["refund_cents"], row["currency"]),
         "offer_amount": _maybe_amount(row["offer_cents"], row["currency"]),
-        "offer_by": _iso(row["offer_by"]),
+        "offer_by": iso_stored(row["offer_by"]),
         "keep_item": bool(row["keep_item"]),
         "reject_stage": row["reject_stage"],
         "records": [_record_object(rec) for rec in recs],
@@ -193,7 +192,7 @@ def auto_approved(recs: list[Row]) -> bool:
 
 def _record_object(rec: Row) -> dict[str, Any]:
     obj = {
-        "at": _iso(rec["at"]),
+        "at": iso_stored(rec["at"]),
         "actor": rec["actor"],
         "kind": rec["kind"],
         "from": rec["from_status"],
@@ -251,10 +250,10 @@ def _csv_values(row: Row, recs: list[Row]) -> tuple[Any, ...]:
         _TAB[row["status"]], row["attempt"], row["arbitration"] or "", row["buyer"],
         row["product"], row["sku"], row["quantity"],
         _amount(row["amount_cents"], row["currency"]), row["currency"], row["reason"],
-        row["buyer_note"], _iso(row["created_at"]), _iso(row["respond_by"]),
-        _iso(row["deadline_at"]), _iso(row["rejected_at"]), row["tracking"] or "",
+        row["buyer_note"], iso_stored(row["created_at"]), iso_stored(row["respond_by"]),
+        iso_stored(row["deadline_at"]), iso_stored(row["rejected_at"]), row["tracking"] or "",
         _maybe_amount(row["refund_cents"], row["currency"]) or "",
-        _maybe_amount(row["offer_cents"], row["currency"]) or "", _iso(row["offer_by"]),
+        _maybe_amount(row["offer_cents"], row["currency"]) or "", iso_stored(row["offer_by"]),
         "true" if row["keep_item"] else "false", row["reject_stage"] or "", len(recs),
         "true" if auto_approved(recs) else "false",
     )  # fmt: skip
@@ -290,26 +289,6 @@ def _formula_after_spaces(text: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Values
-
-
-def _iso(at: dt.datetime | None) -> str | None:
-    """timefmt.iso_utc's text. The store hands back UTC times, for which the plain isoformat
-    already is that text but for the Z."""
-    if at is None:
-        return None
-    text = dt.datetime.isoformat(at)
-    return text[:-6] + "Z" if text.endswith("+00:00") else iso_utc(at)
-
-
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-def _iso_micros(micros: int | None) -> str | None:
-    """_iso of a stored time (integer microseconds since the epoch, UTC): the naive datetime's
-    isoformat is the aware one's without its +00:00."""
-    if micros is None:
-        return None
-    return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat() + "Z"
 
 
 def _maybe_amount(cents: int | None, currency: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from returns_tui import actions
 from returns_tui.domain import quoted
 from returns_tui.errors import Forbidden
 
@@ -39,38 +40,18 @@ class Actor:
 BUYER = Actor("buyer", Role.BUYER)
 SYSTEM = Actor("system", Role.SYSTEM)
 
-# action -> the roles that may take it (DESIGN §2's "actor" column)
+# action -> the roles that may take it (DESIGN §2's "actor" column), as actions.py declares
 ALLOWED: dict[str, frozenset[Role]] = {
-    "submit": frozenset({Role.BUYER}),
-    "cancel": frozenset({Role.BUYER}),
-    "ship": frozenset({Role.BUYER}),
-    "appeal": frozenset({Role.BUYER}),
-    "accept": frozenset({Role.OPERATOR}),
-    "reject": frozenset({Role.OPERATOR}),
-    "receive": frozenset({Role.OPERATOR}),
-    "mediate": frozenset({Role.AGENT}),
-    "note": frozenset({Role.OPERATOR, Role.AGENT}),
-    # DESIGN §7
-    "offer": frozenset({Role.OPERATOR}),
-    "agree": frozenset({Role.BUYER}),
-    "decline": frozenset({Role.BUYER}),
-    "reject_receipt": frozenset({Role.OPERATOR}),
+    action.name: frozenset(Role(role) for role in action.roles) for action in actions.ACTIONS
 }
 
-ACTIONS = tuple(ALLOWED)
+ACTIONS = actions.NAMES
 
 _WHO = {
     Role.BUYER: "the buyer",
     Role.OPERATOR: "a shop's operator",
     Role.AGENT: "a support agent",
 }
-
-
-def may(actor: Actor, action: str, shop: str) -> bool:
-    """True when `actor` may take `action` on a request of `shop`."""
-    if actor.role not in ALLOWED.get(action, frozenset()):
-        return False
-    return actor.role is not Role.OPERATOR or shop in actor.shops
 
 
 def require(actor: Actor, action: str, shop: str) -> None:

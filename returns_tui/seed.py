@@ -21,7 +21,6 @@ writes: the data does not depend on how many processes there are.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import multiprocessing
 import os
@@ -40,16 +39,16 @@ from itertools import accumulate
 from typing import TypeVar
 
 from pendulum import DateTime
-from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
 from returns_tui import domain as d
 from returns_tui.clock import utc_now
 from returns_tui.money import format_amount, minor_digits, parse_amount
-from returns_tui.store import chain, search
+from returns_tui.store import bulk, chain, search
 from returns_tui.store.chain import ChainKey
-from returns_tui.store.engine import PLACEHOLDER, is_sqlite, write
-from returns_tui.store.schema import orders, records, requests, to_micros
+from returns_tui.store.engine import write
+from returns_tui.store.schema import orders, records, requests
+from returns_tui.timefmt import span_micros, to_micros
 
 # ---------------------------------------------------------------------------------------------
 # Vocabularies (also used by the demo's live buyers)
@@ -348,9 +347,7 @@ def _tracking(rng: random.Random) -> str:
 # ---------------------------------------------------------------------------------------------
 # Living a request: the domain's transitions on plain fields (see the module's docstring)
 
-S = d.Status
 _TIMED = frozenset(d.TIMED_STATUSES)
-_US = dt.timedelta(microseconds=1)
 _SECOND = 1_000_000
 
 
@@ -367,17 +364,12 @@ class _Windows:
     @classmethod
     def of(cls, rules: d.Rules) -> _Windows:
         return cls(
-            _micros(rules.respond_window),
-            _micros(rules.ship_window),
-            _micros(rules.receive_window),
-            _micros(rules.after_rejection_window),
-            _micros(rules.offer_window),
+            span_micros(rules.respond_window),
+            span_micros(rules.ship_window),
+            span_micros(rules.receive_window),
+            span_micros(rules.after_rejection_window),
+            span_micros(rules.offer_window),
         )
-
-
-def _micros(span: dt.timedelta) -> int:
-    # Through timedelta's own division: pendulum's Duration cannot divide by a timedelta.
-    return dt.timedelta.__floordiv__(span, _US)
 
 
 Details = dict[str, str | bool] | None
@@ -386,18 +378,21 @@ RecordRow = tuple[int, str, str, d.Status | None, d.Status, Details]
 
 class _Life:
     """One request as it moves. Each method does what the domain function of the same name
-    does to a request (and the record it writes); times are microseconds since the epoch."""
+    does to a request (and the record it writes); times are microseconds since the epoch.
+    What time does, and where an approval leads, are the domain's own (deadline_passes,
+    approved): a rule of time changes there, and here with it."""
 
     __slots__ = (
-        "sub", "cents", "w", "created", "attempt", "status", "arbitration", "respond_by",
+        "sub", "type", "cents", "w", "created", "attempt", "status", "arbitration", "respond_by",
         "deadline", "rejected_at", "tracking", "status_since", "records", "refund", "offer",
         "offer_by", "keep_item", "reject_stage",
     )
 
     def __init__(self, sub: d.Submission, at: int, attempt: int, w: _Windows) -> None:
         self.sub, self.w, self.created, self.attempt = sub, w, at, attempt
+        self.type = d.RequestType(sub.type)
         self.cents = parse_amount(sub.amount, sub.currency)
-        self.status: d.Status = S.PENDING
+        self.status: d.Status = d.Status.PENDING
         self.arbitration: d.Arbitration | None = None
         self.respond_by = self.deadline = at + w.respond
         self.rejected_at: int | None = None
@@ -409,7 +404,7 @@ class _Life:
         self.keep_item = False
         self.reject_stage: str | None = None
         note = {"note": sub.note} if sub.note else None
-        self.records: list[RecordRow] = [(at, "buyer", "submitted", None, S.PENDING, note)]
+        self.records: list[RecordRow] = [(at, "buyer", "submitted", None, d.Status.PENDING, note)]
 
     def _move(self, at: int, actor: str, kind: str, to: d.Status, details: Details = None):
         if to is not self.status:
@@ -422,88 +417,81 @@ class _Life:
 
     def _approve(self, at: int, actor: str, kind: str, details: Details = None) -> None:
         self.refund = self.cents
-        if self.sub.type == d.RequestType.REFUND:
-            self.deadline = None
-            self._move(at, actor, kind, S.COMPLETED, details)
-        else:
-            self.deadline = at + self.w.ship
-            self._move(at, actor, kind, S.AWAITING_BUYER_SHIP, details)
+        status, self.deadline = d.approved(self.type, at, self.w.ship)
+        self._move(at, actor, kind, status, details)
 
     def catch_up(self, due: int) -> None:
         """The deadline of the current status, which falls at `due`."""
-        if self.status is S.PENDING:
-            self._approve(due, "system", "auto_approved")
-        elif self.status is S.AWAITING_BUYER_SHIP:
-            self.deadline, self.refund = None, None
-            self._move(due, "system", "expired", S.CANCELLED)
-        elif self.status is S.AWAITING_BUYER_RESPONSE:
-            self.respond_by = self.deadline = due + self.w.respond
-            self._move(due, "system", "offer_lapsed", S.PENDING)
-        else:
-            self.deadline = None
-            self._move(due, "system", "auto_refunded", S.COMPLETED)
+        kind, status, self.deadline = d.deadline_passes(
+            self.status, self.type, due, self.w.ship, self.w.respond
+        )
+        if kind is d.Kind.OFFER_LAPSED:
+            self.respond_by = self.deadline
+        self.refund = d.refund_after(status, self.cents)
+        self._move(due, "system", kind.value, status)
 
     def accept(self, at: int, actor: str) -> None:
         self._approve(at, actor, "accepted")
 
     def accept_keep(self, at: int, actor: str) -> None:
         self.refund, self.keep_item, self.deadline = self.cents, True, None
-        self._move(at, actor, "accepted", S.COMPLETED, {"keep_item": True})
+        self._move(at, actor, "accepted", d.Status.COMPLETED, {"keep_item": True})
 
     def offer_(self, at: int, actor: str, cents: int) -> None:
         self.offer, self.offer_by = cents, at + self.w.offer
         self.deadline = self.offer_by
         details = {"amount": format_amount(cents, self.sub.currency)}
-        self._move(at, actor, "offered", S.AWAITING_BUYER_RESPONSE, details)
+        self._move(at, actor, "offered", d.Status.AWAITING_BUYER_RESPONSE, details)
 
     def agree(self, at: int) -> None:
         self.refund, self.keep_item, self.deadline = self.offer, True, None
         details = {"amount": format_amount(self.offer or 0, self.sub.currency)}
-        self._move(at, "buyer", "agreed", S.COMPLETED, details)
+        self._move(at, "buyer", "agreed", d.Status.COMPLETED, details)
 
     def decline(self, at: int) -> None:
         self.respond_by = self.deadline = at + self.w.respond
-        self._move(at, "buyer", "declined", S.PENDING)
+        self._move(at, "buyer", "declined", d.Status.PENDING)
 
     def reject_receipt(self, at: int, actor: str, reason: str, note: str) -> None:
         self.rejected_at, self.refund, self.reject_stage = at, None, "receipt"
         self.deadline = at + self.w.after_rejection if self.arbitration is None else None
-        self._move(at, actor, "receipt_rejected", S.REJECTED, {"reason": reason, "note": note})
+        details = {"reason": reason, "note": note}
+        self._move(at, actor, "receipt_rejected", d.Status.REJECTED, details)
 
     def reject(self, at: int, actor: str, reason: str, note: str) -> None:
         self.rejected_at, self.deadline = at, at + self.w.after_rejection
         self.reject_stage = "request"
         details = {"reason": reason, "note": note} if note else {"reason": reason}
-        self._move(at, actor, "rejected", S.REJECTED, details)
+        self._move(at, actor, "rejected", d.Status.REJECTED, details)
 
     def cancel(self, at: int) -> None:
         self.deadline, self.refund = None, None
-        self._move(at, "buyer", "cancelled", S.CANCELLED)
+        self._move(at, "buyer", "cancelled", d.Status.CANCELLED)
 
     def ship(self, at: int, tracking: str) -> None:
         self.tracking, self.deadline = tracking, at + self.w.receive
-        self._move(at, "buyer", "shipped", S.BUYER_SHIPPED, {"tracking": tracking})
+        self._move(at, "buyer", "shipped", d.Status.BUYER_SHIPPED, {"tracking": tracking})
 
     def receive(self, at: int, actor: str) -> None:
         self.deadline = None
-        self._move(at, actor, "received", S.COMPLETED)
+        self._move(at, actor, "received", d.Status.COMPLETED)
 
     def appeal(self, at: int) -> None:
         self.arbitration, self.deadline = d.Arbitration.IN_PROGRESS, None
-        self._move(at, "buyer", "appealed", S.IN_MEDIATION)
+        self._move(at, "buyer", "appealed", d.Status.IN_MEDIATION)
 
     def mediate(self, at: int, actor: str, decision: str, note: str) -> None:
         details = {"decision": decision, "note": note}
         if decision == "buyer" and self.reject_stage == "receipt":
             self.arbitration, self.deadline = d.Arbitration.SUPPORT_BUYER, None
             self.refund = self.cents
-            self._move(at, actor, "mediated", S.COMPLETED, details)
+            self._move(at, actor, "mediated", d.Status.COMPLETED, details)
         elif decision == "buyer":
             self.arbitration = d.Arbitration.SUPPORT_BUYER
             self._approve(at, actor, "mediated", details)
         else:
             self.arbitration, self.deadline = d.Arbitration.SUPPORT_SELLER, None
-            self._move(at, actor, "mediated", S.REJECTED, details)
+            self._move(at, actor, "mediated", d.Status.REJECTED, details)
 
     def add_note(self, at: int, actor: str, note: str) -> None:
         self._move(at, actor, "noted", self.status, {"note": note})
@@ -589,7 +577,7 @@ class _Orders:
                 move = "wait"  # a deadline came first (short windows): the story ends here
         else:
             move = names[bisect_right(cumulative, self.rng.random() * cumulative[-1])]
-        if life.status is S.REJECTED and life.arbitration is not None:
+        if life.status is d.Status.REJECTED and life.arbitration is not None:
             move = "wait"  # upheld by the platform: nothing more to do
         elif move == "appeal" and any(e.arbitration is not None for e in earlier):
             move = "wait"  # one appeal per order
@@ -644,7 +632,7 @@ class _Orders:
             decision = "buyer" if move == "mediate_buyer" else "seller"
             life.mediate(at, _pick(rng, AGENTS), decision, _pick(rng, AGENT_NOTES))
         elif move == "note":
-            staff = AGENTS if life.status is S.IN_MEDIATION else self._operators(life)
+            staff = AGENTS if life.status is d.Status.IN_MEDIATION else self._operators(life)
             life.add_note(at, _pick(rng, staff), _pick(rng, STAFF_NOTES))
         else:
             raise ValueError(f"unknown move {move!r}")
@@ -741,7 +729,7 @@ def _request_row(life: _Life) -> tuple:
 
 
 # Enum members' `.value` is a descriptor call: these tables cost a lookup.
-_TEXT: dict[object, str | None] = {None: None} | {m: m.value for m in (*S, *d.Arbitration)}
+_TEXT: dict[object, str | None] = {None: None} | {m: m.value for m in (*d.Status, *d.Arbitration)}
 _TAB_TEXT = {status: tab.value for status, tab in d.TAB_OF_STATUS.items()}
 
 
@@ -792,38 +780,19 @@ def seed_requests(
     # Lived up to a whole second, so that every seeded time is whole seconds.
     now_us = to_micros(now or utc_now()) // _SECOND * _SECOND
     added = 0
-    with write(engine) as conn, _big_cache(conn):
+    with write(engine) as conn, bulk.big_cache(conn):
         chain.require_key(conn, key)
         first_request, first_order = next_numbers(conn)
         chunks = _chunks(
             count, first_request, first_order, seed, now_us, tuple(shops), rules or d.Rules(), key
         )
-        write_rows = _writer(conn)
+        write_rows = bulk.writer(conn)
         with _indexes_rebuilt(conn, count):
             for rows in _rows_in_order(chunks, workers):
                 for (table, columns), table_rows in zip(_TABLES, rows, strict=True):
                     write_rows(table, columns, table_rows)
                 added += len(rows[0])
     return added
-
-
-def _writer(conn: Connection) -> Callable[[Table, Sequence[str], list[tuple]], None]:
-    """How rows go in: PostgreSQL's COPY (one stream a table and chunk, several times faster
-    than an INSERT a row however pipelined), else the driver's executemany."""
-    if is_sqlite(conn):
-
-        def insert(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-            conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
-
-        return insert
-
-    def copy(table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as stream:
-                for row in rows:
-                    stream.write_row(row)
-
-    return copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -922,80 +891,21 @@ def _ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
-    mark = PLACEHOLDER[conn.dialect.paramstyle]
-    names = ", ".join(columns)
-    return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"
-
-
-@contextmanager
-def _big_cache(conn: Connection) -> Iterator[None]:
-    """A large SQLite page cache for this connection while seeding: the request indexes are
-    updated in random order, and the default 2 MB cache turns that into constant page
-    reloads. The connection goes back to the pool with its old size."""
-    if not is_sqlite(conn):
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
-
-
-_CACHE_KIB = 256 * 1024
-
-
 @contextmanager
 def _indexes_rebuilt(conn: Connection, count: int) -> Iterator[None]:
     """For a big seed (at least REBUILD_FROM requests, and at least as many as are there),
-    drop the request table's own indexes and create them again from their own DDL afterwards,
-    within the caller's transaction (so never lost): building an index once from the whole
-    table costs a fraction of keeping it up to date row by row (on PostgreSQL 6.3 s against
-    9.1 s for 200 000 requests, the GIN trigram indexes most of it). On SQLite the search
-    index's triggers are suspended too. On PostgreSQL, DROP INDEX locks the table until the
-    seed commits, readers included: a big seed is for an empty or a bench database."""
-    existing = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar_one()
-    if count < max(REBUILD_FROM, existing):
+    the request indexes are built once afterwards (bulk.indexes_rebuilt)."""
+    if count < max(REBUILD_FROM, bulk.request_count(conn)):
         yield
         return
-    ddl = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master "
-        "WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL"
-        if is_sqlite(conn)
-        # Not the primary key: its index belongs to the constraint.
-        else "SELECT indexname, indexdef FROM pg_indexes "
-        "WHERE schemaname = current_schema() AND tablename = 'requests' AND indexname NOT IN "
-        "(SELECT conname FROM pg_constraint WHERE conrelid = 'requests'::regclass)"
-    ).all()
-    for name, _sql in ddl:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    # The search index too: its triggers index each row as it comes (13 µs a row); one
-    # rebuild from the table afterwards costs a tenth of that.
-    with search.suspended(conn):
+    with bulk.indexes_rebuilt(conn):
         yield
-    for _name, sql in ddl:
-        conn.exec_driver_sql(sql)
 
 
 def next_numbers(conn: Connection) -> tuple[int, int]:
     """The first request and order numbers after those already in the database, so that
     seeding twice (or the demo's live buyers) adds to the data instead of colliding with it."""
-    return _max_number(conn, "requests", "id") + 1, _max_number(conn, "orders", "order_id") + 1
-
-
-def _max_number(conn: Connection, table: str, column: str) -> int:
-    """The largest number in ids of the form R1234567 / O1234567 (0 if none). The longest
-    ids come first, and among ids of digits the longest is the largest; ids of another form
-    (from `apply`, say) are skipped."""
-    result = conn.exec_driver_sql(
-        f"SELECT {column} FROM {table} ORDER BY length({column}) DESC, {column} DESC"
+    return (
+        bulk.max_number(conn, "requests", "id", _ID_RE) + 1,
+        bulk.max_number(conn, "orders", "order_id", _ID_RE) + 1,
     )
-    try:
-        for (value,) in result:
-            if m := _ID_RE.fullmatch(value):
-                return int(m.group(1))
-        return 0
-    finally:
-        result.close()

@@ -14,50 +14,42 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection, Engine
 
+from returns_tui import actions
 from returns_tui import domain as d
+from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
-from returns_tui.store import chain
+from returns_tui.store import chain, keys, users, writes
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
-from returns_tui.store.engine import PLACEHOLDER, WriteConflict, is_sqlite, read, write
-from returns_tui.store.rows import record_values, request_values, to_record, to_request
-from returns_tui.store.schema import (
-    UTCTime,
-    applied_keys,
+from returns_tui.store.engine import WriteConflict, read, write
+from returns_tui.store.rows import request_values, to_record, to_request
+from returns_tui.timefmt import (
     from_micros,
-    orders,
-    requests,
+    iso_utc,
+    span_micros,
     to_micros,
-    user_shops,
-    users,
+    utc_seconds_text,
+    utc_text,
 )
-from returns_tui.timefmt import iso_utc, utc_text
 
 T = TypeVar("T")
 # How often a change is retried after losing a compare-and-set before giving up.
 MAX_TRIES = 8
 SWEEP_BATCH = 2000
 KEY_MAX = 200  # applied_keys.key
-CHANGE_CHANNEL = "returns_tui_changes"
 FIRST_ADMIN_BY_OWNER = (
     "Only the account that owns the data may make the first admin "
     "(`returns-tui init --admin NAME`, run as that account)."
 )
-
-
-class _Lost(Exception):
-    """The compare-and-set found the row changed: retry on fresh data."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +117,7 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.accept(r, actor.name, now, self.rules, keep_item)
-
-        return self._act(actor, "accept", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "accept", request_id, now, keyed=keyed, keep_item=keep_item)
 
     # DESIGN §7: a partial refund offered and the buyer's answer, and a returned package
     # rejected at receipt.
@@ -137,35 +126,25 @@ class Returns:
         self, actor: Actor, request_id: str, now: DateTime, amount: Any, *,
         keyed: Keyed | None = None,
     ) -> d.Request:  # fmt: skip
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.offer(r, actor.name, now, self.rules, amount)
-
-        return self._act(actor, "offer", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "offer", request_id, now, keyed=keyed, amount=amount)
 
     def agree(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.agree(r, now)
-
-        return self._act(actor, "agree", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "agree", request_id, now, keyed=keyed)
 
     def decline(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.decline(r, now, self.rules)
-
-        return self._act(actor, "decline", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "decline", request_id, now, keyed=keyed)
 
     def reject_receipt(
         self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any, *,
         keyed: Keyed | None = None,
     ) -> d.Request:  # fmt: skip
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.reject_receipt(r, actor.name, now, self.rules, reason, note)
-
-        return self._act(actor, "reject_receipt", request_id, now, decide, keyed=keyed)
+        return self.perform(
+            actor, "reject_receipt", request_id, now, keyed=keyed, reason=reason, note=note
+        )
 
     def reject(
         self,
@@ -177,26 +156,17 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.reject(r, actor.name, now, self.rules, reason, note)
-
-        return self._act(actor, "reject", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "reject", request_id, now, keyed=keyed, reason=reason, note=note)
 
     def receive(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.receive(r, actor.name, now)
-
-        return self._act(actor, "receive", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "receive", request_id, now, keyed=keyed)
 
     def note(
         self, actor: Actor, request_id: str, now: DateTime, note: Any, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.add_note(r, actor.name, now, note)
-
-        return self._act(actor, "note", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "note", request_id, now, keyed=keyed, note=note)
 
     def mediate(
         self,
@@ -208,18 +178,14 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.mediate(r, actor.name, now, self.rules, decision, note)
-
-        return self._act(actor, "mediate", request_id, now, decide, keyed=keyed)
+        return self.perform(
+            actor, "mediate", request_id, now, keyed=keyed, decision=decision, note=note
+        )
 
     def cancel(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.cancel(r, now)
-
-        return self._act(actor, "cancel", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "cancel", request_id, now, keyed=keyed)
 
     def ship(
         self,
@@ -230,18 +196,12 @@ class Returns:
         *,
         keyed: Keyed | None = None,
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.ship(r, now, self.rules, tracking)
-
-        return self._act(actor, "ship", request_id, now, decide, keyed=keyed)
+        return self.perform(actor, "ship", request_id, now, keyed=keyed, tracking=tracking)
 
     def appeal(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return d.appeal(r, o, now, self.rules)
-
-        return self._act(actor, "appeal", request_id, now, decide, order=True, keyed=keyed)
+        return self.perform(actor, "appeal", request_id, now, keyed=keyed)
 
     def submit(
         self, actor: Actor, sub: d.Submission, now: DateTime, *, keyed: Keyed | None = None
@@ -264,16 +224,20 @@ class Returns:
             if not isinstance(params.get("submission"), d.Submission):
                 raise Refused("A submit needs the request's fields.")
             return self.submit(actor, params["submission"], now, keyed=keyed)
-        expected = _ACTION_PARAMS.get(action) if isinstance(action, str) else None
-        if expected is None:
+        spec = actions.get(action)
+        if spec is None or spec.rule is None:
             raise Refused(f"Unknown action {action!r}.")
-        if unknown := sorted(set(params) - set(expected)):
+        if unknown := sorted(set(params) - set(spec.params)):
             raise Refused(f"The action {action} takes no {', '.join(unknown)}.")
         # A missing parameter is passed as None, so the rules refuse it in a sentence
-        # ("The tracking number must be ...") instead of a TypeError.
-        method: Callable[..., d.Request] = getattr(self, action)
-        values = {p: params.get(p) for p in expected}
-        return method(actor, request_id, now, keyed=keyed, **values)
+        # ("The tracking number must be ...") instead of a KeyError.
+        values = {p: params.get(p) for p in spec.params}
+        rule = spec.rule
+
+        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
+            return rule(r, Facts(actor.name, now, self.rules, o), values)
+
+        return self._act(actor, spec.name, request_id, now, decide, order=spec.order, keyed=keyed)
 
     def perform_keyed(
         self,
@@ -291,7 +255,7 @@ class Returns:
         is returned; with another line it is refused (KeyReused), nothing applied or stored.
         `digest` is the line's (line_digest of the parsed line, as `apply` gives it); without
         one, the digest of this call's own arguments stands for the line."""
-        if not _storable(key) or not 1 <= len(key) <= KEY_MAX:
+        if not d.storable(key) or not 1 <= len(key) <= KEY_MAX:
             raise Refused(
                 f"The key must be text of 1 to {KEY_MAX} characters, without NUL or lone "
                 "surrogates."
@@ -339,19 +303,18 @@ class Returns:
 
     def _sweep_batch(self, conn: Connection, now: DateTime) -> list[Swept]:
         """One batch of due requests, on plain rows and integer microseconds: the rule is
-        domain.catch_up's (catch_up_micros is its form on integers), written with the driver's
-        executemany, since SQLAlchemy's per-row processing cost more than the work itself."""
-        try:
-            ship_window = d.window_micros(self.rules.ship_window)
-            respond_window = d.window_micros(self.rules.respond_window)
-        except ValueError:  # a calendar window (not from settings): the general path
-            return self._sweep_batch_objects(conn, now)
+        domain.catch_up's core (passed_deadlines) on integers instead of DateTimes, written
+        with the driver's executemany, since SQLAlchemy's per-row processing cost more than
+        the work itself. Deadlines at the same moment apply in the order the requests were
+        created (DESIGN §7), in the records written and in the changes returned."""
+        ship_window = span_micros(self.rules.ship_window)
+        respond_window = span_micros(self.rules.respond_window)
         now_us, system = to_micros(now), SYSTEM.name
         due = []
         for rid, shop, rtype, status, deadline, version, head, cents, respond_by, created in (
             q.due_tuples(conn, now_us, SWEEP_BATCH)
         ):
-            after, deadline, steps = d.catch_up_micros(
+            after, deadline, steps = d.passed_deadlines(
                 _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window, respond_window
             )
             if steps:
@@ -364,12 +327,12 @@ class Returns:
         key = self._key_for(conn)
         moves, recs, swept = [], [], []
         lapsed = _LAPSED
-        for rid, shop, version, head, after, deadline, steps, cents, respond_by, _c in due:
+        for rid, shop, version, head, after, deadline, steps, cents, respond_by, created in due:
             rows, seq = [], version
             for kind, at, before, to in steps:
                 seq += 1
                 rows.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
-                swept.append((at, _c, rid, Swept(rid, shop, kind, from_micros(at), to)))
+                swept.append((at, created, rid, Swept(rid, shop, kind, from_micros(at), to)))
                 if kind is lapsed:
                     respond_by = at + respond_window
             rows, head = key.chained(head, rows)
@@ -377,24 +340,9 @@ class Returns:
             refund = cents if after in _REFUNDED else None  # domain.refund_after
             moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], respond_by, refund,
                           seq, head, rid, version))  # fmt: skip
-        _write_moves(conn, moves, recs)
+        writes.write_moves(conn, moves, recs)
         swept.sort(key=_WHEN_CREATED)
         return [change for *_, change in swept]
-
-    def _sweep_batch_objects(self, conn: Connection, now: DateTime) -> list[Swept]:
-        rows = q.due_rows(conn, now, SWEEP_BATCH)
-        changes = []
-        for row in sorted(rows, key=lambda row: (row["deadline_at"], row["created_at"], row["id"])):
-            before = to_request(row)
-            caught = d.catch_up(before, now, self.rules)
-            changes.append((before, row["chain"], caught.after, caught.records))
-        if any(recs for *_, recs in changes):
-            _save_many(conn, self._key_for(conn), changes)
-        return [
-            Swept(before.id, before.shop, rec.kind, rec.at, rec.to_status)
-            for before, _head, _after, recs in changes
-            for rec in recs
-        ]
 
     # -----------------------------------------------------------------------------------------
     # Reads
@@ -505,20 +453,16 @@ class Returns:
             raise Refused("Only operators have shops; agents and admins see every shop.")
 
         def body(conn: Connection) -> None:
-            if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0:
+            if users.count(conn) == 0:
                 if not owner:
                     raise Forbidden(FIRST_ADMIN_BY_OWNER)
                 if role != Role.ADMIN:
                     raise Refused("The first user of a new database must be an admin.")
             else:
                 require_admin(self._login_in(conn, caller), "change users")
-            if conn.execute(sa.select(users.c.name).where(users.c.name == name)).first():
+            if users.exists(conn, name):
                 raise Refused(f"{name} is already a user.")
-            conn.execute(sa.insert(users).values(name=name, role=role, created_at=now))
-            if shops:
-                conn.execute(
-                    sa.insert(user_shops), [{"name": name, "shop": s} for s in sorted(set(shops))]
-                )
+            users.add(conn, name, role, shops, now)
 
         self._retrying(body)
 
@@ -528,11 +472,10 @@ class Returns:
             require_admin(me, "change users")
             if name == me.name:
                 raise Refused("An admin cannot remove themselves.")
-            if not _storable(name):
+            if not d.storable(name):
                 raise Refused(f"{name!r} is not a user.")
-            conn.execute(sa.delete(user_shops).where(user_shops.c.name == name))
-            if conn.execute(sa.delete(users).where(users.c.name == name)).rowcount == 0:
-                raise Refused(f"{_quoted(name)} is not a user.")
+            if not users.remove(conn, name):
+                raise Refused(f"{d.quoted(name, 64)} is not a user.")
 
         self._retrying(body)
 
@@ -544,15 +487,11 @@ class Returns:
             me = self._login_in(conn, caller)
             if me.role is Role.OPERATOR:
                 return [(me.name, me.role.value, tuple(sorted(me.shops)))]
-            shops: dict[str, list[str]] = {}
-            for name, shop in conn.execute(sa.select(user_shops).order_by(user_shops.c.shop)):
-                shops.setdefault(name, []).append(shop)
-            rows = conn.execute(sa.select(users).order_by(users.c.name))
-            return [(r.name, r.role, tuple(shops.get(r.name, ()))) for r in rows]
+            return users.every_user(conn)
 
     def has_users(self) -> bool:
         with read(self.engine) as conn:
-            return conn.execute(sa.select(users.c.name).limit(1)).first() is not None
+            return users.any_user(conn)
 
     # -----------------------------------------------------------------------------------------
     # Inside the transactions
@@ -560,10 +499,12 @@ class Returns:
     def _login_in(self, conn: Connection, name: str) -> Actor:
         """The user and their shops, in one query (every read and change asks it again)."""
         rows = []
-        if _storable(name):
-            rows = conn.exec_driver_sql(_login_sql(conn.dialect.paramstyle), (name,)).all()
+        if d.storable(name):
+            rows = users.login_rows(conn, name)
         if not rows:
-            raise NotAUser(f"{_quoted(name)} is not a returns-tui user; ask an admin to add you.")
+            raise NotAUser(
+                f"{d.quoted(name, 64)} is not a returns-tui user; ask an admin to add you."
+            )
         return Actor(name, Role(rows[0][0]), frozenset(s for _, s in rows if s is not None))
 
     def _current(self, conn: Connection, actor: Actor) -> Actor:
@@ -579,10 +520,10 @@ class Returns:
         return to_request(self._visible_row(conn, actor, request_id))
 
     def _visible_row(self, conn: Connection, actor: Actor, request_id: str) -> Any:
-        row = q.request_row(conn, request_id) if _storable(request_id) else None
+        row = q.request_row(conn, request_id) if d.storable(request_id) else None
         if row is None or not actor.sees(row["shop"]):
             # The same sentence whether it does not exist or belongs to another shop.
-            raise NotFound(f"There is no request {_quoted(request_id)} that you can see.")
+            raise NotFound(f"There is no request {d.quoted(request_id, 64)} that you can see.")
         return row
 
     def _key_for(self, conn: Connection) -> ChainKey:
@@ -614,7 +555,7 @@ class Returns:
             history = d.OrderHistory()
             seen = None
             if order:
-                seen = _order_version(conn, before.order_id)  # before the order's requests
+                seen = writes.order_version(conn, before.order_id)  # before the order's requests
                 history = d.summarize_order(
                     to_request(r) for r in q.order_rows(conn, before.order_id)
                 )
@@ -625,7 +566,7 @@ class Returns:
                     exc.request_id, exc.verb, exc.status, _last_change(conn, before, caught)
                 ) from None
             if order:
-                _bump_order(conn, before.order_id, before.shop, seen)
+                writes.bump_order(conn, before.order_id, before.shop, seen)
             recs = caught.records + change.records
             return _save(conn, self._key_for(conn), before, row["chain"], change.after, recs)
 
@@ -634,8 +575,8 @@ class Returns:
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         d.check_submission(sub)  # before its ids are used in a query
         if q.request_row(conn, sub.id) is not None:
-            raise Refused(f"A request with the id {_quoted(sub.id)} already exists.")
-        seen = _order_version(conn, sub.order_id)  # before the order's requests
+            raise Refused(f"A request with the id {d.quoted(sub.id, 64)} already exists.")
+        seen = writes.order_version(conn, sub.order_id)  # before the order's requests
         rows = q.order_rows(conn, sub.order_id)
         others = [to_request(r) for r in rows]
         if others:
@@ -650,14 +591,12 @@ class Returns:
             key,
             [(b, h, c.after, c.records) for b, h, c in zip(others, heads, caught, strict=True)],
         )
-        _bump_order(conn, sub.order_id, sub.shop, seen)
+        writes.bump_order(conn, sub.order_id, sub.shop, seen)
         new = replace(change.after, version=len(change.records))
         values = request_values(new)
-        values["seal"] = seal = key.seal(_fixed_values(values))
-        recs, values["chain"] = key.chained(seal, _record_rows(new.id, 0, change.records))
-        conn.execute(_INSERT_REQUEST, values)
-        conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], recs)
-        _announce(conn)
+        values["seal"] = seal = key.seal(writes.fixed_values(values))
+        recs, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, change.records))
+        writes.insert_request(conn, values, recs)
         return new
 
     def _retrying(self, body: Callable[[Connection], T], keyed: Keyed | None = None) -> T:
@@ -673,7 +612,7 @@ class Returns:
                     if keyed is not None:
                         _store_verdict(conn, keyed, {"ok": True}, None)
                     return result
-            except (_Lost, WriteConflict):
+            except (writes.Lost, WriteConflict):
                 continue
         raise Conflict("Others kept changing the same data; nothing was changed, try again.")
 
@@ -722,28 +661,6 @@ def _shown(text: str) -> str:
     return f"'{clipped}'" if clipped.isprintable() else repr(clipped)
 
 
-_ACTION_PARAMS = {
-    "accept": ("keep_item",),
-    "reject": ("reason", "note"),
-    "cancel": (),
-    "ship": ("tracking",),
-    "receive": (),
-    "appeal": (),
-    "mediate": ("decision", "note"),
-    "note": ("note",),
-    # DESIGN §7
-    "offer": ("amount",),
-    "agree": (),
-    "decline": (),
-    "reject_receipt": ("reason", "note"),
-}
-
-
-def action_params(action: str) -> tuple[str, ...] | None:
-    """The parameters an action takes besides the request id, or None if unknown."""
-    return _ACTION_PARAMS.get(action)
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing
 
@@ -759,83 +676,9 @@ def _save(
     """Write one request's change with a compare-and-set on the version it was read at, its
     records chained after `head`, the request's head as it was read with `before`."""
     after = replace(after, version=before.version + len(recs))
-    rows, head = key.chained(head, _record_rows(before.id, before.version, recs))
-    values = request_values(after)
-    params = [values[c] for c in _SAVED_COLUMNS]
-    for i in _SAVED_TIMES:
-        if params[i] is not None:
-            params[i] = to_micros(params[i])
-    params += [head, before.id, before.version]
-    result = conn.exec_driver_sql(_save_sql(conn.dialect.paramstyle), tuple(params))
-    if result.rowcount != 1:
-        raise _Lost
-    conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
-    _announce(conn)
+    rows, head = key.chained(head, writes.record_rows(before.id, before.version, recs))
+    writes.update_request(conn, after, head, before.version, rows)
     return after
-
-
-# Every column an action may change, in the order of _save's UPDATE (the fixed fields never
-# change, and the chain's columns are written from the key); the times among them.
-_SAVED_COLUMNS = tuple(
-    c.name
-    for c in requests.columns
-    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain")
-)
-_SAVED_TIMES = tuple(
-    i for i, name in enumerate(_SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
-)
-# A request's fixed fields in the values of request_values, and the times among them.
-_FIXED_TIMES = tuple(
-    i for i, name in enumerate(chain.FIXED_FIELDS) if isinstance(requests.c[name].type, UTCTime)
-)
-
-
-@lru_cache(maxsize=4)
-def _save_sql(paramstyle: str) -> str:
-    """_save's compare-and-set UPDATE, for the driver: built once, sent as it is."""
-    mark = PLACEHOLDER[paramstyle]
-    columns = ", ".join(f"{name} = {mark}" for name in (*_SAVED_COLUMNS, "chain"))
-    return f"UPDATE requests SET {columns} WHERE id = {mark} AND version = {mark}"
-
-
-def _fixed_values(values: Mapping[str, Any]) -> list[Any]:
-    """The fixed fields of request_values, as stored (times in microseconds): what is sealed."""
-    fixed = [values[name] for name in chain.FIXED_FIELDS]
-    for i in _FIXED_TIMES:
-        fixed[i] = to_micros(fixed[i])
-    return fixed
-
-
-def _record_rows(request_id: str, version: int, recs: tuple[d.Record, ...]) -> list[tuple]:
-    """The rows of a change's records made at `version`, numbered from version + 1."""
-    return [_record_row(request_id, version + i + 1, r) for i, r in enumerate(recs)]
-
-
-@lru_cache(maxsize=4)
-def _login_sql(paramstyle: str) -> str:
-    """The user's role and shops, one row per shop (one with no shop for agents and admins):
-    sent as the driver's SQL, since every read of the console asks it again."""
-    return (
-        "SELECT users.role, user_shops.shop FROM users "
-        "LEFT OUTER JOIN user_shops ON user_shops.name = users.name "
-        f"WHERE users.name = {PLACEHOLDER[paramstyle]}"
-    )
-
-
-_INSERT_REQUEST = sa.insert(requests)
-_ORDER_VERSION = sa.select(orders.c.version).where(orders.c.order_id == sa.bindparam("order_id"))
-_INSERT_ORDER = sa.insert(orders)
-_BUMP_ORDER = (
-    sa.update(orders)
-    .where(
-        orders.c.order_id == sa.bindparam("b_order_id"), orders.c.version == sa.bindparam("seen")
-    )
-    .values(version=sa.bindparam("next"))
-)
-_NOTIFY = sa.select(sa.func.pg_notify(CHANGE_CHANNEL, ""))
-_KEY_ROW = sa.select(applied_keys.c.verdict, applied_keys.c.digest).where(
-    applied_keys.c.key == sa.bindparam("key")
-)
 
 
 _TAB = {status: tab.value for status, tab in d.TAB_OF_STATUS.items()}
@@ -868,7 +711,7 @@ def _save_many(conn: Connection, key: ChainKey, changes: Changes) -> None:
     for before, head, after, rec_list in changes:
         if not rec_list:
             continue
-        rows, head = key.chained(head, _record_rows(before.id, before.version, rec_list))
+        rows, head = key.chained(head, writes.record_rows(before.id, before.version, rec_list))
         version = before.version + len(rec_list)
         deadline = None if after.deadline_at is None else to_micros(after.deadline_at)
         since = to_micros(after.status_since)
@@ -876,71 +719,7 @@ def _save_many(conn: Connection, key: ChainKey, changes: Changes) -> None:
                       to_micros(after.respond_by), after.refund_cents, version, head,
                       before.id, before.version))  # fmt: skip
         recs.extend(rows)
-    _write_moves(conn, moves, recs)
-
-
-def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
-    """record_values as a row for _write_moves (the time in microseconds)."""
-    values = record_values(request_id, seq, rec)
-    values["at"] = to_micros(rec.at)
-    return tuple(values.values())
-
-
-@lru_cache(maxsize=4)
-def _moves_sql(paramstyle: str) -> tuple[str, str]:
-    """The compare-and-set UPDATE of _write_moves and the records' INSERT, for the driver."""
-    mark = PLACEHOLDER[paramstyle]
-    update = (
-        f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
-        f"status_since = {mark}, respond_by = {mark}, refund_cents = {mark}, "
-        f"version = {mark}, chain = {mark} "
-        f"WHERE id = {mark} AND version = {mark}"
-    )
-    insert = (
-        f"INSERT INTO records ({', '.join(chain.RECORD_FIELDS)}, chain) "
-        f"VALUES ({', '.join([mark] * (len(chain.RECORD_FIELDS) + 1))})"
-    )
-    return update, insert
-
-
-def _write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None:
-    """Automatic transitions through the driver's executemany: `moves` are (status, tab,
-    deadline_at, status_since, respond_by, refund_cents, version, head, id, version read)
-    with times in microseconds,
-    each a compare-and-set on the version read; `recs` the records' rows in the columns of
-    record_values and their chain. A row that someone else changed meanwhile fails the whole
-    batch (_Lost)."""
-    if not moves:
-        return
-    update, insert = _moves_sql(conn.dialect.paramstyle)
-    result = conn.exec_driver_sql(update, moves)
-    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(moves):
-        raise _Lost
-    conn.exec_driver_sql(insert, recs)
-    _announce(conn)
-
-
-def _order_version(conn: Connection, order_id: str) -> int | None:
-    """The order's version, read before its requests are read (None for a new order)."""
-    row = conn.execute(_ORDER_VERSION, {"order_id": order_id}).first()
-    return None if row is None else row.version
-
-
-def _bump_order(conn: Connection, order_id: str, shop: str, seen: int | None) -> None:
-    """Compare-and-set on the order, for the rules that look at the whole order (submit,
-    appeal), against the version `seen` before the order's requests were read. Of two
-    transactions that read the same order, the second to write loses and is retried.
-
-    The version must be read first: on PostgreSQL (READ COMMITTED) each statement sees what
-    was committed when it began, so a version read at write time may already include a rival's
-    commit that the earlier read of the requests did not, and both would win. For a new order,
-    a rival's insert collides on the primary key and is retried the same way."""
-    if seen is None:
-        conn.execute(_INSERT_ORDER, {"order_id": order_id, "shop": shop, "version": 1})
-        return
-    result = conn.execute(_BUMP_ORDER, {"b_order_id": order_id, "seen": seen, "next": seen + 1})
-    if result.rowcount != 1:
-        raise _Lost
+    writes.write_moves(conn, moves, recs)
 
 
 def _require_not_before_last_record(
@@ -956,26 +735,12 @@ def _require_not_before_last_record(
     row = q.last_record(conn, request_ids)
     rec = to_record(row)
     status = q.request_row(conn, row["request_id"])["status"].replace("_", " ")
+    rid, kind = d.quoted(row["request_id"], 64), rec.kind.value.replace("_", " ")
     raise Refused(
-        f"{_quoted(row['request_id'])} was {rec.kind.value.replace('_', ' ')} by {rec.actor} at "
-        f"{_precise(rec.at)}, after this {action}'s time ({_precise(now)}); "
+        f"{rid} was {kind} by {rec.actor} at "
+        f"{utc_seconds_text(rec.at)}, after this {action}'s time ({utc_seconds_text(now)}); "
         f"it is now {status}."
     )
-
-
-def _storable(text: Any) -> bool:
-    """Text that both databases can compare (no NUL, no lone surrogate); a value that is not
-    can match nothing stored, so it is looked up nowhere."""
-    return d.storable(text)
-
-
-def _quoted(text: Any, limit: int = 64) -> str:
-    return d.quoted(text, limit)
-
-
-def _precise(at: DateTime) -> str:
-    """A time to the second, for refusals that compare two times of the same minute."""
-    return at.in_timezone("UTC").format("YYYY-MM-DD HH:mm:ss [UTC]")
 
 
 def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:
@@ -990,14 +755,6 @@ def _last_change(conn: Connection, before: d.Request, caught: d.Change) -> str:
         rec = to_record(row)
         who, kind, at = rec.actor, rec.kind.value, rec.at
     return f"{kind.replace('_', ' ')} by {who} at {utc_text(at)}"
-
-
-def _announce(conn: Connection) -> None:
-    """Tell idle consoles on PostgreSQL that requests changed (delivered at commit, once per
-    transaction however often it is called).
-    SQLite consoles watch PRAGMA data_version instead, which costs nothing to write."""
-    if not is_sqlite(conn):
-        conn.execute(_NOTIFY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1049,13 +806,14 @@ def _check_key(conn: Connection, keyed: Keyed) -> None:
     then matches no line: the line may be the one it was used for or another, and answering
     "duplicate" for another is the very report of work not done that binding prevents. So it
     is refused, with its own sentence; it is still never applied twice."""
-    row = conn.execute(_KEY_ROW, {"key": keyed.key}).first()
-    if row is None:
+    found = keys.find(conn, keyed.key)
+    if found is None:
         return
-    if row.digest == keyed.digest:
-        raise _Duplicate(json.loads(row.verdict))
+    verdict, digest = found
+    if digest == keyed.digest:
+        raise _Duplicate(json.loads(verdict))
     quoted = repr(keyed.key[:64])  # quoted as the sender wrote it, escapes visible
-    if row.digest is None:
+    if digest is None:
         raise KeyReused(
             f"The key {quoted} was used before keys were bound to their lines, so this "
             "line cannot be told from the one it was used for; it was not applied."
@@ -1072,8 +830,4 @@ def _store_verdict(
     """Store a key's verdict and its line's digest; a key stored before raises _Duplicate
     with its verdict (or KeyReused, for another line)."""
     _check_key(conn, keyed)
-    conn.execute(
-        sa.insert(applied_keys).values(
-            key=keyed.key, verdict=json.dumps(verdict), at=at or utc_now(), digest=keyed.digest
-        )
-    )
+    keys.store(conn, keyed.key, json.dumps(verdict), at or utc_now(), keyed.digest)

@@ -23,8 +23,7 @@ from returns_tui.check import Violation, check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine, upgrade
-from returns_tui.store.schema import to_micros
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import iso_utc, to_micros
 from tests.conftest import PG_URL, T0, needs_pg, submission
 from tests.support import console as console_seed
 

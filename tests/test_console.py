@@ -7,8 +7,10 @@ from textual.widgets import Input, Select
 from textual.widgets import Tab as TabWidget
 
 from returns_tui import domain as d
+from returns_tui.money import format_amount
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.settings import Settings
+from returns_tui.store.queries import DEFAULT_SORT
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.status_line import StatusLine
@@ -369,28 +371,35 @@ async def test_sort_cycles_through_the_orders(svc):
         assert table_ids(app) == urgent
 
 
-async def test_mark_rows_and_accept_them_each_on_its_own_refusals_listed(svc):
+async def test_accept_marked_asks_only_for_those_still_acceptable_and_lists_them(svc):
     async with opened(svc, "alice") as (app, pilot):
         await goto(pilot, app, "2")
-        await pilot.press("space", "space", "space")
-        assert app.main.table.marked == {"R1007", "R1006", "R1008"}
-        assert "3 marked" in status_line(app)
+        await pilot.press("space", "space", "space", "space")
+        assert app.main.table.marked == {"R1007", "R1006", "R1008", "R1004"}
+        assert "4 marked" in status_line(app)
         assert app.main.table.get_cell("R1006", "mark").plain == "●"
-        await pilot.press("up", "space")  # unmark R1008
-        assert app.main.table.marked == {"R1007", "R1006"}
-        # Meanwhile bob (another console) rejects one of them.
+        await pilot.press("up", "space")  # unmark R1004
+        assert app.main.table.marked == {"R1007", "R1006", "R1008"}
+        # Meanwhile bob (another console) rejects one of them: asked for 3, 2 can be accepted.
         svc.reject(svc.login("bob"), "R1006", NOW, "no_proof")
         await opens(pilot, app, "A", "ConfirmScreen")
-        assert "Accept 2 marked requests?" in screen_text(app)
+        text = screen_text(app)
+        assert "Accept 2 of the 3 marked requests?" in text
+        ready = [request(svc, rid) for rid in ("R1007", "R1008")]
+        for r in ready:
+            assert f"{r.id}  {r.buyer} · {r.product} · " in text
+        total = format_amount(sum(r.amount_cents for r in ready), "USD")
+        assert f"Total: {total} USD" in text
+        assert "1 of the 3 marked can no longer be accepted and is left out:" in text
+        assert "R1006 cannot be accepted: it is rejected" in text
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "R1007 accepted." in toasts(app))
-        assert any(
-            "R1006 cannot be accepted: it is rejected (rejected by bob" in t for t in toasts(app)
-        )
+        await wait_for(pilot, lambda: "2 requests accepted." in toasts(app))
+        assert not any("Refused" in t or "cannot" in t for t in toasts(app))
         await wait_for(pilot, lambda: not app.main.table.marked)
         assert request(svc, "R1007").status is d.Status.COMPLETED
+        assert request(svc, "R1008").status is d.Status.AWAITING_BUYER_SHIP
         assert request(svc, "R1006").status is d.Status.REJECTED
-        assert request(svc, "R1008").status is d.Status.PENDING
+        assert request(svc, "R1004").status is d.Status.PENDING
 
 
 async def test_help_lists_the_keys_the_viewer_may_use(svc):
@@ -403,7 +412,7 @@ async def test_help_lists_the_keys_the_viewer_may_use(svc):
         rows = app.main.key_rows()
         assert rows[0] == ("1", "All")  # the console's keys first, none of every screen's
         assert not {"Focus Next", "Focus Previous", "Copy selected text"} & {d for _, d in rows}
-        assert rows[-1][0] == "ctrl+c"
+        assert rows[-1][0] == "^c"  # written as the footer writes keys (^q, ^p)
 
 
 async def test_keys_are_remapped_by_the_settings(svc):
@@ -639,3 +648,157 @@ async def test_after_a_second_request_the_first_cannot_be_appealed_times_in_the_
         assert "The buyer can no longer appeal this request." in detail
         assert "Buyer may act until" not in detail  # the window is not theirs to use any more
         assert "2026-11-21 18:00 JST" in detail  # rejected at 09:00 UTC
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10 (console side): the table, the status line, the dialogs
+
+
+async def test_opening_the_search_bar_keeps_every_column_at_120(svc):
+    async with opened(svc, "sam", size=(120, 36)) as (app, pilot):
+        header = next(line for line in screen_text(app).splitlines() if "Request" in line)
+        assert "Order" in header
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: app.main.query_one("#search").has_focus)
+        await pilot.pause(0.1)
+        header = next(line for line in screen_text(app).splitlines() if "Request" in line)
+        assert "Order" in header and "Deadline" in header, header
+        assert app.main.table.size.width == 120
+
+
+async def test_a_superseded_rejection_counts_nothing_down(svc):
+    # R1016 was rejected; the buyer's second request on its order supersedes it: the buyer
+    # can no longer appeal R1016, so neither its row nor its detail counts a window down.
+    submit(svc, "R2016", NOW.subtract(hours=1), order="O1016", n=3)
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "5")
+        table = app.main.table
+        assert table.get_cell("R1018", "due").plain.endswith("m")  # rejected, not superseded
+        assert table.get_cell("R1016", "due").plain == "—"
+        await highlight(pilot, app, "R1016")
+        shown = detail_text(app)
+        assert "can no longer appeal" in shown
+        assert "Buyer may act until" not in shown
+
+
+async def test_the_screens_show_labels_never_codes(svc):
+    from returns_tui.screens.mediate import case_rows
+
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "6")
+        table = app.main.table
+        assert table.get_cell("R1019", "type").plain == "return and refund"
+        await highlight(pilot, app, "R1019")
+        shown = detail_text(app)
+        assert "reason arrived damaged" in shown
+        assert "arbitration under way" in shown and "type return and refund" in shown
+        for code in ("in_progress", "return_and_refund", "in_mediation", "damaged "):
+            assert code not in shown.replace("arrived damaged", ""), code
+        rows = dict(case_rows(request(svc, "R1019", "sam"), [], svc.rules, "UTC"))
+        assert rows["Buyer's reason"].startswith("arrived damaged: ")
+        assert rows["Request"].endswith("return and refund")
+
+
+def stake(svc, who: str, tab: d.Tab, search: str = "") -> str:
+    """The money of a view per currency, summed here from the rows themselves."""
+    sums: dict[str, int] = {}
+    actor = svc.login(who)
+    for row in svc.page(actor, tab, DEFAULT_SORT[tab], search, limit=1000):
+        sums[row.currency] = sums.get(row.currency, 0) + row.amount_cents
+    return ", ".join(f"{format_amount(sums[cur], cur)} {cur}" for cur in sorted(sums))
+
+
+async def test_the_status_line_says_the_money_at_stake_per_currency(svc):
+    async with opened(svc, "sam") as (app, pilot):
+        await goto(pilot, app, "2")
+        expected = stake(svc, "sam", d.Tab.TO_PROCEED)
+        assert "EUR" in expected and "USD" in expected  # two currencies, never added up
+        await wait_for(pilot, lambda: f"at stake {expected}" in status_line(app))
+        await goto(pilot, app, "4")
+        expected = stake(svc, "sam", d.Tab.COMPLETED)
+        await wait_for(pilot, lambda: f"at stake {expected}" in status_line(app))
+        await goto(pilot, app, "1")
+        await pilot.press("slash", *"ana", "enter")
+        expected = stake(svc, "sam", d.Tab.ALL, "ana")
+        assert expected != stake(svc, "sam", d.Tab.ALL)
+        await wait_for(pilot, lambda: f"search: ana · at stake {expected}" in status_line(app))
+
+
+async def test_a_search_paste_too_long_is_cut_and_says_why(svc):
+    from textual import events
+
+    async with opened(svc, "alice") as (app, pilot):
+        await pilot.press("slash")
+        bar = app.main.query_one("#search", Input)
+        await wait_for(pilot, lambda: bar.has_focus)
+        bar.post_message(events.Paste("R1007 " + "x" * 250))
+        await wait_for(pilot, lambda: bar.value)
+        assert bar.value == ("R1007 " + "x" * 250)[:200]
+        said = [t for t in toasts(app) if "at most 200 characters" in t]
+        assert said == [
+            "A search holds at most 200 characters: the last 56 of what was pasted were left out."
+        ]
+
+
+async def test_accept_and_next_accepts_then_highlights_the_row_below(svc):
+    async with opened(svc, "alice") as (app, pilot):
+        await goto(pilot, app, "2")
+        table = app.main.table
+        first, second, third = table.ids[:3]
+        await opens(pilot, app, "y", "ConfirmScreen")
+        assert f"Accept request {first}?" in screen_text(app)
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: f"{first} accepted." in toasts(app))
+        await loaded(pilot, app)
+        # The accepted row left To Proceed; the next one is highlighted, and goes next.
+        await wait_for(pilot, lambda: table.highlighted_id == second)
+        await opens(pilot, app, "y", "ConfirmScreen")
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: table.highlighted_id == third)
+        assert request(svc, first).status is not d.Status.PENDING
+        assert request(svc, second).status is not d.Status.PENDING
+        assert request(svc, third).status is d.Status.PENDING
+        # In All the accepted row stays: the cursor still moves to the one below it.
+        await goto(pilot, app, "1")
+        rows = table.ids
+        pending = next(r for r in rows if request(svc, r).status is d.Status.PENDING)
+        await highlight(pilot, app, pending)
+        await opens(pilot, app, "y", "ConfirmScreen")
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: f"{pending} accepted." in toasts(app))
+        assert table.highlighted_id == rows[rows.index(pending) + 1]
+
+
+async def test_export_writes_the_tab_or_search_to_a_new_file_and_says_where(svc, tmp_path):
+    import csv
+
+    path = tmp_path / "to-proceed.csv"
+    async with opened(svc, "alice") as (app, pilot):
+        await goto(pilot, app, "2")
+        dialog = await opens(pilot, app, "e", "ExportScreen")
+        assert "Export To Proceed" in screen_text(app)
+        dialog.query_one("#path", Input).value = str(path)
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: any("Exported" in t for t in toasts(app)))
+        assert f"Exported 6 requests to {path}" in toasts(app)
+        with path.open(newline="") as f:
+            ids = [row["id"] for row in csv.DictReader(f)]
+        assert sorted(ids) == sorted(table_ids(app))
+        # A search: only what it finds. Then the refusals, each one line in the dialog.
+        await pilot.press("slash", *"R1007", "enter")
+        await loaded(pilot, app)
+        dialog = await opens(pilot, app, "e", "ExportScreen")
+        assert "Export To Proceed, search: R1007" in screen_text(app)
+        field = dialog.query_one("#path", Input)
+        field.value = str(path)
+        await pilot.press("enter")
+        assert dialog.error_text.endswith("already exists; choose another name.")
+        field.value = str(tmp_path / "nowhere" / "x.jsonl")
+        await pilot.press("enter")
+        assert dialog.error_text.startswith("There is no folder ")
+        field.value = str(tmp_path / "one.jsonl")
+        await dismiss(pilot, app, "enter")
+        one = f"Exported 1 request to {tmp_path / 'one.jsonl'}"
+        await wait_for(pilot, lambda: one in toasts(app))
+        lines = (tmp_path / "one.jsonl").read_text().splitlines()
+        assert len(lines) == 1 and '"id": "R1007"' in lines[0]

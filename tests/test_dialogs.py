@@ -11,7 +11,7 @@ from returns_tui.screens.form import ErrorLine, NoteField
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.mediate import NO_DECISION, MediateScreen
 from returns_tui.screens.note import NoteScreen
-from returns_tui.screens.records import RecordsScreen, what_happened
+from returns_tui.screens.records import RecordsScreen, Timeline, what_happened
 from returns_tui.screens.reject import NO_REASON, RejectScreen
 from tests.dialog_data import APPEALED, HOSTILE_NOTE, KEYS, LIFE, RECORDS, Host, screen_text
 
@@ -177,14 +177,14 @@ def test_a_rejection_for_other_reads_as_just_that_in_the_records():
 async def test_records_show_hostile_text_literally_and_clicking_it_does_nothing():
     app = Host(RecordsScreen("R100234", RECORDS, RULES, tz="UTC"))
     async with app.run_test(size=SIZE) as pilot:
-        entries = list(app.screen.query(".record").results(Static))
-        assert len(entries) == 4
-        last = entries[-1]
-        painted = shown(last)
+        timeline = app.screen.query_one(Timeline)
+        painted = shown(timeline)
+        assert painted.count("UTC   ") == 4  # the four entries
         assert "see [@click=app.quit]x[/] [bold] [00] ␛[31mred" in painted
         assert "\x1b" not in painted
-        await pilot.click(last)
-        await pilot.click(last, offset=(18, 2))  # on "[@click=app.quit]x"
+        row = next(i for i, line in enumerate(painted.splitlines()) if "[@click" in line)
+        await pilot.click(timeline)
+        await pilot.click(timeline, offset=(20, row))  # on "[@click=app.quit]x"
         await pilot.pause()
         assert app.is_running
         assert isinstance(app.screen, RecordsScreen)
@@ -193,7 +193,7 @@ async def test_records_show_hostile_text_literally_and_clicking_it_does_nothing(
 async def test_records_timeline_says_what_happened_in_words():
     app = Host(RecordsScreen("R1", RECORDS + LIFE[1:], RULES, tz="UTC"))
     async with app.run_test(size=SIZE):
-        text = "\n".join(str(s.content) for s in app.screen.query(".record").results(Static))
+        text = "\n".join(line.plain for line in app.screen.query_one(Timeline).lines)
         assert "2026-11-20 09:00 UTC" in text
         assert "rejected: No proof provided" in text
         assert "Note: No photo of the crack was attached." in text
@@ -346,7 +346,7 @@ async def test_long_help_and_long_history_keep_title_and_hint_on_screen():
         for i in range(40)
     ]
     for dialog, title, hint in (
-        (HelpScreen(many_keys), "Keys", "Esc, ? or q closes"),
+        (HelpScreen(many_keys), "Help: tabs, deadlines and keys", "Esc, ? or q closes"),
         (RecordsScreen("R1", many_records, RULES, tz="UTC"), "41 records", "Esc, v or q closes"),
     ):
         for size in (SIZE, (100, 24)):
@@ -389,3 +389,27 @@ async def test_the_console_opens_mediate_with_the_markets_own_reason_labels(tmp_
         await opens(pilot, app, "m", "MediateScreen")
         await wait_for(pilot, lambda: "Not what was claimed" in screen_text(app))
     svc.engine.dispose()
+
+
+async def test_reject_a_digit_chooses_a_reason_and_in_the_note_it_is_text():
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        select = app.screen.query_one("#reason", Select)
+        assert select.value == list(RULES.reasons)[2] == "not_as_claimed"
+        note = app.screen.query_one(NoteField).input
+        assert note.has_focus  # as when chosen from the list: the note is next
+        await pilot.press("8", "2")  # typed into the note, the reason stays
+        assert note.value == "82" and select.value == "not_as_claimed"
+        await pilot.press("enter")
+        assert app.results == [("not_as_claimed", "82")]
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("8", "enter")  # "Other" needs a note: refused, the dialog stays
+        assert app.screen.query_one("#reason", Select).value == "other"
+        assert app.results == [] and app.screen.error_text
+    app = Host(RejectScreen("R1", RULES))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # opens the list: each reason shows its key
+        assert "1 No proof provided" in screen_text(app)
+        assert "8 Other" in screen_text(app)

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from returns_tui import export as exporting
 from returns_tui.domain import Tab
 from returns_tui.roles import BUYER
-from returns_tui.store.schema import from_micros
 from returns_tui.textsafe import safe
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import from_micros, iso_stored, iso_utc
 from tests.conftest import T0, submission
 from tests.test_services import dump
 
@@ -279,7 +278,7 @@ def test_the_fast_time_text_is_iso_utc():
     values += [rng.randrange(0, 4_000_000_000_000_000) for _ in range(500)]
     for micros in values:
         at = from_micros(micros)
-        assert exporting._iso(at) == iso_utc(at)
+        assert iso_stored(at) == iso_utc(at)
     paris = pendulum.datetime(2026, 7, 1, 12, tz="Europe/Paris")
-    assert exporting._iso(paris) == iso_utc(paris) == "2026-07-01T10:00:00Z"
-    assert exporting._iso(None) is None
+    assert iso_stored(paris) == iso_utc(paris) == "2026-07-01T10:00:00Z"
+    assert iso_stored(None) is None

@@ -1,6 +1,6 @@
 """The fast paths of issue 5 against the general ones they stand for: the sweep on integer
-microseconds and plain rows (domain.catch_up_micros, services._write_moves) against
-domain.catch_up on Request objects; on SQLite and on PostgreSQL."""
+microseconds and plain rows (domain.passed_deadlines on integers, writes.write_moves)
+against domain.catch_up on Request objects; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import queries as q
+from returns_tui.store import writes
 from returns_tui.store.engine import write
 from returns_tui.store.rows import to_record, to_request
-from returns_tui.store.schema import from_micros, records, requests, to_micros
-from returns_tui.timefmt import iso_utc
+from returns_tui.store.schema import records, requests
+from returns_tui.timefmt import from_micros, iso_micros, iso_utc, span_micros, to_micros
 from tests.conftest import T0, submission
 
 S = d.Status
@@ -36,7 +37,7 @@ def hours(n: float) -> pendulum.Duration:
 
 
 # ---------------------------------------------------------------------------------------------
-# The rule: catch_up_micros is catch_up on integers
+# The rule: passed_deadlines on integer microseconds is catch_up on DateTimes
 
 
 windows = st.one_of(
@@ -57,7 +58,7 @@ moments = st.integers(-(10**15), 4 * 10**15)  # microseconds around 1970..2096
     respond_window=windows,
     since=moments,
 )
-def test_catch_up_micros_agrees_with_catch_up(
+def test_passed_deadlines_on_micros_agrees_with_catch_up(
     status, rtype, deadline, later, ship_window, respond_window, since
 ):
     now = (deadline if deadline is not None else since) + later
@@ -71,10 +72,9 @@ def test_catch_up_micros_agrees_with_catch_up(
     )  # fmt: skip
     rules = d.Rules(ship_window=ship_window, respond_window=respond_window)
     change = d.catch_up(req, from_micros(now), rules)
-    after, new_deadline, steps = d.catch_up_micros(
-        status, rtype, deadline, now, d.window_micros(ship_window),
-        d.window_micros(respond_window),
-    )  # fmt: skip
+    after, new_deadline, steps = d.passed_deadlines(
+        status, rtype, deadline, now, span_micros(ship_window), span_micros(respond_window)
+    )
     assert after is change.after.status
     assert new_deadline == (
         None if change.after.deadline_at is None else to_micros(change.after.deadline_at)
@@ -88,19 +88,20 @@ def test_catch_up_micros_agrees_with_catch_up(
         # What the sweep writes besides (services._sweep_batch): respond_by after a lapse,
         # and the refund of the status reached.
         lapses = [at for k, at, _f, _t in steps if k is d.Kind.OFFER_LAPSED]
-        respond_by = lapses[-1] + d.window_micros(respond_window) if lapses else since
+        respond_by = lapses[-1] + span_micros(respond_window) if lapses else since
         assert to_micros(change.after.respond_by) == respond_by
         assert change.after.refund_cents == d.refund_after(after, 1299)
     else:
         assert change.after == req
 
 
-def test_window_micros_of_exact_windows_and_not_of_calendar_ones():
-    assert d.window_micros(pendulum.duration(days=5)) == 5 * 24 * HOUR_US
-    assert d.window_micros(pendulum.duration(hours=48)) == 48 * HOUR_US
-    assert d.window_micros(pendulum.duration(seconds=5400, microseconds=7)) == 5400 * 10**6 + 7
+def test_span_micros_of_exact_windows_and_not_of_calendar_ones():
+    assert span_micros(pendulum.duration(days=5)) == 5 * 24 * HOUR_US
+    assert span_micros(pendulum.duration(hours=48)) == 48 * HOUR_US
+    assert span_micros(pendulum.duration(seconds=5400, microseconds=7)) == 5400 * 10**6 + 7
+    assert span_micros(dt.timedelta(days=-1)) == -24 * HOUR_US
     with pytest.raises(ValueError):
-        d.window_micros(pendulum.duration(months=1))
+        span_micros(pendulum.duration(months=1))
 
 
 def test_micros_round_trip_is_the_utc_instant():
@@ -157,18 +158,11 @@ def _expected(engine, now, rules):
     return reqs, recs, sorted(swept)
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["micros", "objects"])
 @pytest.mark.parametrize("ship_hours", [120, 1.5])
-def test_the_sweep_writes_what_catch_up_says(svc, engine, monkeypatch, fast, ship_hours):
+def test_the_sweep_writes_what_catch_up_says(svc, engine, monkeypatch, ship_hours):
     rules = d.Rules(ship_window=hours(ship_hours))
     svc = Returns(engine, rules)
     _story(svc, T0)
-    if not fast:  # a window the fast path cannot take: the sweep goes the general way
-
-        def calendar(window):
-            raise ValueError("calendar")
-
-        monkeypatch.setattr(d, "window_micros", calendar)
     monkeypatch.setattr(services, "SWEEP_BATCH", 5)
     for now in (T0 + hours(50), T0 + hours(70), T0 + hours(60 + 24 * 20)):
         reqs, recs, swept = _expected(engine, now, rules)
@@ -191,9 +185,9 @@ def test_a_moved_request_fails_the_whole_batch(svc, engine):
         for n in range(3)
     ]
     moves[1] = moves[1][:-1] + (7,)  # read at a version it no longer has
-    with pytest.raises(services._Lost):
+    with pytest.raises(writes.Lost):
         with write(engine) as conn:
-            services._write_moves(conn, moves, [])
+            writes.write_moves(conn, moves, [])
     reqs, _recs = _state(engine)
     assert {r.status for r in reqs.values()} == {S.PENDING}
 
@@ -241,8 +235,8 @@ def test_export_batches_page_by_id(svc, engine):
 @settings(max_examples=300, deadline=None)
 @given(micros=st.integers(-(10**16), 2 * 10**17))
 def test_the_export_time_text_of_stored_micros_is_iso_utc(micros):
-    assert exporting._iso_micros(micros) == iso_utc(from_micros(micros))
-    assert exporting._iso_micros(None) is None
+    assert iso_micros(micros) == iso_utc(from_micros(micros))
+    assert iso_micros(None) is None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from rich.cells import cell_len
 from textual import events
 
 from returns_tui import domain as d
+from returns_tui.money import format_amount
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.timefmt import countdown
-from returns_tui.widgets.cells import countdown_text, seconds_left
+from returns_tui.widgets.cells import amount_in, countdown_text, seconds_left
 from returns_tui.widgets.request_table import fit
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     NOW,
@@ -169,3 +170,43 @@ async def test_a_refresh_that_lands_late_leaves_the_cursor_where_the_user_moved_
         screen.post_message(WindowLoaded(screen._rows_seq, screen.window, first, 0))
         await pilot.pause(0.1)
         assert table.cursor_row == 3 and table.highlighted_id == table_ids(app)[3]
+
+
+@pytest.mark.parametrize(
+    "cents, currency, width, shown",
+    [
+        (1234567, "USD", 12, "12345.67 USD"),  # fits: in full
+        (123456789, "USD", 12, "1.23M USD"),  # rounded down, never up
+        (1234500, "USD", 11, "12.34k USD"),
+        (999999999999, "USD", 11, "9.99B USD"),  # the largest amount there is
+        (99999999999, "JPY", 11, "999.99M JPY"),
+        (1200, "JPY", 8, "12 JPY"),
+    ],
+)
+def test_an_amount_is_shortened_never_cut_from_its_currency(cents, currency, width, shown):
+    assert amount_in(cents, currency, width) == shown
+    assert amount_in(cents, currency) == f"{format_amount(cents, currency)} {currency}"
+
+
+async def test_a_large_amount_keeps_its_currency_on_screen(svc):
+    submit(svc, "BIG1", NOW.subtract(hours=1), amount="9999999.99", n=1)
+    submit(svc, "BIG2", NOW.subtract(hours=2), shop="globex", amount="12345.67", n=2)
+    async with opened(svc, "sam") as (app, pilot):  # the shop column: the narrowest amounts
+        table = app.main.table
+        assert table.shown_cell("BIG1", "amount").strip() == "9.99M USD"
+        assert table.shown_cell("BIG2", "amount").strip() == "12345.67 EUR"
+        lines = [line for line in screen_text(app).splitlines() if "BIG1" in line]
+        assert lines and "9.99M USD" in lines[0]
+
+
+async def test_at_200_columns_the_columns_take_the_room(svc):
+    submit(svc, "LONG1", NOW.subtract(hours=1), buyer="Maximiliane Weißenbach-Ortega", n=1)
+    async with opened(svc, "sam", size=(200, 50)) as (app, pilot):
+        table = app.main.table
+        header = next(line for line in screen_text(app).splitlines() if "Request" in line)
+        assert len(header.rstrip()) >= 190, header
+        row = next(line for line in screen_text(app).splitlines() if "LONG1" in line)
+        assert "Maximiliane Weißenbach-Ortega" in row and "Wool scarf" in row
+        await pilot.resize_terminal(120, 36)  # and back to 120: every column fits again
+        await wait_for(pilot, lambda: sum(c.width + 2 for c in table.columns) <= 120)
+        assert [c.key for c in table.columns][:3] == ["mark", "id", "order"]

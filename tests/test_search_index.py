@@ -27,7 +27,8 @@ from returns_tui.store import queries as q
 from returns_tui.store import search
 from returns_tui.store.engine import open_engine, read, upgrade
 from returns_tui.store.rows import request_values, to_request
-from returns_tui.store.schema import requests, to_micros
+from returns_tui.store.schema import requests
+from returns_tui.timefmt import to_micros
 from tests.conftest import PG_URL, T0, needs_pg, submission
 from tests.support.cast import add_cast
 

@@ -21,6 +21,7 @@ from returns_tui.errors import (
 )
 from returns_tui.roles import BUYER
 from returns_tui.store import queries as q
+from returns_tui.store import writes
 from returns_tui.store.engine import write
 from returns_tui.store.schema import applied_keys, orders, records, requests
 from tests.conftest import T0, submission
@@ -565,7 +566,7 @@ def test_a_lost_race_is_not_stored_as_the_keys_verdict(svc, alice, engine, monke
     submit(svc)
 
     def always_lose(*args, **kwargs):
-        raise services._Lost
+        raise writes.Lost
 
     monkeypatch.setattr(services, "_save", always_lose)
     with pytest.raises(Conflict):

@@ -30,7 +30,8 @@ from returns_tui import domain as d
 from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
-from returns_tui.store.schema import records, requests, to_micros
+from returns_tui.store.schema import records, requests
+from returns_tui.timefmt import to_micros
 from tests.support import torture as tt
 
 LARGE = os.environ.get("RETURNS_TUI_TORTURE") == "large"

@@ -16,15 +16,25 @@ from returns_tui.widgets.focus import focus_now
 class ConfirmScreen(Dialog[bool]):
     """Dismisses with True (Enter, y, the confirm button) or False (Esc, n, Cancel).
 
-    The body is shown as plain text: it may name a buyer or a product."""
+    The body is shown as plain text: it may name a buyer or a product. `watch`, a request id
+    and the status the question was asked about, lets the console close the dialog when that
+    request changes meanwhile (ConsoleScreen._recheck_dialog): a confirm must not outlive what
+    it asked about, such as a request auto-approved while the operator read it."""
 
     BINDINGS = [
         Binding("enter,y", "confirm", "Confirm"),
         Binding("escape,n", "cancel", "Cancel"),
     ]
 
-    def __init__(self, title: str, body: str, confirm_label: str = "Confirm") -> None:
+    def __init__(
+        self,
+        title: str,
+        body: str,
+        confirm_label: str = "Confirm",
+        watch: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__()
+        self.watch = watch
         self._title = title
         self._body = body
         self._confirm_label = confirm_label

@@ -133,7 +133,8 @@ class NoteField(Horizontal):
         width: 1fr;
     }
     NoteField .counter {
-        width: 9;
+        width: auto;  /* "10000/500" (a long paste) on one line, not cut or wrapped */
+        min-width: 9;
         padding: 1 0 0 1;
         color: $text-muted;
     }

@@ -44,13 +44,14 @@ class HelpScreen(Dialog[None]):
         height: auto;  /* _fit caps it: the console has many keys, and then they scroll */
     }
     HelpScreen #about {
-        margin-top: 1;
+        margin-bottom: 1;
     }
     """
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
-    # The frame, title, paragraph (at the dialog's width) and hint around the table.
-    FIXED_ROWS = 18
+    # The frame and padding, title, the paragraph's margin and the hint around the table; the
+    # paragraph's own height is measured (it wraps to the dialog's width).
+    FIXED_ROWS = 9
 
     def __init__(self, keys: Sequence[tuple[str, str]], *, rules: Rules | None = None) -> None:
         super().__init__()
@@ -59,10 +60,12 @@ class HelpScreen(Dialog[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Keys", classes="dialog-title", markup=False)
-            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            # The prose first: on a short terminal (80×24) it is what a newcomer needs to read,
+            # and the keys below scroll (the footer shows the common ones anyway).
+            yield Static("Help: tabs, deadlines and keys", classes="dialog-title", markup=False)
             yield Static(tabs_paragraph(self._rules), id="about", markup=False)
-            yield Static("Esc, ? or q closes", classes="hint", markup=False)
+            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            yield Static("↑ ↓ scroll the keys · Esc, ? or q closes", classes="hint", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#keys", DataTable)
@@ -76,10 +79,13 @@ class HelpScreen(Dialog[None]):
 
     def on_resize(self) -> None:
         self._fit()
+        # The paragraph wraps to its new width in the layout that follows: fit again then.
+        self.call_after_refresh(self._fit)
 
     def _fit(self) -> None:
-        rows = int(self.size.height * 0.94) - self.FIXED_ROWS
-        self.query_one("#keys").styles.max_height = max(4, rows)
+        about = self.query_one("#about").size.height or 6
+        rows = int(self.size.height * 0.94) - self.FIXED_ROWS - about
+        self.query_one("#keys").styles.max_height = max(3, rows)
 
     def action_close(self) -> None:
         self.dismiss(None)

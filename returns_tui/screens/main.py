@@ -26,9 +26,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Tabs
+from textual.widgets import Input, Tabs
 
 from returns_tui import domain as d
+from returns_tui import labels
 from returns_tui.clock import Clock
 from returns_tui.console_data import (
     FIRST,
@@ -45,6 +46,7 @@ from returns_tui.errors import Refused, ReturnsError, StoreError
 from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
 from returns_tui.screens.confirm import ConfirmScreen
+from returns_tui.screens.export_dialog import ExportScreen
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.mediate import MediateScreen
 from returns_tui.screens.note import NoteScreen
@@ -59,10 +61,11 @@ from returns_tui.timefmt import countdown
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.focus import focus_now
+from returns_tui.widgets.footer import ConsoleFooter
 from returns_tui.widgets.header import ConsoleHeader
 from returns_tui.widgets.request_table import RequestTable
 from returns_tui.widgets.search_bar import SearchBar
-from returns_tui.widgets.status_line import StatusLine
+from returns_tui.widgets.status_line import StatusLine, at_stake
 from returns_tui.widgets.tab_bar import TabBar
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ NEEDS_RULE = {
     "mediate": "mediate",
     "mark": "accept",
     "accept_marked": "accept",
+    "accept_next": "accept",
 }
 SORT_CYCLE = [Sort.DEADLINE, Sort.NEWEST, Sort.OLDEST, Sort.WAITING]
 WARN_BEFORE = pendulum.duration(hours=1)
@@ -93,6 +97,8 @@ DONE_WORDS = {
     "mediate": "mediated",
 }
 _TABS = Binding.Group("Tabs", compact=True)
+# The help's words for keys whose footer label is too short to explain them.
+_KEY_HELP = {"command_palette": "Command palette: every action by name"}
 # The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
 _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
 
@@ -117,6 +123,15 @@ class WindowLoaded(_Msg):
 class CountsLoaded(_Msg):
     search: str
     counts: dict[d.Tab, int]
+
+
+@dataclass
+class TotalsLoaded(_Msg):
+    """The money at stake in a view (a tab, a search), per currency."""
+
+    tab: d.Tab
+    search: str
+    totals: dict[str, int]
 
 
 @dataclass
@@ -172,6 +187,15 @@ class DialogData(_Msg):
 
 
 @dataclass
+class Exported(_Msg):
+    """A view was written to a file (`path`, `count` requests), or refused (`refusal`)."""
+
+    path: str = ""
+    count: int = 0
+    refusal: str = ""
+
+
+@dataclass
 class MarksDone(_Msg):
     """The marked requests were acted on: unmark them."""
 
@@ -190,6 +214,8 @@ class ConsoleScreen(Screen):
         Binding("5", "tab('closed')", "Closed", id="tab_closed", group=_TABS),
         Binding("6", "tab('appeals')", "Appeals", id="tab_appeals", group=_TABS),
         Binding("a", "accept", "Accept", id="accept"),
+        # Out of the footer (it has room for the others only); in help and the palette.
+        Binding("y", "accept_next", "Accept, next", id="accept_next", show=False),
         Binding("r", "reject", "Reject", id="reject"),
         Binding("v", "records", "View", id="records"),
         Binding("c", "receive", "Receipt", id="receive"),
@@ -199,6 +225,7 @@ class ConsoleScreen(Screen):
         # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
         Binding("escape", "clear_search", "Clear the search", show=False),
         Binding("s", "sort", "Sort", id="sort"),
+        Binding("e", "export", "Export", id="export", show=False),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -207,6 +234,7 @@ class ConsoleScreen(Screen):
     # The command palette's title and help line of every action (app.get_system_commands).
     PALETTE: list[tuple[str, str, str]] = [
         ("accept", "Accept request", "Accept the highlighted request (asks first)"),
+        ("accept_next", "Accept and next", "Accept the highlighted request, then go to the next"),
         ("reject", "Reject request", "Reject the highlighted request with a reason and a note"),
         ("records", "View return records", "The highlighted request's history"),
         ("receive", "Confirm receipt", "The returned item arrived: issue the refund"),
@@ -214,6 +242,7 @@ class ConsoleScreen(Screen):
         ("mediate", "Mediate appeal", "Decide an appeal for the buyer or the seller"),
         ("search", "Search", "By request id, order id, buyer, product or tracking number"),
         ("sort", "Cycle sort", "Change the order of the table"),
+        ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
         ("help", "Help", "Every key and what it does"),
@@ -247,6 +276,7 @@ class ConsoleScreen(Screen):
         self.search = ""
         self.window: Window | None = None
         self.counts: dict[d.Tab, int] | None = None
+        self.totals: dict[str, int] | None = None  # the money at stake in the view shown
         self.detail: Detail | None = None
         self.store_error: str | None = None
         # Per tab, the window last shown and the request under the cursor, so that coming back
@@ -279,7 +309,7 @@ class ConsoleScreen(Screen):
         )
         yield StatusLine(id="status")
         yield DetailPanel(self.service.rules, self.tz, id="detail")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     @property
     def table(self) -> RequestTable:
@@ -313,6 +343,7 @@ class ConsoleScreen(Screen):
     def reload(self, *, anchor: Anchor | None = None, keep_id: str | None = None) -> None:
         """Read counts, the window (where it is, unless `anchor` says where) and the detail."""
         self.load_counts(self.search)
+        self.load_totals()
         if anchor is None and self._pending is not None:
             # A move to another window is under way: read that one, not the one it leaves.
             self.load_rows(*self._pending)
@@ -357,6 +388,21 @@ class ConsoleScreen(Screen):
                 self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
         finally:
             self.post_message(CountsFinished(search))
+
+    def load_totals(self) -> None:
+        self._read_totals(self.tab, self.search)
+
+    @work(thread=True, exclusive=True, group="totals", exit_on_error=False)
+    def _read_totals(self, tab: d.Tab, search: str) -> None:
+        with self._guard():
+            totals = self.service.totals(self.actor, tab, search)
+            self.post_message(TotalsLoaded(tab, search, totals))
+
+    @on(TotalsLoaded)
+    def _show_totals(self, msg: TotalsLoaded) -> None:
+        if (msg.tab, msg.search) == (self.tab, self.search):
+            self.totals = msg.totals
+            self._show_status()
 
     @on(CountsFinished)
     def _counts_finished(self, msg: CountsFinished) -> None:
@@ -453,6 +499,7 @@ class ConsoleScreen(Screen):
             sort_label=self.sorts[self.tab].label,
             marked=len(self.table.marked),
             search=self.search,
+            totals=self.totals,
         )
 
     @on(RequestTable.Highlighted)
@@ -557,6 +604,33 @@ class ConsoleScreen(Screen):
     @on(Changed)
     def _changed(self) -> None:
         self.reload()
+        self._recheck_dialog()
+
+    def _recheck_dialog(self) -> None:
+        """Someone committed: if a confirm dialog is open about one request, read that
+        request again (its status may have moved under the question)."""
+        dialog = self.app.screen
+        if isinstance(dialog, ConfirmScreen) and dialog.watch is not None:
+            self._reread_watched(dialog)
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _reread_watched(self, dialog: ConfirmScreen) -> None:
+        assert dialog.watch is not None
+        rid, asked_about = dialog.watch
+        with self._guard():
+            status = self.service.get(self.actor, rid).status
+            if status.value != asked_about:
+                self.app.call_from_thread(self._close_stale, dialog, rid, status)
+
+    def _close_stale(self, dialog: ConfirmScreen, rid: str, status: d.Status) -> None:
+        if self.app.screen is not dialog:
+            return  # answered meanwhile
+        dialog.dismiss(False)
+        self.notify(
+            f"{safe(rid)} changed meanwhile: it is now {labels.status(status)}. Nothing was done.",
+            severity="warning",
+            markup=False,
+        )
 
     def start_sweep(self) -> None:
         """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
@@ -570,7 +644,12 @@ class ConsoleScreen(Screen):
             with self._guard():
                 now = self.clock()
                 swept = self.service.sweep(now)
-                soon = self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                # Only to those who can answer in time: an agent cannot accept or reject.
+                soon = (
+                    self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
+                    if self.actor.role in ALLOWED["accept"]
+                    else []
+                )
                 # Requests this console warned about whose deadline passed, approved by another
                 # console's sweep or a cron job: told about too, from their records.
                 ours = {s.request_id for s in swept}
@@ -660,6 +739,8 @@ class ConsoleScreen(Screen):
         else:
             self.load_rows(FIRST, keep_id=None, cursor=0)
             self.window = None
+        self.totals = None
+        self.load_totals()
         self.query_one(TabBar).select(tab)
         self._show_status()
 
@@ -700,7 +781,9 @@ class ConsoleScreen(Screen):
         self.search = text
         self._places.clear()
         self.counts = None
+        self.totals = None
         self.load_counts(text)
+        self.load_totals()
         self.load_rows(FIRST, keep_id=None, cursor=0)
         if not text:
             self.query_one(SearchBar).close()
@@ -728,7 +811,12 @@ class ConsoleScreen(Screen):
             return None
         return row.id
 
-    def action_accept(self) -> None:
+    def action_accept_next(self) -> None:
+        self.action_accept(then_next=True)
+
+    def action_accept(self, then_next: bool = False) -> None:
+        """Accept the highlighted request, once confirmed; `then_next`: and put the cursor on
+        the row below it, which stays under the cursor when the accepted row leaves the tab."""
         row = self.table.highlighted_row
         if (rid := self._current(d.Kind.ACCEPTED)) is None or row is None:
             return
@@ -740,9 +828,19 @@ class ConsoleScreen(Screen):
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
                 "when it arrives."
             )
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                return
+            if then_next and self.table.highlighted_id == rid:
+                self.table.move_cursor(row=self.table.cursor_row + 1)
+            self.act("accept", [rid])
+
         self.app.push_screen(
-            ConfirmScreen(f"Accept request {safe(rid)}?", safe(body), "Accept"),
-            lambda ok: ok and self.act("accept", [rid]),
+            ConfirmScreen(
+                f"Accept request {safe(rid)}?", safe(body), "Accept", watch=(rid, row.status)
+            ),
+            done,
         )
 
     def action_accept_marked(self) -> None:
@@ -750,14 +848,50 @@ class ConsoleScreen(Screen):
         if not ids:
             self.notify("Mark requests with space first.", markup=False, severity="warning")
             return
-        n = len(ids)
+        # Read as they are now: a marked row may have changed elsewhere since it was marked,
+        # and the question counts only those that can still be accepted.
+        self._open_with(partial(self._read_marked, ids))
+
+    def _read_marked(self, ids: list[str]) -> Callable[[], None]:
+        ready: list[d.Request] = []
+        not_now: list[str] = []
+        for rid in ids:
+            try:
+                request = self.service.get(self.actor, rid)
+            except Refused as exc:  # gone from this viewer's sight
+                not_now.append(exc.message)
+                continue
+            if refusal := d.wrong_status(rid, request.status, d.Kind.ACCEPTED):
+                not_now.append(refusal.message)
+            else:
+                ready.append(request)
+        return lambda: self._confirm_marked(ids, ready, not_now)
+
+    def _confirm_marked(self, ids: list[str], ready: list[d.Request], not_now: list[str]) -> None:
+        if not ready:
+            self.table.clear_marks(ids)
+            self._show_status()
+            self.notify(
+                _marked_left_out(len(ids), not_now),
+                title="Nothing to accept",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+            return
+        n = len(ready)
+        title = f"Accept {n} marked request{'s' if n > 1 else ''}?"
+        if not_now:
+            title = f"Accept {n} of the {len(ids)} marked requests?"
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.table.clear_marks(ids)
+                self.act("accept", [r.id for r in ready], batch=True)
+
         self.app.push_screen(
-            ConfirmScreen(
-                f"Accept {n} marked request{'s' if n > 1 else ''}?",
-                "Each is accepted on its own; any that can no longer be accepted are listed.",
-                f"Accept {n}",
-            ),
-            lambda ok: ok and self.act("accept", ids, batch=True),
+            ConfirmScreen(title, marked_body(ready, not_now, len(ids)), f"Accept {n}"),
+            done,
         )
 
     def action_reject(self) -> None:
@@ -782,6 +916,7 @@ class ConsoleScreen(Screen):
                 # and safe() makes control characters visible.
                 safe(f"{row.product} is back from {row.buyer}; {money} is refunded now."),
                 "Confirm receipt",
+                watch=(rid, row.status),
             ),
             lambda ok: ok and self.act("receive", [rid]),
         )
@@ -848,6 +983,34 @@ class ConsoleScreen(Screen):
             return
         msg.open()
 
+    def action_export(self) -> None:
+        what = self.tab.label + (f", search: {safe(self.search)}" if self.search else "")
+        view = (self.tab, self.search)
+
+        def done(path: str | None) -> None:
+            if path is not None:
+                self._export(*view, path)
+
+        self.app.push_screen(ExportScreen(what, f"returns-{self.tab.value}.csv"), done)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _export(self, tab: d.Tab, search: str, path: str) -> None:
+        with self._guard():
+            try:
+                where, count = self.service.export_view(self.actor, tab, search, path)
+            except Refused as exc:  # the name was taken meanwhile, the disk is full…
+                self.post_message(Exported(refusal=exc.message))
+            else:
+                self.post_message(Exported(str(where), count))
+
+    @on(Exported)
+    def _exported(self, msg: Exported) -> None:
+        if msg.refusal:
+            self.notify(safe(msg.refusal), severity="error", markup=False, timeout=10)
+            return
+        n = f"{msg.count} request{'' if msg.count == 1 else 's'}"
+        self.notify(safe(f"Exported {n} to {msg.path}"), markup=False, timeout=10)
+
     @on(MarksDone)
     def _unmark(self, msg: MarksDone) -> None:
         self.table.clear_marks(msg.ids)
@@ -870,14 +1033,16 @@ class ConsoleScreen(Screen):
                 "command_palette",
             ):
                 continue
-            rows.append((self.app.get_key_display(binding), binding.description))
+            # Every key as the footer writes it (^p, ^q), each once.
+            does = _KEY_HELP.get(binding.action, binding.description)
+            rows.append((self.app.get_key_display(binding), does))
         rows += [
             ("↑ ↓", "Move; past the window's end the next page is read"),
+            ("← →", "A column sideways, on a terminal narrower than the table"),
             ("PgUp PgDn", "A screen up or down"),
             ("Home End", "First page, last page"),
             ("Enter", "View the return records"),
-            ("ctrl+p", "Command palette: every action by name"),
-            ("ctrl+c", "Copy the text selected with the mouse"),
+            ("^c", "Copy the text selected with the mouse"),
         ]
         return rows
 
@@ -972,6 +1137,40 @@ class _Guard:
                 StoreFailed((str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
             )
         return True
+
+
+MARKED_LISTED = 10  # requests listed by name in the accept-marked question
+
+
+def marked_body(ready: Sequence[d.Request], not_now: Sequence[str], marked: int) -> str:
+    """The accept-marked question's body: the requests that will be accepted (the first ten),
+    their total per currency, and the marked ones left out, with why. Line by line through
+    safe(): the buyer's and product's text may hold anything."""
+    lines = [
+        safe(f"{r.id}  {r.buyer} · {r.product} · ", single_line=True)
+        + f"{format_amount(r.amount_cents, r.currency)} {safe(r.currency)}"
+        for r in ready[:MARKED_LISTED]
+    ]
+    if len(ready) > MARKED_LISTED:
+        lines.append(f"… and {len(ready) - MARKED_LISTED} more")
+    sums: dict[str, int] = {}
+    for r in ready:
+        sums[r.currency] = sums.get(r.currency, 0) + r.amount_cents
+    lines.append(f"Total: {at_stake(dict(sorted(sums.items())))}")
+    if not_now:
+        lines += ["", _marked_left_out(marked, not_now)]
+    return "\n".join(lines)
+
+
+def _marked_left_out(marked: int, not_now: Sequence[str]) -> str:
+    n = len(not_now)
+    head = (
+        f"{n} of the {marked} marked can no longer be accepted and "
+        f"{'is' if n == 1 else 'are'} left out:"
+    )
+    shown = [safe(m, single_line=True) for m in not_now[:5]]
+    shown += [f"… and {n - 5} more"] if n > 5 else []
+    return "\n".join([head, *shown])
 
 
 def _listed(ids: list[str], one: str, many: str, *, at_least: bool = False) -> str:

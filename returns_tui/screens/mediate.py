@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from returns_tui import labels
 from returns_tui.domain import NOTE_MAX, Kind, Record, Request, Rules, check_note
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount
@@ -43,9 +44,10 @@ def case_rows(
     request: Request, records: Sequence[Record], rules: Rules, tz: str | None
 ) -> list[tuple[str, str]]:
     """What the agent needs to decide, as (label, plain text) rows."""
-    kind = request.type.value.replace("_", " ")
+    kind = labels.request_type(request.type)
     amount = f"{format_amount(request.amount_cents, request.currency)} {safe(request.currency)}"
-    asked = f"{request.reason}: {request.buyer_note}" if request.buyer_note else request.reason
+    reason = labels.buyer_reason(request.reason)
+    asked = f"{reason}: {request.buyer_note}" if request.buyer_note else reason
     rows: list[tuple[str, str]] = [
         (
             "Request",

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pendulum import Duration
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widgets import Static
 
 from returns_tui.domain import Kind, Record, Rules, Status
@@ -91,6 +96,17 @@ def _status_text(status: Status | None) -> str:
     return "new" if status is None else status.value.replace("_", " ")
 
 
+# The actor's column in the timeline, in cells: a longer name is cut with an ellipsis, so the
+# moves after it stay in one column.
+ACTOR_CELLS = 12
+
+
+def _actor_column(actor: str) -> str:
+    name = Text(safe(actor))
+    name.truncate(ACTOR_CELLS, overflow="ellipsis", pad=True)
+    return name.plain
+
+
 def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     """One entry of the timeline: when, who, the move, what happened, and its details."""
     move = (
@@ -101,7 +117,7 @@ def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     text = Text.assemble(
         (local_text(rec.at, tz), "bold"),
         "   ",
-        (safe(rec.actor).ljust(12), "bold cyan"),
+        (_actor_column(rec.actor), "bold cyan"),
         " ",
         (move, "dim"),
         "\n",
@@ -125,6 +141,56 @@ def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     return text
 
 
+class Timeline(ScrollView, can_focus=True):
+    """The records, one after another with a blank line between, drawn a screenful at a time.
+
+    A request can hold thousands of notes: a widget per record made the view take seconds to
+    open (3 000 notes: 3.7 s, bench/records_open.py), and one Static holding them all rendered
+    every line again on each repaint. Here the entries are wrapped once per width (a tenth of
+    a second for 3 000) and only the visible lines become strips. The arrows, PgUp/PgDn and
+    Home/End scroll it (ScrollView's keys)."""
+
+    def __init__(self, entries: Sequence[Text], *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._entries = list(entries) or [Text("No records.")]
+        # Wrapped when the layout first gives the timeline its width (on_resize); until then
+        # it has no lines, and the layout that follows gives it its height.
+        self._lines: list[Text] = []
+        self._width = 0
+
+    @property
+    def lines(self) -> list[Text]:
+        """The timeline as wrapped at its current width, one Text per screen line."""
+        return self._lines
+
+    def _wrap(self, width: int) -> None:
+        console = self.app.console
+        blank = Text("")
+        lines: list[Text] = []
+        for entry in self._entries:
+            lines.extend(entry.wrap(console, width))
+            lines.append(blank)
+        self._lines = lines
+        self._width = width
+        self.virtual_size = Size(width, len(lines))
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width > 0 and width != self._width:
+            self._wrap(width)
+            self.refresh(layout=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        style = self.rich_style
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        line = self._lines[index]
+        segments = list(Segment.apply_style(line.render(self.app.console), style))
+        return Strip(segments, cell_len(line.plain)).adjust_cell_length(width, style)
+
+
 class RecordsScreen(Dialog[None]):
     """The timeline. Esc, v or q closes it; arrows and PageUp/PageDown scroll it."""
 
@@ -139,9 +205,6 @@ class RecordsScreen(Dialog[None]):
     }
     RecordsScreen #timeline:focus {
         border: round $primary;
-    }
-    RecordsScreen .record {
-        margin-bottom: 1;
     }
     """
 
@@ -166,11 +229,10 @@ class RecordsScreen(Dialog[None]):
                 classes="dialog-title",
                 markup=False,
             )
-            with VerticalScroll(id="timeline"):
-                if not self._records:
-                    yield Static("No records.", markup=False)
-                for rec in self._records:
-                    yield Static(record_text(rec, self._rules, self._tz), classes="record")
+            yield Timeline(
+                [record_text(rec, self._rules, self._tz) for rec in self._records],
+                id="timeline",
+            )
             yield Static("↑↓ PgUp PgDn scroll · Esc, v or q closes", classes="hint", markup=False)
 
     def on_mount(self) -> None:

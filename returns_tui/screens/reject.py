@@ -21,12 +21,16 @@ from returns_tui.textsafe import safe
 from returns_tui.widgets.focus import focus_now
 
 NO_REASON = "Choose a reason from the list."
+# The first nine reasons have a key each, 1 to 9, shown before them in the list. Not while the
+# note has the focus: there a digit is part of the note (the Input takes printable keys first).
+REASON_KEYS = "123456789"
 
 
 class RejectScreen(Dialog[tuple[str, str] | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Reject"),
+        *(Binding(key, f"reason({n})", show=False) for n, key in enumerate(REASON_KEYS)),
     ]
 
     def __init__(self, request_id: str, rules: Rules) -> None:
@@ -36,7 +40,11 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         # Labels come from the config file: shown as text, never as markup.
-        options = [(Text(safe(label)), code) for code, label in self._rules.reasons.items()]
+        options = [
+            (Text.assemble((f"{REASON_KEYS[n]} " if n < len(REASON_KEYS) else "  ", "bold"),
+                           safe(label)), code)
+            for n, (code, label) in enumerate(self._rules.reasons.items())
+        ]  # fmt: skip
         with Vertical(id="dialog"):
             yield Static(
                 f"Reject request {safe(self._request_id)}", classes="dialog-title", markup=False
@@ -55,12 +63,21 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Reject", variant="error", id="reject")
                 yield Button("Cancel", id="cancel")
+            keys = min(len(self._rules.reasons), len(REASON_KEYS))
             yield Static(
-                "Enter in the note or ctrl+s rejects · Esc cancels", classes="hint", markup=False
+                f"1–{keys} choose a reason · Enter in the note or ctrl+s rejects · Esc cancels",
+                classes="hint",
+                markup=False,
             )
 
     def on_mount(self) -> None:
         focus_now(self.query_one("#reason", Select))
+
+    def action_reason(self, index: int) -> None:
+        """The reason of key `index + 1`, as if chosen from the list."""
+        codes = list(self._rules.reasons)
+        if index < len(codes):
+            self.query_one("#reason", Select).value = codes[index]
 
     @property
     def error_text(self) -> str:

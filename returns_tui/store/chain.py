@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from returns_tui.errors import StoreError
 from returns_tui.store.engine import PLACEHOLDER, read
-from returns_tui.store.schema import to_micros
+from returns_tui.timefmt import to_micros
 
 KEY_ENV = "RETURNS_TUI_CHAIN_KEY"
 KEY_FILE = "chain.key"

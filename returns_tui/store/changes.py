@@ -2,7 +2,7 @@
 
 SQLite: `PRAGMA data_version` on a connection of our own changes whenever another connection
 commits; reading it touches no table. PostgreSQL: every write transaction sends a NOTIFY on
-one channel (services._announce), and we LISTEN on a connection of our own; polling for
+one channel (announce), and we LISTEN on a connection of our own; polling for
 notifications is a socket read with no query.
 """
 
@@ -10,10 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
-from returns_tui.services import CHANGE_CHANNEL
 from returns_tui.store.engine import is_sqlite
+
+CHANGE_CHANNEL = "returns_tui_changes"
+_NOTIFY = sa.select(sa.func.pg_notify(CHANGE_CHANNEL, ""))
+
+
+def announce(conn: Connection) -> None:
+    """Tell idle consoles on PostgreSQL that requests changed (delivered at commit, once per
+    transaction however often it is called). SQLite consoles watch PRAGMA data_version
+    instead, which costs nothing to write."""
+    if not is_sqlite(conn):
+        conn.execute(_NOTIFY)
 
 
 class ChangeWatcher:

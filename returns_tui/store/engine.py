@@ -131,13 +131,12 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
+        cur.execute("PRAGMA journal_mode = WAL").fetchone()
         cur.execute("PRAGMA foreign_keys = ON")
         # In WAL mode NORMAL is durable against application crashes; a power loss may lose
         # the last transactions but never corrupts the file.
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
-        del mode
         # SQLite's lower() folds ASCII only; the search folds other letters with this
         # (store.search.like_clause). Deterministic: the same text, the same result.
         dbapi_conn.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)

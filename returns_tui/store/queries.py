@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection
 
-from returns_tui.domain import Status, Tab, storable
+from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
-from returns_tui.store.schema import UTCTime, from_micros, records, requests
+from returns_tui.store.schema import UTCTime, records, requests
+from returns_tui.timefmt import from_micros
 
 
 class Sort(StrEnum):
@@ -76,6 +77,8 @@ class _StoredListRow(NamedTuple):
     # 1 for a rejection that a later request on its order superseded: its buyer can no longer
     # appeal it (domain.buyer_options), so it has no window to count down. 0 otherwise.
     superseded: int = 0
+    # 1 for a completed request that the clock approved (its 48 hours ran out unanswered).
+    auto_approved: int = 0
 
 
 class ListRow(_StoredListRow):
@@ -124,8 +127,23 @@ SUPERSEDED = sa.case(
     ),
     else_=0,
 ).label("superseded")
+# Whether the clock approved a completed request: one look at its records (by request id).
+AUTO_APPROVED = sa.case(
+    (
+        sa.and_(
+            requests.c.status == Status.COMPLETED.value,
+            sa.exists().where(
+                records.c.request_id == requests.c.id,
+                records.c.kind == Kind.AUTO_APPROVED.value,
+            ),
+        ),
+        1,
+    ),
+    else_=0,
+).label("auto_approved")
+_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED}
 LIST_COLUMNS = [
-    SUPERSEDED if f == "superseded" else requests.c[_COLUMN_OF.get(f, f)]
+    _COMPUTED[f] if f in _COMPUTED else requests.c[_COLUMN_OF.get(f, f)]
     for f in _StoredListRow._fields
 ]
 
@@ -423,28 +441,6 @@ def last_move(conn: Connection, request_id: str) -> Any:
 _TIMED_TABS = (Tab.TO_PROCEED.value, Tab.IN_PROCESS.value)
 
 
-def due_rows(conn: Connection, now: DateTime, limit: int) -> list[Any]:
-    """At most `limit` requests whose deadline has come, locked for this transaction (on
-    PostgreSQL; rows another sweep holds are skipped, not waited for): To Proceed's, then In
-    Process's, each tab oldest deadline first. One query a tab walks its (tab, deadline_at,
-    id) index in order and stops at the limit; one query for both tabs had to gather and sort
-    every due request of both first (on PostgreSQL, 60 ms a batch at 100 000 due). The order
-    across tabs does not matter: each request's deadlines are applied on their own."""
-    rows: list[Any] = []
-    for tab in _TIMED_TABS:
-        query = (
-            sa.select(requests)
-            .where(requests.c.tab == tab, requests.c.deadline_at <= now)
-            .order_by(requests.c.deadline_at, requests.c.id)
-            .limit(limit - len(rows))
-            .with_for_update(skip_locked=True)
-        )
-        rows += conn.execute(query).mappings()
-        if len(rows) >= limit:
-            break
-    return rows
-
-
 def micros(column: Any) -> Any:
     """A time column as the integer microseconds it is stored as: read and compared without
     the UTCTime conversion, for the loops that run over many rows (sweep, export, pages)."""
@@ -452,11 +448,15 @@ def micros(column: Any) -> Any:
 
 
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
-    """due_rows as plain rows of (id, shop, type, status, deadline_at in microseconds,
-    version, chain, amount_cents, respond_by, created_at): the same requests, in the same
-    order, locked the same way; the chain is the head the records the sweep writes follow
-    (store/chain.py), the amount is the refund of an approval, respond_by moves after a
-    lapsed offer, and created_at orders deadlines at the same moment (DESIGN §7). Sent as the
+    """At most `limit` requests whose deadline has come, as plain rows of (id, shop, type,
+    status, deadline_at in microseconds, version, chain, amount_cents, respond_by,
+    created_at), locked for this transaction (on PostgreSQL; rows another sweep holds are
+    skipped, not waited for); the chain is the head the records the sweep writes follow
+    (store/chain.py), the amount is the refund of an approval, respond_by moves after a lapsed
+    offer, and created_at orders deadlines at the same moment (DESIGN §7: the sweep sorts a
+    batch by it). To Proceed's, then In Process's, each tab oldest deadline first: one query a
+    tab walks its (tab, deadline_at, id) index in order and stops at the limit, where one
+    query for both tabs would gather and sort every due request of both first. Sent as the
     driver's SQL: `apply` asks it before every line, and SQLAlchemy's statement building cost
     more than the query."""
     sql = _due_sql(conn.dialect.name, conn.dialect.paramstyle)

@@ -8,7 +8,7 @@ from typing import Any
 
 from returns_tui import domain as d
 from returns_tui.store import search
-from returns_tui.store.schema import from_micros
+from returns_tui.timefmt import from_micros
 
 REQUEST_FIELDS = (
     "id order_id shop type buyer product sku quantity amount_cents currency reason buyer_note "

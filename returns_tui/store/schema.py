@@ -3,10 +3,6 @@ compare and index the same on SQLite and PostgreSQL; money as integer hundredths
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pendulum
-from pendulum import DateTime
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -24,18 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-_EPOCH = pendulum.datetime(1970, 1, 1, tz="UTC")
-_MICRO = dt.timedelta(microseconds=1)
-
-
-# The plain datetime arithmetic is used on purpose: pendulum's own operators are ten times
-# slower, and these two run for every time of every row read or written.
-def to_micros(value: DateTime) -> int:
-    return dt.datetime.__sub__(value, _EPOCH) // _MICRO
-
-
-def from_micros(us: int) -> DateTime:
-    return dt.datetime.__add__(_EPOCH, dt.timedelta(microseconds=us))
+from returns_tui.timefmt import from_micros, to_micros
 
 
 class UTCTime(TypeDecorator):

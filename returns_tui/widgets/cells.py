@@ -4,20 +4,20 @@ widget parses as markup."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 
 from pendulum import DateTime
 from rich.text import Text
 
 from returns_tui import domain as d
+from returns_tui import labels
 from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown
+from returns_tui.timefmt import seconds_between as seconds_left
 
 WARNING_SECONDS = 24 * 3600
 URGENT_SECONDS = 6 * 3600
-
-TYPE_LABELS = {"refund": "refund only", "return_and_refund": "return+refund"}
 
 
 def plain(value: object, style: str = "") -> Text:
@@ -25,29 +25,54 @@ def plain(value: object, style: str = "") -> Text:
     return Text(safe("" if value is None else str(value)), style=style, no_wrap=True)
 
 
-_STATUS_LABELS = {"awaiting_buyer_ship": "awaiting shipment"}
+# Every code on screen goes through labels.py: one word for a status, a type or a reason,
+# the same as the command line's sentences.
+status_label = labels.status
+type_label = labels.request_type
+reason_label = labels.buyer_reason
+
+# An appeal's arbitration, as the detail panel says it after "arbitration".
+_ARBITRATION = {
+    d.Arbitration.IN_PROGRESS.value: "under way",
+    d.Arbitration.SUPPORT_BUYER.value: "decided for the buyer",
+    d.Arbitration.SUPPORT_SELLER.value: "decided for the seller",
+}
 
 
-def status_label(status: str) -> str:
-    return _STATUS_LABELS.get(str(status), str(status).replace("_", " "))
+def arbitration_label(code: object) -> str:
+    return _ARBITRATION.get(str(code)) or labels.status(code)
 
 
-def type_label(kind: str) -> str:
-    return TYPE_LABELS.get(str(kind), str(kind))
+def amount_text(cents: int, currency: str, width: int | None = None) -> Text:
+    return plain(amount_in(cents, currency, width))
 
 
-def amount_text(cents: int, currency: str) -> Text:
-    return plain(f"{format_amount(cents, currency)} {currency}")
+_SHORT = (("k", 3), ("M", 6), ("B", 9))
+
+
+def amount_in(cents: int, currency: str, width: int | None = None) -> str:
+    """The amount and its currency in at most `width` cells: in full when it fits, else in
+    thousands, millions or billions with as many decimals as fit, rounded down (12345.67 USD
+    in 11 cells reads 12.34k USD): never cut, so the currency is always there. Decimal
+    throughout, never a float; the detail panel shows the amount in full."""
+    full = f"{format_amount(cents, currency)} {currency}"
+    if width is None or len(full) <= width:
+        return full
+    units = Decimal(cents).scaleb(-2)
+    for suffix, power in _SHORT:
+        scaled = units.scaleb(-power)
+        if scaled >= 1000 and suffix != _SHORT[-1][0]:
+            continue  # 1.23M reads better than 1234.56k
+        for digits in (2, 1, 0):
+            shown = scaled.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_DOWN)
+            text = f"{shown}{suffix} {currency}"
+            if len(text) <= width:
+                return text
+    return full
 
 
 # The statuses whose deadline moves the request by itself, as a row holds them (text).
 _TIMED = frozenset(s.value for s in d.TIMED_STATUSES)
-
-
-def seconds_left(deadline: DateTime, now: DateTime) -> float:
-    # datetime's own subtraction: pendulum's builds an Interval, ten times slower, and this
-    # runs for every countdown on screen every second.
-    return datetime.__sub__(deadline, now).total_seconds()
 
 
 def urgency(deadline: DateTime | None, now: DateTime) -> str:
@@ -63,15 +88,21 @@ def urgency(deadline: DateTime | None, now: DateTime) -> str:
 
 
 def countdown_text(
-    deadline: DateTime | None, status: str, now: DateTime, styles: dict[str, str]
+    deadline: DateTime | None,
+    status: str,
+    now: DateTime,
+    styles: dict[str, str],
+    *,
+    superseded: bool = False,
 ) -> Text:
     """The time left as `47h 12m`. Coloured by urgency where the request moves by itself when
     it runs out ("due" once past, until the sweep moves it); dim for a rejection, whose window
-    is the buyer's to appeal or ask again, not the seller's to answer; a dash otherwise."""
+    is the buyer's to appeal or ask again, not the seller's to answer, unless a later request
+    on its order superseded it (the buyer can no longer act on it); a dash otherwise."""
     if deadline is not None:
         left = seconds_left(deadline, now)
         if status in _TIMED:
             return Text(countdown(left), style=styles.get(urgency(deadline, now), ""))
-        if status == d.Status.REJECTED and left > 0:
+        if status == d.Status.REJECTED and left > 0 and not superseded:
             return Text(countdown(left), style="dim")
     return Text("—", style="dim")

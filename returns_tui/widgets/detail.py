@@ -12,7 +12,13 @@ from returns_tui import domain as d
 from returns_tui.console_data import Detail
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import countdown, local_text
-from returns_tui.widgets.cells import amount_text, status_label, type_label
+from returns_tui.widgets.cells import (
+    amount_text,
+    arbitration_label,
+    reason_label,
+    status_label,
+    type_label,
+)
 
 NOTE_SHOWN = 220  # characters of the buyer's note shown here; the records show all of it
 
@@ -66,7 +72,7 @@ class DetailPanel(Static):
         field("attempt", str(req.attempt))
         field("status", status_label(req.status))
         if req.arbitration is not None:
-            field("arbitration", status_label(req.arbitration))
+            field("arbitration", arbitration_label(req.arbitration))
         out.append("\n")
         field("buyer", req.buyer)
         field("product", req.product)
@@ -74,7 +80,7 @@ class DetailPanel(Static):
         field("qty", str(req.quantity), "\n")
         field("type", type_label(req.type))
         field("amount", amount_text(req.amount_cents, req.currency))
-        field("reason", req.reason)
+        field("reason", reason_label(req.reason))
         field("submitted", local_text(req.created_at, self.tz))
         if req.tracking:
             field("tracking", req.tracking)
@@ -97,6 +103,10 @@ class DetailPanel(Static):
         out.append("buyer's note ", style="dim")
         out.append(Text(safe(note, single_line=True) if note else "—"))
         out.append("\n")
+        if (auto := self.detail.auto_approval) is not None:
+            out.append("auto-approved ", style="dim")
+            out.append(f"by the system at {local_text(auto.at, self.tz)}: ", style="bold")
+            out.append("nobody answered it in time.\n")
         self._rejection(out)
         if self.detail.buyer_options.text:
             out.append("after the rejection ", style="dim")
@@ -121,6 +131,7 @@ class DetailPanel(Static):
             out.append(local_text(appeal.at, self.tz) + "\n")
         if med is not None:
             out.append("mediated ", style="dim")
-            out.append(Text(safe(f"by {med.actor}: for the {med.details.get('decision', '?')} — ")))
+            side = "buyer" if med.details.get("decision") == "buyer" else "seller"
+            out.append(Text(safe(f"by {med.actor}: for the {side} — ")))
             out.append(Text(safe(str(med.details.get("note", "")))))
             out.append("\n")

@@ -45,29 +45,51 @@ class Column(NamedTuple):
     right: bool = False  # right-justified (amounts)
 
 
-# Buyer and product are cut to their width, with an ellipsis.
+# Buyer and product are cut to their width, with an ellipsis; an amount is shortened, never
+# cut (cells.amount_in), so its currency stays. Type and status fit their longest label.
 _COLUMNS = [
     Column("mark", " ", 1),
     Column("id", "Request", 10),
     Column("order", "Order", 10),
     Column("shop", "Shop", 8),
-    Column("buyer", "Buyer", 14),
-    Column("product", "Product", 15),
-    Column("type", "Type", 13),
+    Column("buyer", "Buyer", 13),
+    Column("product", "Product", 13),
+    Column("type", "Type", 17),
     Column("amount", "Amount", 12, right=True),
     Column("status", "Status", 17),
     Column("due", "Deadline", 8),
 ]
 # With the shop column (agents, admins, operators of several shops) the free-text columns give
 # way so that the table still fits 120 columns.
-_NARROW_WITH_SHOP = {"shop": 10, "buyer": 9, "product": 10, "amount": 11}
+_NARROW_WITH_SHOP = {"buyer": 9, "product": 8}
 # On a terminal too narrow for every column, these go, in this order, until the rest fits: the
 # countdown stays in sight at 80 columns, and the detail panel still shows what went.
 _DROPPED_FIRST = ("order", "type", "product")
+# On a terminal wider than the table, these columns take the room: each round, each its share
+# of cells (the free text most), up to its widest: at 200 columns names and products read
+# whole instead of 80 columns standing empty. (widest, share)
+_WIDEST = {"product": (40, 3), "buyer": (32, 3), "shop": (24, 2), "status": (26, 1),
+           "order": (16, 1), "id": (16, 1), "amount": (18, 1)}  # fmt: skip
 
 
 def _span(columns: Sequence[Column]) -> int:
     return sum(c.width + 2 * PADDING for c in columns)
+
+
+def _widened(columns: list[Column], room: int) -> list[Column]:
+    """`columns` with `room` spare cells shared out, a cell at a time round the growing
+    columns (_WIDEST), each up to its widest."""
+    widths = {c.key: c.width for c in columns}
+    growing = [key for key in _WIDEST if key in widths]
+    while room > 0 and growing:
+        for key in list(growing):
+            widest, share = _WIDEST[key]
+            more = min(share, widest - widths[key], room)
+            widths[key] += more
+            room -= more
+            if widths[key] >= widest:
+                growing.remove(key)
+    return [c._replace(width=widths[c.key]) for c in columns]
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
@@ -266,6 +288,7 @@ class RequestTable(ScrollView, can_focus=True):
             if _span(columns) <= width:
                 break
             columns = [c for c in columns if c.key != key]
+        columns = _widened(columns, width - _span(columns))
         if columns == self.columns:
             return
         self.columns = columns
@@ -309,6 +332,12 @@ class RequestTable(ScrollView, can_focus=True):
 
     def get_cell(self, request_id: str, column: str) -> Text:
         return self._cell(self.rows_by_id[request_id], column)
+
+    def shown_cell(self, request_id: str, column: str) -> str:
+        """A cell exactly as painted: cut or shortened to its column's width."""
+        spec = next(c for c in self.columns if c.key == column)
+        cell = self._cell(self.rows_by_id[request_id], column, spec.width)
+        return fit(cell.plain, spec.width, spec.right)
 
     # ------------------------------------------------------------------------------------------
     # Keys and the mouse
@@ -463,21 +492,22 @@ class RequestTable(ScrollView, can_focus=True):
         for column in self.columns:
             if column.key in ("mark", "due"):
                 continue
-            cell = self._cell(row, column.key)
+            cell = self._cell(row, column.key, column.width)
             out.append(Segment(pad + fit(cell.plain, column.width, column.right) + pad,
                                self._style(str(cell.style))))  # fmt: skip
         return out
 
-    def _cell(self, row: ListRow, key: str) -> Text:
+    def _cell(self, row: ListRow, key: str, width: int | None = None) -> Text:
         match key:
             case "mark":
                 return Text(MARK if row.id in self.marked else " ", style="bold")
             case "amount":
-                return amount_text(row.amount_cents, row.currency)
+                return amount_text(row.amount_cents, row.currency, width)
             case "type":
                 return plain(type_label(row.type))
             case "status":
-                return plain(status_label(row.status))
+                # In Completed, the refunds nobody answered in time are the ones to look at.
+                return plain("auto-approved" if row.auto_approved else status_label(row.status))
             case "due":
                 if row.id not in self._due:  # not painted since the window came: count it now
                     self._due[row.id] = self._countdown(row, self._now)
@@ -488,7 +518,9 @@ class RequestTable(ScrollView, can_focus=True):
         raise KeyError(key)
 
     def _countdown(self, row: ListRow, now: DateTime) -> tuple[str, str]:
-        text = countdown_text(row.deadline_at, row.status, now, self.countdown_styles)
+        text = countdown_text(
+            row.deadline_at, row.status, now, self.countdown_styles, superseded=bool(row.superseded)
+        )
         return text.plain, str(text.style)
 
     def _style(self, spec: str) -> Style:

@@ -7,7 +7,9 @@ from textual.binding import Binding
 from textual.message import Message
 
 from returns_tui.widgets.focus import focus_now
-from returns_tui.widgets.safe_input import SafeInput
+from returns_tui.widgets.safe_input import SafeInput, one_line
+
+SEARCH_MAX = 200  # characters: a search is a few words, never a document
 
 
 class SearchBar(SafeInput):
@@ -24,9 +26,25 @@ class SearchBar(SafeInput):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             placeholder="Search: request id, order id, buyer, product or tracking number",
-            max_length=200,
+            max_length=SEARCH_MAX,
             id=id,
         )
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        # Textual's Input drops a paste that would pass max_length, whole and without a word:
+        # keep what fits, and say why the rest went.
+        text = one_line(text)
+        start, end = sorted((max(0, start), min(len(self.value), end)))
+        room = SEARCH_MAX - (len(self.value) - (end - start))
+        if len(text) > room:
+            self.notify(
+                f"A search holds at most {SEARCH_MAX} characters: the last "
+                f"{len(text) - max(room, 0)} of what was pasted were left out.",
+                severity="warning",
+                markup=False,
+            )
+            text = text[: max(room, 0)]
+        super().replace(text, start, end)
 
     def open(self, text: str) -> None:
         self.value = text

@@ -1,11 +1,19 @@
-"""One line under the table: where the cursor is, the order, marks and the search."""
+"""One line under the table: where the cursor is, the money at stake in the view, the order,
+marks and the search."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from returns_tui.money import format_amount
 from returns_tui.textsafe import safe
+
+
+def at_stake(totals: dict[str, int]) -> str:
+    """The money of a view per currency, each in its own minor units, never added together:
+    `1234.50 USD, 20.00 EUR`."""
+    return ", ".join(f"{format_amount(cents, cur)} {safe(cur)}" for cur, cents in totals.items())
 
 
 class StatusLine(Static):
@@ -22,6 +30,7 @@ class StatusLine(Static):
         sort_label: str,
         marked: int,
         search: str,
+        totals: dict[str, int] | None = None,
     ) -> None:
         parts: list[tuple[str, str] | str] = [(tab_label, "bold"), " · "]
         if total is None:
@@ -36,5 +45,8 @@ class StatusLine(Static):
         if search:
             parts.append(" · search: ")
             parts.append((safe(search), "italic"))
+        if totals and total:  # None while it is read. Last: many currencies run off the end.
+            parts.append(" · at stake ")
+            parts.append((at_stake(totals), "bold"))
         # One line, always: no layout pass when it changes (every cursor move).
         self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)

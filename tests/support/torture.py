@@ -160,7 +160,7 @@ def _work(job: Job, log: list[Attempt], barrier, wall_start) -> None:
 
 
 def _us(at: pendulum.DateTime) -> int:
-    from returns_tui.store.schema import to_micros
+    from returns_tui.timefmt import to_micros
 
     return to_micros(at)
 
