@@ -2,8 +2,9 @@
 the rule that decides it, and the console's words and key for it.
 
 Whatever lists the actions reads them from here: roles.ALLOWED, the services' parameter check
-and dispatch (Returns.perform), apply's field checks, and (next) the console's guards, footer,
-help and palette. The rules themselves stay in domain.py; an entry only names its rule.
+and dispatch (Returns.perform), apply's field checks, and the console's guards, keys, footer,
+help and palette (screens/main.py). The rules themselves stay in domain.py; an entry only
+names its rule.
 
 Adding an action: write its rule in domain.py (a function of the request and what it needs
 that returns a domain.Change, refusing with domain.Refused), give its record kind its edges in

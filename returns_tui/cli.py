@@ -186,6 +186,19 @@ def _parser() -> _Parser:
         help="how long past its deadline a request may be before it counts as not swept",
     )  # fmt: skip
 
+    report = command(
+        "report", _report, "what returns cost and why: the Insights figures for a period"
+    )
+    report.add_argument(
+        "--since", type=_date, metavar="DATE",
+        help="the first day, YYYY-MM-DD in UTC (default: 29 days before --until)",
+    )  # fmt: skip
+    report.add_argument(
+        "--until", type=_date, metavar="DATE", help="the last day, included (default: today, UTC)"
+    )
+    report.add_argument("--shop", metavar="SHOP", help="one shop only (one of yours)")
+    report.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
     seed = command("seed", _seed, "add N synthetic requests, reproducibly (admins only)")
     seed.add_argument("--count", type=_count, required=True, metavar="N")
     seed.add_argument("--seed", type=int, default=0, metavar="S", help="the random seed")
@@ -213,6 +226,15 @@ def _time(text: str) -> DateTime:
     try:
         return parse_time(text)
     except ValueError as exc:  # the parser adds its own ending to the sentence
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+
+
+def _date(text: str):  # -> datetime.date
+    from returns_tui.insights import parse_date
+
+    try:
+        return parse_date(text)
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
@@ -478,6 +500,26 @@ def _check(session: _Session) -> int:
     return 1 if found else 0
 
 
+def _report(session: _Session) -> int:
+    """The Insights figures (DESIGN §9) of what the caller may see; anyone may run it."""
+    from returns_tui import insights, insights_report
+
+    args = session.args
+    try:
+        period = insights.period_of(args.since, args.until, utc_now().date())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    figures = insights.load(session.service, session.actor(), period, args.shop)
+    write = {
+        "json": insights_report.write_json,
+        "csv": insights_report.write_csv,
+        "text": insights_report.write_text,
+    }[args.format]
+    write(figures, sys.stdout)
+    sys.stdout.flush()
+    return 0
+
+
 def _seed(session: _Session) -> int:
     from returns_tui.seed import seed_requests
 
@@ -515,6 +557,7 @@ _COMMAND_NAMES: dict[Callable[..., int], str] = {
     _sweep: "sweep",
     _export: "export",
     _check: "check",
+    _report: "report",
     _seed: "seed",
     _demo: "demo",
 }

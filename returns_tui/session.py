@@ -42,7 +42,18 @@ _DROPPED = (*SETTINGS, "XDG_DATA_HOME", "XDG_CONFIG_HOME")
 # The commands a person may run through the session ("" is the console). Not init (the
 # schema and the first admin are the owner's), not demo.
 SESSION_COMMANDS = frozenset(
-    {"", "export", "sweep", "check", "users list", "users add", "users remove", "apply", "seed"}
+    {
+        "",
+        "export",
+        "report",
+        "sweep",
+        "check",
+        "users list",
+        "users add",
+        "users remove",
+        "apply",
+        "seed",
+    }
 )
 
 
@@ -165,5 +176,5 @@ Over SSH:  ssh -t ACCOUNT@HOST              the console
            ssh ACCOUNT@HOST COMMAND ...     one command
 With sudo: sudo -u ACCOUNT returns-tui-session [COMMAND ...]
 
-COMMAND is one of: export, sweep, check, users list|add|remove, apply - (standard input), seed,
-with the options `returns-tui COMMAND --help` describes, except --db."""
+COMMAND is one of: export, report, sweep, check, users list|add|remove, apply - (standard
+input), seed, with the options `returns-tui COMMAND --help` describes, except --db."""

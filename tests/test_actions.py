@@ -70,8 +70,8 @@ def test_perform_refuses_fields_an_action_does_not_declare(svc):
         svc.perform(alice, ["accept"], "R1", T0)  # type: ignore[arg-type]
 
 
-# The console still holds its own tables; they must say what the registry says, so that the
-# console can switch to reading the registry with no change of behaviour.
+# The console reads its keys, guards, words and palette from the registry, beside commands of
+# its own (marking, accept-and-next, search...): each action's are the registry's.
 
 
 def test_console_guards_match_the_registry():

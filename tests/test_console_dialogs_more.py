@@ -224,9 +224,9 @@ async def test_the_footer_keeps_help_and_quit_on_screen_at_every_width(tmp_path)
             shown = on_screen(app, 80)
             assert {"?", "^q", "a", "r", "v", "/"} <= set(shown), shown
             assert "A" not in shown  # accept marked gave way first
-            await pilot.resize_terminal(120, 36)
-            await wait_for(pilot, lambda: "A" in on_screen(app, 120), what="all keys at 120")
-            assert {"?", "^q", "c", "s", "␣", "A"} <= set(on_screen(app, 120))
+            await pilot.resize_terminal(160, 36)
+            await wait_for(pilot, lambda: "A" in on_screen(app, 160), what="all keys at 160")
+            assert {"?", "^q", "i", "c", "s", "␣", "A"} <= set(on_screen(app, 160))
     finally:
         svc.engine.dispose()
 

@@ -28,8 +28,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Tabs
 
+from returns_tui import actions, labels
 from returns_tui import domain as d
-from returns_tui import labels
 from returns_tui.clock import Clock
 from returns_tui.console_data import (
     FIRST,
@@ -70,13 +70,9 @@ from returns_tui.widgets.tab_bar import TabBar
 
 log = logging.getLogger(__name__)
 
-# Which rule (roles.ALLOWED) each key needs; keys a role may not use are hidden and inert.
-NEEDS_RULE = {
-    "accept": "accept",
-    "reject": "reject",
-    "receive": "receive",
-    "note": "note",
-    "mediate": "mediate",
+# Which rule (roles.ALLOWED) each key needs; keys a role may not use are hidden and inert. Each
+# action's key needs its own rule; the console's own commands that act as one, accept's.
+NEEDS_RULE = {a.name: a.name for a in actions.ACTIONS if a.key is not None} | {
     "mark": "accept",
     "accept_marked": "accept",
     "accept_next": "accept",
@@ -89,14 +85,22 @@ WARN_BEFORE = pendulum.duration(hours=1)
 # (seen as tab switches of 130 ms). Past the soonest 100, a request is warned about when it
 # becomes one of them, still before its deadline.
 DUE_SOON_READ = 100
-DONE_WORDS = {
-    "accept": "accepted",
-    "reject": "rejected",
-    "receive": "received; the refund is issued",
-    "note": "noted",
-    "mediate": "mediated",
-}
+DONE_WORDS = {a.name: a.done for a in actions.ACTIONS if a.done is not None}
 _TABS = Binding.Group("Tabs", compact=True)
+
+
+def _key_of(name: str) -> Binding:
+    """An action's key, as actions.py declares it (its id is the action's name: [keys])."""
+    action = actions.BY_NAME[name]
+    assert action.key is not None and action.label is not None
+    return Binding(action.key, name, action.label, id=name)
+
+
+def _palette_of(name: str) -> tuple[str, str, str]:
+    action = actions.BY_NAME[name]
+    assert action.title is not None and action.help is not None
+    return (name, action.title, action.help)
+
 # The help's words for keys whose footer label is too short to explain them.
 _KEY_HELP = {"command_palette": "Command palette: every action by name"}
 # The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
@@ -213,14 +217,14 @@ class ConsoleScreen(Screen):
         Binding("4", "tab('completed')", "Completed", id="tab_completed", group=_TABS),
         Binding("5", "tab('closed')", "Closed", id="tab_closed", group=_TABS),
         Binding("6", "tab('appeals')", "Appeals", id="tab_appeals", group=_TABS),
-        Binding("a", "accept", "Accept", id="accept"),
+        _key_of("accept"),
         # Out of the footer (it has room for the others only); in help and the palette.
         Binding("y", "accept_next", "Accept, next", id="accept_next", show=False),
-        Binding("r", "reject", "Reject", id="reject"),
+        _key_of("reject"),
         Binding("v", "records", "View", id="records"),
-        Binding("c", "receive", "Receipt", id="receive"),
-        Binding("n", "note", "Note", id="note"),
-        Binding("m", "mediate", "Mediate", id="mediate"),
+        _key_of("receive"),
+        _key_of("note"),
+        _key_of("mediate"),
         Binding("slash", "search", "Search", id="search", key_display="/"),
         # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
         Binding("escape", "clear_search", "Clear the search", show=False),
@@ -228,23 +232,25 @@ class ConsoleScreen(Screen):
         Binding("e", "export", "Export", id="export", show=False),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
+        Binding("i", "insights", "Insights", id="insights"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
     # The command palette's title and help line of every action (app.get_system_commands).
     PALETTE: list[tuple[str, str, str]] = [
-        ("accept", "Accept request", "Accept the highlighted request (asks first)"),
+        _palette_of("accept"),
         ("accept_next", "Accept and next", "Accept the highlighted request, then go to the next"),
-        ("reject", "Reject request", "Reject the highlighted request with a reason and a note"),
+        _palette_of("reject"),
         ("records", "View return records", "The highlighted request's history"),
-        ("receive", "Confirm receipt", "The returned item arrived: issue the refund"),
-        ("note", "Add note", "Add a note to the highlighted request"),
-        ("mediate", "Mediate appeal", "Decide an appeal for the buyer or the seller"),
-        ("search", "Search", "By request id, order id, buyer, product or tracking number"),
+        _palette_of("receive"),
+        _palette_of("note"),
+        _palette_of("mediate"),
+        ("search", "Search", "Any part of ids, tracking, shop, buyer, product, SKU, reason"),
         ("sort", "Cycle sort", "Change the order of the table"),
         ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
+        ("insights", "Insights", "What returns cost and why, over 7, 30 or 90 days"),
         ("help", "Help", "Every key and what it does"),
     ]
 
@@ -1014,6 +1020,15 @@ class ConsoleScreen(Screen):
     @on(MarksDone)
     def _unmark(self, msg: MarksDone) -> None:
         self.table.clear_marks(msg.ids)
+
+    def action_insights(self) -> None:
+        from returns_tui.screens.insights import InsightsScreen  # plotext loads only here
+
+        self.app.push_screen(
+            InsightsScreen(
+                self.service, self.actor, clock=self.clock, poll_seconds=self.settings.poll_seconds
+            )
+        )
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))

@@ -92,6 +92,11 @@ requests = Table(
     Index("ix_requests_tracking", "tracking"),
     # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
     Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
+    # The Insights figures of a period, from the index alone (migration 0005).
+    Index(
+        "ix_requests_insight",
+        "created_at", "shop", "status", "reason", "currency", "amount_cents", "sku",
+    ),  # fmt: skip
 )
 
 records = Table(
@@ -112,6 +117,8 @@ records = Table(
     # HMAC over this record and the link of the one before (store/chain.py).
     Column("chain", LargeBinary),
     UniqueConstraint("request_id", "seq", name="uq_records_request_seq"),
+    # One range per kind and period for the Insights figures (migration 0005).
+    Index("ix_records_kind_at", "kind", "at", "to_status", "request_id"),
 )
 
 # One row per order: the compare-and-set key for the actions whose rules look at the whole

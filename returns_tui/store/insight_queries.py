@@ -1,0 +1,143 @@
+"""The aggregates behind the Insights screen and `returns-tui report` (DESIGN §9), one statement
+each, as plain rows; returns_tui.insights turns them into the figures.
+
+Every statement takes a `Span`: the period as integer microseconds `[start, end)` (whole UTC
+days) and the shops the viewer may see (None: every shop). Days are counted in SQL as
+`(t - start) / DAY`: t >= start, so the integer division of both databases is a floor, and the
+day is a small integer, the same on SQLite and PostgreSQL. Weeks are folded from days in
+Python (there are at most a few hundred days). Money is summed per currency, never across.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+DAY_US = 86_400 * 1_000_000
+
+# The records that answer a request (DESIGN §9: "a decision by a user or a rule"); `offered`
+# is the partial-refund offer of §7, counted when the store holds it.
+ANSWER_KINDS = ("accepted", "rejected", "offered")
+# The records that complete a request, each once in its life (notes keep `completed` as both
+# their from and to, and are not among these kinds).
+COMPLETING_KINDS = ("accepted", "auto_approved", "received", "auto_refunded", "mediated", "agreed")
+
+
+@dataclass(frozen=True)
+class Span:
+    start_us: int
+    end_us: int  # exclusive: the first microsecond after the period
+    shops: frozenset[str] | None  # None: every shop
+
+    def params(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"start": self.start_us, "end": self.end_us, "day": DAY_US}
+        if self.shops is not None:
+            values["shops"] = sorted(self.shops)
+        return values
+
+
+def _run(conn: Connection, sql: str, span: Span, **extra: Any) -> list[tuple]:
+    """`sql` with `{shops}` replaced by the shop condition on `r.shop` (none for every
+    shop), run with the span's parameters."""
+    where = "" if span.shops is None else "AND r.shop IN :shops"
+    stmt = sa.text(sql.format(shops=where))
+    if span.shops is not None:
+        stmt = stmt.bindparams(sa.bindparam("shops", expanding=True))
+    if extra:
+        stmt = stmt.bindparams(*(sa.bindparam(k, expanding=True) for k in extra))
+    return [tuple(row) for row in conn.execute(stmt, {**span.params(), **extra})]
+
+
+def requests_by_day(conn: Connection, span: Span) -> list[tuple[int, str, str, int]]:
+    """(day, shop, status now, requests) of the requests created in the period (the shops
+    name the screen's choices)."""
+    return _run(
+        conn,
+        "SELECT (r.created_at - :start) / :day AS d, r.shop, r.status, COUNT(*) "
+        "FROM requests r WHERE r.created_at >= :start AND r.created_at < :end {shops} "
+        "GROUP BY (r.created_at - :start) / :day, r.shop, r.status",
+        span,
+    )
+
+
+def reasons(conn: Connection, span: Span) -> list[tuple[str, int]]:
+    """(buyer's reason code, requests) of the requests created in the period."""
+    return _run(
+        conn,
+        "SELECT r.reason, COUNT(*) FROM requests r "
+        "WHERE r.created_at >= :start AND r.created_at < :end {shops} GROUP BY r.reason",
+        span,
+    )
+
+
+def skus(conn: Connection, span: Span) -> list[tuple[str, str, int, int]]:
+    """(SKU, currency, requests, amount asked) of the requests created in the period."""
+    return _run(
+        conn,
+        "SELECT r.sku, r.currency, COUNT(*), SUM(r.amount_cents) FROM requests r "
+        "WHERE r.created_at >= :start AND r.created_at < :end {shops} "
+        "GROUP BY r.sku, r.currency",
+        span,
+    )
+
+
+def auto_approved(conn: Connection, span: Span) -> list[tuple[str, str, int, int, int]]:
+    """(shop, currency, day of the approval, requests, amount) of the `auto_approved`
+    records in the period (a request is approved by the clock at most once)."""
+    return _run(
+        conn,
+        "SELECT r.shop, r.currency, (rec.at - :start) / :day AS d, COUNT(*), "
+        "SUM(r.amount_cents) FROM records rec JOIN requests r ON r.id = rec.request_id "
+        "WHERE rec.kind = 'auto_approved' AND rec.at >= :start AND rec.at < :end {shops} "
+        "GROUP BY r.shop, r.currency, (rec.at - :start) / :day",
+        span,
+    )
+
+
+def first_answers(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
+    """(shop, who answered, microseconds from creation to the first answer) of each request
+    created in the period that was answered (the answer may fall after the period)."""
+    # `rec.at >= :start`: no record comes before its request's creation, and with it the
+    # answers are one range of ix_records_kind_at per kind instead of every answer ever.
+    return _run(
+        conn,
+        "SELECT r.shop, rec.actor, rec.at - r.created_at FROM requests r "
+        "JOIN records rec ON rec.request_id = r.id "
+        "WHERE r.created_at >= :start AND r.created_at < :end {shops} "
+        "AND rec.kind IN :kinds AND rec.at >= :start AND NOT EXISTS (SELECT 1 FROM records p "
+        "WHERE p.request_id = r.id AND p.kind IN :kinds AND p.seq < rec.seq)",
+        span,
+        kinds=list(ANSWER_KINDS),
+    )
+
+
+def refunds(conn: Connection, span: Span) -> list[tuple[str, int, int, int]]:
+    """(currency, day the request was completed, requests, amount refunded) of the requests
+    completed in the period. The refund is the amount asked: the partial offers of DESIGN §7
+    are not in this store."""
+    return _run(
+        conn,
+        "SELECT r.currency, (rec.at - :start) / :day AS d, COUNT(*), SUM(r.amount_cents) "
+        "FROM records rec JOIN requests r ON r.id = rec.request_id "
+        "WHERE rec.kind IN :kinds AND rec.to_status = 'completed' "
+        "AND rec.at >= :start AND rec.at < :end {shops} "
+        "GROUP BY r.currency, (rec.at - :start) / :day",
+        span,
+        kinds=list(COMPLETING_KINDS),
+    )
+
+
+def appeals(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
+    """(kind, status after it, records) of the appeals and mediations in the period. A
+    mediation for the seller leaves the request `rejected`; one for the buyer does not."""
+    return _run(
+        conn,
+        "SELECT rec.kind, rec.to_status, COUNT(*) FROM records rec "
+        "JOIN requests r ON r.id = rec.request_id "
+        "WHERE rec.kind IN ('appealed', 'mediated') "
+        "AND rec.at >= :start AND rec.at < :end {shops} GROUP BY rec.kind, rec.to_status",
+        span,
+    )
