@@ -38,7 +38,7 @@ def at(hours: float) -> pendulum.DateTime:
 
 def build_scenario(svc: Returns, decisions: bool = True) -> None:
     """A request in every status, every record kind, a second request, both shops; without
-    `decisions`, only what a database from before DESIGN §7 (migration 0005) can hold."""
+    `decisions`, only what a database from before DESIGN §7 (migration 0006) can hold."""
     alice, olga, sam = svc.login("alice"), svc.login("olga"), svc.login("sam")
 
     def sub(rid: str, hours: float, order: str | None = None, **over) -> None:

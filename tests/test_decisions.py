@@ -1,7 +1,7 @@
 """DESIGN §7, decisions as the marketplace has them: accept keeping the item, a partial refund
 offered and answered (or lapsing at offer_by), a returned package rejected at receipt; with
 their boundaries exact to the second and to the minor unit, through the domain, the services
-(both databases), `apply`, `export`, and migration 0005 on a database with data in it."""
+(both databases), `apply`, `export`, and migration 0006 on a database with data in it."""
 
 from __future__ import annotations
 
@@ -410,9 +410,9 @@ def test_export_writes_the_five_fields_on_every_request(svc, alice, sam):
 
 
 # ---------------------------------------------------------------------------------------------
-# Migration 0005 on a database with data in it
+# Migration 0006 on a database with data in it
 
-NEW_IN_0005 = {"refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage"}
+NEW_IN_0006 = {"refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage"}
 
 
 def _at_revision(url: str, revision: str) -> sa.Engine:
@@ -440,7 +440,7 @@ def scratch_url(db_url, tmp_path):
         admin.dispose()
 
 
-def test_migration_0005_fills_the_new_fields_of_an_existing_database(engine, db_url, scratch_url):
+def test_migration_0006_fills_the_new_fields_of_an_existing_database(engine, db_url, scratch_url):
     scratch = open_engine(scratch_url)
     upgrade(scratch)
     svc = Returns(scratch)
@@ -453,13 +453,13 @@ def test_migration_0005_fills_the_new_fields_of_an_existing_database(engine, db_
     else:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    old = _at_revision(db_url, "0004")
+    old = _at_revision(db_url, "0005")
     with scratch.connect() as src, old.begin() as dst:
         for name in ("users", "user_shops", "orders", "requests", "records", "applied_keys",
                      "chain_key"):  # fmt: skip
             table = metadata.tables[name]
             # The records' own ids are left to the target (PostgreSQL's sequence), in order.
-            skip = NEW_IN_0005 | ({"id"} if name == "records" else set())
+            skip = NEW_IN_0006 | ({"id"} if name == "records" else set())
             columns = [c for c in table.columns if c.name not in skip]
             order = table.c.id if name == "records" else list(table.primary_key)[0]
             rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
@@ -467,7 +467,7 @@ def test_migration_0005_fills_the_new_fields_of_an_existing_database(engine, db_
                 dst.execute(sa.insert(table), [dict(r) for r in rows])
     scratch.dispose()
     try:
-        assert upgrade(old) == ("0004", HEAD)
+        assert upgrade(old) == ("0005", HEAD)
         assert check(old, NOW, rules=RULES) == []
         with old.connect() as conn:
             got = {

@@ -71,7 +71,7 @@ requests = Table(
     # from before migration 0003 get theirs from it, and `check` reports a row without.
     Column("seal", LargeBinary),
     Column("chain", LargeBinary),
-    # DESIGN §7 (migration 0005): the refund given or to come, the partial refund offered and
+    # DESIGN §7 (migration 0006): the refund given or to come, the partial refund offered and
     # the buyer's deadline to answer it, whether the buyer kept the item, and the stage of the
     # latest rejection (request or receipt).
     Column("refund_cents", BigInteger),

@@ -9,15 +9,15 @@ completed request or an approved return on its way (awaiting_buyer_ship, buyer_s
 and reject_stage is `request` for every request that was rejected (every rejection before
 §7 was of the request). One UPDATE each, on both databases.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
