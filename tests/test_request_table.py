@@ -159,7 +159,7 @@ async def test_at_80_columns_the_countdown_stays_in_sight_and_the_detail_keeps_t
 
 
 async def test_a_refresh_that_lands_late_leaves_the_cursor_where_the_user_moved_it(svc):
-    from returns_tui.screens.main import WindowLoaded
+    from returns_tui.screens.messages import WindowLoaded
 
     async with opened(svc, "alice") as (app, pilot):
         screen, table = app.main, app.main.table

@@ -15,7 +15,6 @@ import gc
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -24,7 +23,6 @@ from pendulum import DateTime
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Tabs
 
@@ -49,10 +47,25 @@ from returns_tui.screens.confirm import ConfirmScreen
 from returns_tui.screens.export_dialog import ExportScreen
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.mediate import MediateScreen
+from returns_tui.screens.messages import (
+    ActionsDone,
+    Changed,
+    CountsFinished,
+    CountsLoaded,
+    DetailLoaded,
+    DialogData,
+    Exported,
+    MarksDone,
+    Problem,
+    StoreFailed,
+    SweepDone,
+    TotalsLoaded,
+    WindowLoaded,
+)
 from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
-from returns_tui.services import Returns, Swept
+from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.store.changes import ChangeWatcher
 from returns_tui.store.queries import DEFAULT_SORT, Sort
@@ -105,105 +118,6 @@ def _palette_of(name: str) -> tuple[str, str, str]:
 _KEY_HELP = {"command_palette": "Command palette: every action by name"}
 # The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
 _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
-
-
-# ---------------------------------------------------------------------------------------------
-# Messages from the workers
-
-
-# Dataclass messages: Textual's Message initialises itself in __post_init__.
-_Msg = Message
-
-
-@dataclass
-class WindowLoaded(_Msg):
-    seq: int
-    window: Window
-    keep_id: str | None
-    cursor: int
-
-
-@dataclass
-class CountsLoaded(_Msg):
-    search: str
-    counts: dict[d.Tab, int]
-
-
-@dataclass
-class TotalsLoaded(_Msg):
-    """The money at stake in a view (a tab, a search), per currency."""
-
-    tab: d.Tab
-    search: str
-    totals: dict[str, int]
-
-
-@dataclass
-class CountsFinished(_Msg):
-    search: str
-
-
-@dataclass
-class DetailLoaded(_Msg):
-    request_id: str
-    detail: Detail | None
-
-
-@dataclass
-class StoreFailed(_Msg):
-    message: str
-
-
-@dataclass
-class Problem(_Msg):
-    """A read was refused with a sentence for people (not the database failing)."""
-
-    message: str
-
-
-@dataclass
-class Changed(_Msg):
-    """Someone committed (or the database is back): read again."""
-
-
-@dataclass
-class ActionsDone(_Msg):
-    verb: str
-    done: list[str]
-    refused: list[str]
-    failed: str = ""
-
-
-@dataclass
-class SweepDone(_Msg):
-    swept: list[Swept]
-    due_soon: list[tuple[str, DateTime]]
-    approved_elsewhere: list[str]
-    passed: list[str]
-
-
-@dataclass
-class DialogData(_Msg):
-    """What a dialog needs, read in a worker: `open` pushes the dialog with it; None when
-    the read failed (and said why)."""
-
-    open: Callable[[], None] | None = field(repr=False)
-
-
-@dataclass
-class Exported(_Msg):
-    """A view was written to a file (`path`, `count` requests), or refused (`refusal`)."""
-
-    path: str = ""
-    count: int = 0
-    refusal: str = ""
-
-
-@dataclass
-class MarksDone(_Msg):
-    """The marked requests were acted on: unmark them."""
-
-    ids: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
