@@ -18,7 +18,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pendulum import DateTime
+from pendulum import DateTime, Duration
 from sqlalchemy.engine import Connection, Engine
 
 from returns_tui import actions
@@ -26,7 +26,7 @@ from returns_tui import domain as d
 from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
-from returns_tui.roles import BUYER, SYSTEM, Actor, Role, require, require_admin
+from returns_tui.roles import ALLOWED, BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import chain, keys, users, writes
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
@@ -76,6 +76,15 @@ class Swept:
     kind: d.Kind
     at: DateTime
     status: d.Status
+
+
+@dataclass(frozen=True)
+class SweepNotices:
+    """What a console says after a sweep (Returns.sweep_notices)."""
+
+    due_soon: list[tuple[str, DateTime]]  # (request id, deadline), the soonest first
+    approved_elsewhere: list[str]  # warned about, now approved by the clock
+    passed: list[str]  # warned about, their deadline passed: no longer to warn about
 
 
 class Returns:
@@ -392,6 +401,25 @@ class Returns:
         with read(self.engine) as conn:
             actor = self._current(conn, actor)
             return q.due_soon(conn, actor.visible_shops(), start, end, limit)
+
+    def sweep_notices(
+        self, actor: Actor, now: DateTime, warned: Mapping[str, DateTime], soon: Duration,
+        limit: int,
+    ) -> SweepNotices:
+        """What a console tells its user after its sweep at `now`, read in one transaction:
+        the requests due within `soon` that the actor may answer (the soonest `limit`), and of
+        those it `warned` about whose deadline has passed, the ones the clock approved (by any
+        console's sweep or a cron job)."""
+        passed = sorted(rid for rid, at in warned.items() if at <= now)
+        with read(self.engine) as conn:
+            actor = self._current(conn, actor)
+            due = (
+                q.due_soon(conn, actor.visible_shops(), now, now + soon, limit)
+                if actor.role in ALLOWED["accept"]  # an agent cannot answer in time
+                else []
+            )
+            approved = q.auto_approved_among(conn, actor.visible_shops(), passed)
+        return SweepNotices(due, approved, passed)
 
     def export(
         self, actor: Actor, tab: d.Tab = d.Tab.ALL, search: str = ""

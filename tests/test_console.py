@@ -537,9 +537,9 @@ async def test_a_rejection_shows_the_buyers_window_quietly_and_no_countdown_once
 async def test_a_busy_desk_is_warned_about_the_soonest_and_forgets_passed_deadlines(
     svc, monkeypatch
 ):
-    import returns_tui.screens.main as main_screen
+    from returns_tui.screens import live_feed
 
-    monkeypatch.setattr(main_screen, "DUE_SOON_READ", 3)
+    monkeypatch.setattr(live_feed, "DUE_SOON_READ", 3)
     for i in range(4):  # due 30, 31, 32 and 33 minutes from now
         submit(svc, f"Q{i}", NOW.subtract(hours=47, minutes=30 - i), n=100 + i)
     clock = FakeClock()

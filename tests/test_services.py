@@ -664,3 +664,25 @@ def test_a_key_the_database_cannot_hold_is_refused(svc, alice, engine, key):
     assert svc.perform_keyed(alice, "accept", "R1", T0 + hours(1), key="k" * 200).verdict == {
         "ok": True
     }
+
+
+def test_sweep_notices_are_the_viewers_and_read_at_once(svc, alice, sam):
+    """What a console says after its sweep, from one read: the due-soon warnings only for
+    those who may answer (not an agent), and of the warned requests whose deadline passed,
+    those the clock approved, in the viewer's shops only (issue 12: one service call)."""
+    svc.submit(BUYER, submission("A1", "OA1"), T0)  # acme, due at T0 + 48 h
+    svc.submit(BUYER, submission("A2", "OA2"), T0.add(minutes=30))  # acme
+    svc.submit(BUYER, submission("G1", "OG1", shop="globex"), T0)  # not alice's
+    due = T0.add(hours=48)
+    svc.sweep(due)  # the clock approves A1 and G1
+    svc.accept(alice, "A2", due)  # a person answered A2
+    warned = {"A1": due, "A2": due.add(minutes=30), "G1": due}
+    later = due.add(hours=1)
+    seen = svc.sweep_notices(alice, later, warned, hours(1), 100)
+    assert (seen.approved_elsewhere, seen.passed) == (["A1"], ["A1", "A2", "G1"])
+    assert svc.sweep_notices(sam, later, warned, hours(1), 100).approved_elsewhere == ["A1", "G1"]
+    svc.submit(BUYER, submission("A3", "OA3"), later.subtract(hours=47, minutes=30))
+    assert svc.sweep_notices(alice, later, {}, hours(1), 100).due_soon == [
+        ("A3", later.add(minutes=30))
+    ]
+    assert svc.sweep_notices(sam, later, {}, hours(1), 100).due_soon == []  # an agent

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -23,10 +22,9 @@ from pendulum import DateTime
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Input, Tabs
 
-from returns_tui import actions, labels
+from returns_tui import actions
 from returns_tui import domain as d
 from returns_tui.clock import Clock
 from returns_tui.console_data import (
@@ -46,10 +44,10 @@ from returns_tui.roles import ALLOWED, Actor
 from returns_tui.screens.confirm import ConfirmScreen
 from returns_tui.screens.export_dialog import ExportScreen
 from returns_tui.screens.help import HelpScreen
+from returns_tui.screens.live_feed import LiveFeed
 from returns_tui.screens.mediate import MediateScreen
 from returns_tui.screens.messages import (
     ActionsDone,
-    Changed,
     CountsFinished,
     CountsLoaded,
     DetailLoaded,
@@ -58,7 +56,6 @@ from returns_tui.screens.messages import (
     MarksDone,
     Problem,
     StoreFailed,
-    SweepDone,
     TotalsLoaded,
     WindowLoaded,
 )
@@ -67,10 +64,8 @@ from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
-from returns_tui.store.changes import ChangeWatcher
 from returns_tui.store.queries import DEFAULT_SORT, Sort
 from returns_tui.textsafe import safe
-from returns_tui.timefmt import countdown
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.focus import focus_now
@@ -91,13 +86,6 @@ NEEDS_RULE = {a.name: a.name for a in actions.ACTIONS if a.key is not None} | {
     "accept_next": "accept",
 }
 SORT_CYCLE = [Sort.DEADLINE, Sort.NEWEST, Sort.OLDEST, Sort.WAITING]
-WARN_BEFORE = pendulum.duration(hours=1)
-# The soonest requests read for that warning each sweep. A busy desk (an agent at a million
-# requests) has tens of thousands due within the hour; reading them all every few seconds cost
-# more than the console's own work and made Python's full garbage collections take ~100 ms
-# (seen as tab switches of 130 ms). Past the soonest 100, a request is warned about when it
-# becomes one of them, still before its deadline.
-DUE_SOON_READ = 100
 DONE_WORDS = {a.name: a.done for a in actions.ACTIONS if a.done is not None}
 _TABS = Binding.Group("Tabs", compact=True)
 
@@ -123,7 +111,7 @@ _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "sc
 # ---------------------------------------------------------------------------------------------
 
 
-class ConsoleScreen(Screen):
+class ConsoleScreen(LiveFeed):
     BINDINGS = [
         Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
         Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
@@ -181,16 +169,13 @@ class ConsoleScreen(Screen):
         tz: str | None = None,
         title: str = "returns-tui",
     ) -> None:
-        super().__init__()
+        super().__init__(service)
         self.service = service
         self.actor = actor
         self.settings = settings
         self.clock = clock
         self.tz = tz
         self.title_text = title
-        self.watcher = ChangeWatcher(service.engine)
-        self._watcher_lock = threading.Lock()
-        self._watcher_closed = False
         self.tab = d.Tab.ALL
         self.sorts: dict[d.Tab, Sort] = dict(DEFAULT_SORT)
         self.search = ""
@@ -207,13 +192,7 @@ class ConsoleScreen(Screen):
         self._count_again = False
         self._pending: tuple[Anchor, str | None, int] | None = None
         self._pending_edge: str | None = None  # the edge whose window is being read, if one
-        self._sweeping = False
-        self._polling = False
         self._frozen = False
-        # Warned about as due soon, by deadline, until a sweep has seen the deadline pass (and
-        # told whether someone else's sweep approved it): never warned twice, and a console
-        # left open for days keeps only what is due within the hour.
-        self._warned: dict[str, DateTime] = {}
 
     # -----------------------------------------------------------------------------------------
     # Layout
@@ -251,11 +230,7 @@ class ConsoleScreen(Screen):
         self.set_interval(self.settings.sweep_seconds, self.start_sweep)
 
     def on_unmount(self) -> None:
-        # Not while a poll thread is using the watcher's connection: closing a connection
-        # under another thread's feet can crash the driver.
-        with self._watcher_lock:
-            self._watcher_closed = True
-            self.watcher.close()
+        self.close_feed()
 
     # -----------------------------------------------------------------------------------------
     # Reading
@@ -340,9 +315,6 @@ class ConsoleScreen(Screen):
             except Refused:  # gone from this actor's sight meanwhile
                 detail = None
             self.post_message(DetailLoaded(request_id, detail))
-
-    def _guard(self) -> _Guard:
-        return _Guard(self)
 
     @on(WindowLoaded)
     def _show_window(self, msg: WindowLoaded) -> None:
@@ -502,131 +474,6 @@ class ConsoleScreen(Screen):
         self.table.repaint_countdowns(now)
         if self.detail is not None:
             self.query_one(DetailPanel).tick(now)
-
-    def start_poll(self) -> None:
-        if not self._polling:
-            self._polling = True
-            self._poll()
-
-    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
-    def _poll(self) -> None:
-        try:
-            with self._guard(), self._watcher_lock:
-                if self._watcher_closed:
-                    return
-                # While the database is down every poll retries the reads; otherwise only
-                # when someone committed.
-                if self.watcher.changed() or self.store_error is not None:
-                    self.post_message(Changed())
-        finally:
-            self._polling = False
-
-    @on(Changed)
-    def _changed(self) -> None:
-        self.reload()
-        self._recheck_dialog()
-
-    def _recheck_dialog(self) -> None:
-        """Someone committed: if a confirm dialog is open about one request, read that
-        request again (its status may have moved under the question)."""
-        dialog = self.app.screen
-        if isinstance(dialog, ConfirmScreen) and dialog.watch is not None:
-            self._reread_watched(dialog)
-
-    @work(thread=True, group="watch", exit_on_error=False)
-    def _reread_watched(self, dialog: ConfirmScreen) -> None:
-        assert dialog.watch is not None
-        rid, asked_about = dialog.watch
-        with self._guard():
-            status = self.service.get(self.actor, rid).status
-            if status.value != asked_about:
-                self.app.call_from_thread(self._close_stale, dialog, rid, status)
-
-    def _close_stale(self, dialog: ConfirmScreen, rid: str, status: d.Status) -> None:
-        if self.app.screen is not dialog:
-            return  # answered meanwhile
-        dialog.dismiss(False)
-        self.notify(
-            f"{safe(rid)} changed meanwhile: it is now {labels.status(status)}. Nothing was done.",
-            severity="warning",
-            markup=False,
-        )
-
-    def start_sweep(self) -> None:
-        """Apply the deadlines, unless the last sweep is still running: sweeps never overlap."""
-        if not self._sweeping:
-            self._sweeping = True
-            self._sweep(dict(self._warned))
-
-    @work(thread=True, group="sweep", exit_on_error=False, description="sweep")
-    def _sweep(self, due: dict[str, DateTime]) -> None:
-        try:
-            with self._guard():
-                now = self.clock()
-                swept = self.service.sweep(now)
-                # Only to those who can answer in time: an agent cannot accept or reject.
-                soon = (
-                    self.service.due_soon(self.actor, now, now + WARN_BEFORE, DUE_SOON_READ)
-                    if self.actor.role in ALLOWED["accept"]
-                    else []
-                )
-                # Requests this console warned about whose deadline passed, approved by another
-                # console's sweep or a cron job: told about too, from their records.
-                ours = {s.request_id for s in swept}
-                by_others = [
-                    rid
-                    for rid, at in due.items()
-                    if at <= now
-                    and rid not in ours
-                    and any(
-                        r.kind is d.Kind.AUTO_APPROVED
-                        for r in self.service.records(self.actor, rid)
-                    )
-                ]
-                passed = [rid for rid, at in due.items() if at <= now]
-                self.post_message(SweepDone(swept, soon, by_others, passed))
-        finally:
-            self._sweeping = False
-
-    @on(SweepDone)
-    def _swept(self, msg: SweepDone) -> None:
-        approved = [
-            s.request_id
-            for s in msg.swept
-            if s.kind is d.Kind.AUTO_APPROVED and self.actor.sees(s.shop)
-        ] + msg.approved_elsewhere
-        for rid in msg.passed:
-            self._warned.pop(rid, None)
-        if approved:
-            self.notify(
-                _listed(
-                    approved,
-                    "was auto-approved: its time to answer passed.",
-                    "were auto-approved: their time to answer passed.",
-                ),
-                title="Auto-approved",
-                severity="warning",
-                markup=False,
-                timeout=10,
-            )
-        fresh = [(rid, at) for rid, at in msg.due_soon if rid not in self._warned]
-        self._warned.update(fresh)
-        if fresh:
-            first_left = countdown((fresh[0][1] - self.clock()).total_seconds())
-            self.notify(
-                _listed(
-                    [rid for rid, _ in fresh],
-                    f"will be auto-approved in {first_left} unless answered.",
-                    "will be auto-approved within the hour unless answered.",
-                    at_least=len(msg.due_soon) >= DUE_SOON_READ,  # more were not read
-                ),
-                title="Due soon",
-                severity="warning",
-                markup=False,
-                timeout=10,
-            )
-        if msg.swept:
-            self.reload()
 
     # -----------------------------------------------------------------------------------------
     # Keys
@@ -1041,33 +888,6 @@ class ConsoleScreen(Screen):
         return at.in_timezone(zone).format(fmt)
 
 
-class _Guard:
-    """In a worker: turn any failure into a banner (the database) or a toast (anything else
-    with a sentence for people) instead of a traceback."""
-
-    def __init__(self, screen: ConsoleScreen) -> None:
-        self.screen = screen
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, StoreError):
-            self.screen.post_message(StoreFailed(exc.message))
-        elif isinstance(exc, ReturnsError):
-            self.screen.post_message(Problem(exc.message))
-        else:
-            # A driver error outside SQLAlchemy's translation (the change watcher's own
-            # connection), or a bug: the banner says so, and the poll keeps retrying.
-            log.exception("console read failed")
-            self.screen.post_message(
-                StoreFailed((str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
-            )
-        return True
-
-
 MARKED_LISTED = 10  # requests listed by name in the accept-marked question
 
 
@@ -1102,11 +922,3 @@ def _marked_left_out(marked: int, not_now: Sequence[str]) -> str:
     return "\n".join([head, *shown])
 
 
-def _listed(ids: list[str], one: str, many: str, *, at_least: bool = False) -> str:
-    more = len(ids) - 5
-    shown = ", ".join(ids[:5])
-    if at_least:
-        shown += f" and at least {max(more, 0)} more" if more > 0 else " and more"
-    elif more > 0:
-        shown += f" and {more} more"
-    return f"{shown} {one if len(ids) == 1 and not at_least else many}"

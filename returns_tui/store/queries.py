@@ -500,6 +500,24 @@ def due_soon(
     return [(r.id, r.deadline_at) for r in conn.execute(query)]
 
 
+def auto_approved_among(
+    conn: Connection, shops: frozenset[str] | None, ids: Sequence[str]
+) -> list[str]:
+    """Those of `ids` (in the shops) that the clock approved, in id order."""
+    if not ids:
+        return []
+    query = sa.select(requests.c.id).where(
+        requests.c.id.in_(sorted(set(ids))),
+        sa.exists().where(
+            records.c.request_id == requests.c.id,
+            records.c.kind == Kind.AUTO_APPROVED.value,
+        ),
+    )
+    if shops is not None:
+        query = query.where(requests.c.shop.in_(sorted(shops)))
+    return [rid for (rid,) in conn.execute(query.order_by(requests.c.id))]
+
+
 def export_rows(
     conn: Connection, shops: frozenset[str] | None, tab: Tab, batch: int = 2000
 ) -> Iterator[tuple[Any, list[Any]]]:
