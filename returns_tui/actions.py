@@ -25,6 +25,7 @@ from returns_tui import domain as d
 TEXT = "text"
 WHOLE_NUMBER = "whole number"
 DECIMAL_STRING = "decimal string"  # money: a JSON number cannot hold it exactly
+FLAG = "true, false or null"  # a yes/no whose absence (or null) means no
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,10 @@ ACTIONS: tuple[Action, ...] = (
         "accept",
         _OPERATOR,
         d.Kind.ACCEPTED,
-        lambda r, f, p: d.accept(r, f.actor, f.now, f.rules),
+        lambda r, f, p: d.accept(r, f.actor, f.now, f.rules, p["keep_item"]),
+        # DESIGN §7: true refunds a return at once and the buyer keeps the item; absent, null
+        # or false is a plain accept.
+        (Field("keep_item", FLAG, optional=True),),
         key="a",
         label="Accept",
         done="accepted",
@@ -181,6 +185,25 @@ ACTIONS: tuple[Action, ...] = (
         done="noted",
         title="Add note",
         help="Add a note to the highlighted request",
+    ),
+    # DESIGN §7: one partial refund offered per request and the buyer's answer to it (its
+    # lapse at offer_by is time's: domain.deadline_passes), and a returned package rejected
+    # at receipt. Not on the console's keys yet: the console's tables do not have them.
+    Action(
+        "offer",
+        _OPERATOR,
+        d.Kind.OFFERED,
+        lambda r, f, p: d.offer(r, f.actor, f.now, f.rules, p["amount"]),
+        (Field("amount", DECIMAL_STRING),),
+    ),
+    Action("agree", _BUYER, d.Kind.AGREED, lambda r, f, p: d.agree(r, f.now)),
+    Action("decline", _BUYER, d.Kind.DECLINED, lambda r, f, p: d.decline(r, f.now, f.rules)),
+    Action(
+        "reject_receipt",
+        _OPERATOR,
+        d.Kind.RECEIPT_REJECTED,
+        lambda r, f, p: d.reject_receipt(r, f.actor, f.now, f.rules, p["reason"], p["note"]),
+        (Field("reason"), Field("note")),
     ),
 )
 

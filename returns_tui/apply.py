@@ -268,7 +268,11 @@ def _check_fields(spec: actions.Action, fields: dict[str, Any]) -> None:
 
 
 def _check_type(name: str, kind: str, value: Any) -> None:
-    if kind == actions.WHOLE_NUMBER:
+    if kind == actions.FLAG:
+        if value is not None and not isinstance(value, bool):
+            what = "text" if isinstance(value, str) else d.json_kind(value)
+            raise Refused(f"The field {name} must be true, false or null, not {what}.")
+    elif kind == actions.WHOLE_NUMBER:
         if isinstance(value, bool) or not isinstance(value, int):
             raise Refused(f"The {name} must be a whole JSON number, not {value!r}.")
     elif kind == actions.DECIMAL_STRING and isinstance(value, int | float):

@@ -33,6 +33,8 @@ from pendulum import DateTime
 from sqlalchemy.engine import Engine
 
 from returns_tui import domain as d
+from returns_tui.errors import Refused
+from returns_tui.money import parse_amount
 from returns_tui.store import audit, chain
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
@@ -40,7 +42,11 @@ from returns_tui.store.engine import is_sqlite, read
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.timefmt import iso_or_none
 
-AUTOMATIC = frozenset({d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED})
+AUTOMATIC = frozenset(
+    {d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED, d.Kind.OFFER_LAPSED}
+)
+REJECTIONS = (d.Kind.REJECTED, d.Kind.RECEIPT_REJECTED)
+_STAGE = {d.Kind.REJECTED: d.RejectStage.REQUEST, d.Kind.RECEIPT_REJECTED: d.RejectStage.RECEIPT}
 
 
 @dataclass(frozen=True)
@@ -143,11 +149,16 @@ def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -
     if req.status_since != moves[-1].at:
         since, moved = iso_or_none(req.status_since), iso_or_none(moves[-1].at)
         yield f"status_since {since} but the last move was at {moved}"
-    rejections = [r for r in recs if r.kind is d.Kind.REJECTED]
-    rejected_at = rejections[0].at if rejections else None
+    # The latest rejection, of the request or (after mediation for the buyer) of the package.
+    rejections = [r for r in recs if r.kind in REJECTIONS]
+    rejected_at = rejections[-1].at if rejections else None
     if req.rejected_at != rejected_at:
         stored, recorded = iso_or_none(req.rejected_at), iso_or_none(rejected_at)
         yield f"rejected_at {stored} but the records say {recorded}"
+    stage = _STAGE[rejections[-1].kind] if rejections else None
+    if req.reject_stage != stage:
+        yield f"reject_stage {req.reject_stage} but the records say {stage}"
+    yield from _decision_problems(req, moves, rules)
     shipments = [r for r in recs if r.kind is d.Kind.SHIPPED]
     tracking = shipments[-1].details.get("tracking") if shipments else None
     if req.tracking != tracking:
@@ -163,20 +174,64 @@ def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -
             )
     if req.arbitration != arbitration:
         yield f"arbitration {req.arbitration} but the records say {arbitration}"
-    yield from _deadline_problems(req, moves[-1].at, rules)
+    yield from _deadline_problems(req, moves, rules)
 
 
-def _deadline_problems(req: d.Request, moved_at: DateTime, rules: d.Rules | None):
+def _decision_problems(
+    req: d.Request, moves: list[d.Record], rules: d.Rules | None
+) -> Iterator[str]:
+    """DESIGN §7's fields say what the records say: one offer at most, its amount and
+    deadline; the refund of the status (the offer when agreed); the item kept exactly when
+    an accept kept it or the buyer agreed."""
+    offers = [r for r in moves if r.kind is d.Kind.OFFERED]
+    if len(offers) > 1:
+        yield f"{len(offers)} offers on one request"
+    offer_cents = offer_by = None
+    if offers:
+        offer_cents = _cents(offers[-1].details.get("amount"), req.currency)
+        offer_by = req.offer_by if rules is None else offers[-1].at + rules.offer_window
+        if offer_by is None:
+            yield "an offer was made but offer_by is empty"
+    if req.offer_cents != offer_cents:
+        yield f"offer_cents {req.offer_cents} but the records say {offer_cents}"
+    if req.offer_by != offer_by:
+        yield f"offer_by {iso_or_none(req.offer_by)} but the records say {iso_or_none(offer_by)}"
+    last = moves[-1]
+    agreed = last.kind is d.Kind.AGREED
+    kept = agreed or (last.kind is d.Kind.ACCEPTED and last.details.get("keep_item") is True)
+    if req.keep_item != kept:
+        yield f"keep_item {req.keep_item} but the records say {kept}"
+    refund = offer_cents if agreed else d.refund_after(req.status, req.amount_cents)
+    if req.refund_cents != refund:
+        yield f"refund_cents {req.refund_cents} but the status and records say {refund}"
+
+
+def _cents(text: Any, currency: str) -> int | None:
+    try:
+        return parse_amount(text, currency)
+    except Refused:
+        return None
+
+
+def _deadline_problems(req: d.Request, moves: list[d.Record], rules: d.Rules | None):
     """The deadline agrees with the status and with the record that set it. How long each
     window is, is a setting: without `rules`, only whether there is a deadline is checked."""
-    status = req.status
+    status, moved_at = req.status, moves[-1].at
     if status is d.Status.PENDING:
         expected = req.respond_by
-        if rules is not None and req.respond_by != req.created_at + rules.respond_window:
+        # respond_by counts from the submission, or from the answer to an offer (§7).
+        answers = [r for r in moves if r.kind in (d.Kind.DECLINED, d.Kind.OFFER_LAPSED)]
+        start, what = (answers[-1].at, answers[-1].kind.value) if answers else (
+            req.created_at, "created_at"
+        )
+        if rules is not None and req.respond_by != start + rules.respond_window:
             respond_by = iso_or_none(req.respond_by)
-            yield f"respond_by {respond_by} is not created_at + {rules.respond_window}"
+            yield f"respond_by {respond_by} is not {what} + {rules.respond_window}"
+    elif status is d.Status.AWAITING_BUYER_RESPONSE:
+        expected = req.offer_by
     elif status in (d.Status.COMPLETED, d.Status.CANCELLED, d.Status.IN_MEDIATION) or (
-        status is d.Status.REJECTED and req.arbitration is d.Arbitration.SUPPORT_SELLER
+        # Upheld by the platform, or rejected at receipt after an appeal: nothing can follow.
+        status is d.Status.REJECTED and req.arbitration is not None
     ):
         expected = None
     elif rules is None:
@@ -201,6 +256,9 @@ def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
         yield f"the order was rejected {n} times"
     if (n := sum(r.arbitration is not None for r in reqs)) > 1:
         yield f"the order was appealed {n} times"
+    receipt = [r.id for r in reqs if r.reject_stage is d.RejectStage.RECEIPT]
+    if receipt and reqs[-1].id != receipt[0]:
+        yield f"a request followed {receipt[0]}'s rejection at receipt"
     rejected_before = 0
     for req in reqs:
         if req.attempt != 1 + rejected_before:

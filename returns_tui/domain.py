@@ -17,7 +17,7 @@ import pendulum
 from pendulum import DateTime, Duration
 
 from returns_tui.errors import Refused, WrongStatus
-from returns_tui.money import parse_amount
+from returns_tui.money import format_amount, parse_amount
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ class Status(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     IN_MEDIATION = "in_mediation"
+    AWAITING_BUYER_RESPONSE = "awaiting_buyer_response"  # a partial refund offered (§7)
 
 
 class Tab(StrEnum):
@@ -68,6 +69,19 @@ class Kind(StrEnum):
     APPEALED = "appealed"
     MEDIATED = "mediated"
     NOTED = "noted"
+    # DESIGN §7: the decisions as the marketplace has them
+    OFFERED = "offered"
+    AGREED = "agreed"
+    DECLINED = "declined"
+    OFFER_LAPSED = "offer_lapsed"
+    RECEIPT_REJECTED = "receipt_rejected"
+
+
+class RejectStage(StrEnum):
+    """The stage of a request's latest rejection (DESIGN §7)."""
+
+    REQUEST = "request"  # by `reject`, of the request itself
+    RECEIPT = "receipt"  # by `reject_receipt`, of the package that came back
 
 
 class RequestType(StrEnum):
@@ -83,14 +97,30 @@ TAB_OF_STATUS: dict[Status, Tab] = {
     Status.REJECTED: Tab.CLOSED,
     Status.CANCELLED: Tab.CLOSED,
     Status.IN_MEDIATION: Tab.APPEALS,
+    Status.AWAITING_BUYER_RESPONSE: Tab.IN_PROCESS,
 }
 
 
 OPEN_STATUSES = frozenset(
-    {Status.PENDING, Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED, Status.IN_MEDIATION}
+    {
+        Status.PENDING,
+        Status.AWAITING_BUYER_RESPONSE,
+        Status.AWAITING_BUYER_SHIP,
+        Status.BUYER_SHIPPED,
+        Status.IN_MEDIATION,
+    }
 )
 # The statuses whose deadline, once reached, moves the request by itself.
-TIMED_STATUSES = (Status.PENDING, Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED)
+TIMED_STATUSES = (
+    Status.PENDING,
+    Status.AWAITING_BUYER_SHIP,
+    Status.BUYER_SHIPPED,
+    Status.AWAITING_BUYER_RESPONSE,
+)
+# The statuses in which a request carries a refund to come or given (refund_amount, §7).
+REFUNDED_STATUSES = frozenset(
+    {Status.COMPLETED, Status.AWAITING_BUYER_SHIP, Status.BUYER_SHIPPED}
+)
 
 # The state machine: which record kinds may move a request from which status to which.
 # The invariant checker and the property tests walk records along this table.
@@ -120,6 +150,11 @@ EDGES: dict[Kind, set[tuple[Status | None, Status]]] = {
         (Status.IN_MEDIATION, Status.REJECTED),
     },
     Kind.NOTED: {(s, s) for s in Status},
+    Kind.OFFERED: {(Status.PENDING, Status.AWAITING_BUYER_RESPONSE)},
+    Kind.AGREED: {(Status.AWAITING_BUYER_RESPONSE, Status.COMPLETED)},
+    Kind.DECLINED: {(Status.AWAITING_BUYER_RESPONSE, Status.PENDING)},
+    Kind.OFFER_LAPSED: {(Status.AWAITING_BUYER_RESPONSE, Status.PENDING)},
+    Kind.RECEIPT_REJECTED: {(Status.BUYER_SHIPPED, Status.REJECTED)},
 }
 
 DEFAULT_REASONS: dict[str, str] = {
@@ -131,6 +166,16 @@ DEFAULT_REASONS: dict[str, str] = {
     "agreement_reached": "Agreement reached with the buyer",
     "wrong_item_returned": "Wrong item returned",
     "other": "Other",  # needs a note: the reject dialog says so
+}
+
+# The reasons for rejecting a returned package (DESIGN §7): a list of its own, since what can
+# be wrong with a parcel that came back is not what can be wrong with a request.
+DEFAULT_RECEIPT_REASONS: dict[str, str] = {
+    "wrong_item_returned": "Wrong item returned",
+    "item_used_or_damaged": "Item used or damaged by the buyer",
+    "empty_package": "Empty package",
+    "missing_parts": "Parts are missing",
+    "other": "Other",
 }
 
 NOTE_MAX = 500
@@ -150,6 +195,9 @@ class Rules:
     receive_window: Duration = field(default_factory=lambda: pendulum.duration(days=8))
     after_rejection_window: Duration = field(default_factory=lambda: pendulum.duration(hours=48))
     reasons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REASONS))
+    # DESIGN §7: how long the buyer has to answer a partial refund, and the receipt reasons.
+    offer_window: Duration = field(default_factory=lambda: pendulum.duration(hours=48))
+    receipt_reasons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RECEIPT_REASONS))
 
 
 @dataclass(frozen=True)
@@ -179,6 +227,13 @@ class Request:
     tracking: str | None = None
     version: int = 0
     status_since: DateTime | None = None  # when it entered its status (notes do not count)
+    # DESIGN §7. refund_cents: what was refunded (completed) or will be (a return approved);
+    # None otherwise. offer_cents and offer_by stay after the offer is answered or lapses.
+    refund_cents: int | None = None
+    offer_cents: int | None = None
+    offer_by: DateTime | None = None
+    keep_item: bool = False
+    reject_stage: RejectStage | None = None
 
 
 @dataclass(frozen=True)
@@ -219,21 +274,31 @@ def approved(rtype: RequestType, at: T, ship_window: Any) -> tuple[Status, T | N
 
 
 def _approve(req: Request, at: DateTime, rules: Rules) -> Request:
-    """What `accept` (or an auto-approval, or mediation for the buyer) does at time `at`."""
+    """What `accept` (or an auto-approval, or mediation for the buyer) does at time `at`:
+    the full amount is refunded, or will be once the item is back."""
     status, deadline = approved(req.type, at, rules.ship_window)
-    return replace(req, status=status, deadline_at=deadline)
+    return replace(req, status=status, deadline_at=deadline, refund_cents=req.amount_cents)
+
+
+def refund_after(status: Status, amount_cents: int) -> int | None:
+    """refund_amount after a move that is not an agreed offer (DESIGN §7): the full amount
+    while the request is, or ends, refunded; None otherwise. `agree` sets the offer itself."""
+    return amount_cents if status in REFUNDED_STATUSES else None
 
 
 def deadline_passes(
-    status: Status, rtype: RequestType, due: T, ship_window: Any
+    status: Status, rtype: RequestType, due: T, ship_window: Any, respond_window: Any
 ) -> tuple[Kind, Status, T | None]:
-    """What the deadline `due` of a timed status does (DESIGN §2, *Time moves by itself*):
-    the record's kind, the new status, and the new status's deadline (counted from `due`).
-    The one statement of the rule, on any times that add and compare (see `approved`)."""
+    """What the deadline `due` of a timed status does (DESIGN §2, *Time moves by itself*, and
+    §7's lapse of an offer): the record's kind, the new status, and the new status's deadline
+    (counted from `due`). The one statement of the rule, on any times that add and compare
+    (see `approved`). After a lapse the deadline is the new respond_by."""
     if status is Status.PENDING:
         return (Kind.AUTO_APPROVED, *approved(rtype, due, ship_window))
     if status is Status.AWAITING_BUYER_SHIP:
         return Kind.EXPIRED, Status.CANCELLED, None
+    if status is Status.AWAITING_BUYER_RESPONSE:
+        return Kind.OFFER_LAPSED, Status.PENDING, due + respond_window
     return Kind.AUTO_REFUNDED, Status.COMPLETED, None
 
 
@@ -242,16 +307,22 @@ Step = tuple[Kind, T, Status, Status]
 
 
 def passed_deadlines(
-    status: Status, rtype: RequestType, deadline: T | None, now: T, ship_window: Any
+    status: Status,
+    rtype: RequestType,
+    deadline: T | None,
+    now: T,
+    ship_window: Any,
+    respond_window: Any,
 ) -> tuple[Status, T | None, list[Step]]:
     """Every deadline ≤ now, in order, from `status` with its `deadline`: the status and
-    deadline after them, and the steps taken (the last step's time is the new status_since).
-    The core that catch_up, the sweep (on integer microseconds, for a hundred thousand
-    requests at a time) and the seeder share."""
+    deadline after them, and the steps taken (the last step's time is the new status_since;
+    after an offer_lapsed step at t the new respond_by is t + respond_window). The core that
+    catch_up, the sweep (on integer microseconds, for a hundred thousand requests at a time)
+    and the seeder share."""
     steps: list[Step] = []
     while status in TIMED_STATUSES and deadline is not None and deadline <= now:
         due = deadline
-        kind, to, deadline = deadline_passes(status, rtype, due, ship_window)
+        kind, to, deadline = deadline_passes(status, rtype, due, ship_window, respond_window)
         steps.append((kind, due, status, to))
         status = to
     return status, deadline, steps
@@ -261,12 +332,23 @@ def catch_up(req: Request, now: DateTime, rules: Rules) -> Change:
     """Apply, in deadline order, every deadline of `req` that is ≤ now. Each automatic
     transition is stamped with its deadline, not with `now` (DESIGN §2)."""
     status, deadline, steps = passed_deadlines(
-        req.status, req.type, req.deadline_at, now, rules.ship_window
+        req.status, req.type, req.deadline_at, now, rules.ship_window, rules.respond_window
     )
     if not steps:
         return Change(req, ())
     records = tuple(Record(at, "system", kind, before, to) for kind, at, before, to in steps)
-    after = replace(req, status=status, deadline_at=deadline, status_since=steps[-1][1])
+    respond_by = req.respond_by
+    for kind, at, _, _ in steps:
+        if kind is Kind.OFFER_LAPSED:  # the buyer's silence gives the seller a new window
+            respond_by = at + rules.respond_window
+    after = replace(
+        req,
+        status=status,
+        deadline_at=deadline,
+        status_since=steps[-1][1],
+        respond_by=respond_by,
+        refund_cents=refund_after(status, req.amount_cents),
+    )
     return Change(after, records)
 
 
@@ -285,6 +367,7 @@ class OrderHistory:
     latest_request_id: str | None = None
     appeal_made: bool = False
     appeal_decided: bool = False
+    receipt_rejected: bool = False  # a package came back and was rejected (§7)
 
 
 def summarize_order(requests: Iterable[Request]) -> OrderHistory:
@@ -306,6 +389,9 @@ def summarize_order(requests: Iterable[Request]) -> OrderHistory:
         appeal_decided=any(
             r.arbitration in (Arbitration.SUPPORT_BUYER, Arbitration.SUPPORT_SELLER) for r in reqs
         ),
+        # A receipt rejection is always a request's latest (nothing leads back to a stage
+        # where it could be rejected again), so its stage says it happened.
+        receipt_rejected=any(r.reject_stage is RejectStage.RECEIPT for r in reqs),
     )
 
 
@@ -380,6 +466,8 @@ def json_kind(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, str):
+        return "text"
     return f"a {type(value).__name__}"
 
 
@@ -394,6 +482,11 @@ def submit(sub: Submission, order: OrderHistory, now: DateTime, rules: Rules) ->
         raise Refused(f"Order {quoted(sub.order_id)} already has an open request.")
     if Status.COMPLETED in order.statuses:
         raise Refused(f"Order {quoted(sub.order_id)} was already refunded.")
+    if order.receipt_rejected:
+        raise Refused(
+            f"The returned package on order {quoted(sub.order_id)} was rejected at receipt; "
+            "the buyer can only appeal."
+        )
     if order.appeal_decided:
         raise Refused(f"An appeal on order {quoted(sub.order_id)} was already decided.")
     if order.rejected_count >= 2:
@@ -451,9 +544,80 @@ def _change(req: Request, actor: str, at: DateTime, kind: Kind, after: Request, 
     return Change(after, (Record(at, actor, kind, req.status, after.status, details),))
 
 
-def accept(req: Request, actor: str, now: DateTime, rules: Rules) -> Change:
+def accept(
+    req: Request, actor: str, now: DateTime, rules: Rules, keep_item: Any = None
+) -> Change:
+    """Accept; with keep_item true (DESIGN §7) a return is refunded at once and the buyer
+    keeps the item. Only a JSON boolean or null is a keep_item: anything else is refused."""
     _require_status(req, Kind.ACCEPTED)
-    return _change(req, actor, now, Kind.ACCEPTED, _approve(req, now, rules))
+    if keep_item is not None and not isinstance(keep_item, bool):
+        raise Refused(f"keep_item must be true or false, not {json_kind(keep_item)}.")
+    if not keep_item:
+        return _change(req, actor, now, Kind.ACCEPTED, _approve(req, now, rules))
+    if req.type is not RequestType.RETURN_AND_REFUND:
+        raise Refused(
+            f"{quoted(req.id)} is a refund-only request: there is no item to keep, so accept "
+            "it without keep_item."
+        )
+    after = replace(
+        req,
+        status=Status.COMPLETED,
+        deadline_at=None,
+        refund_cents=req.amount_cents,
+        keep_item=True,
+    )
+    return _change(req, actor, now, Kind.ACCEPTED, after, keep_item=True)
+
+
+def offer(req: Request, actor: str, now: DateTime, rules: Rules, amount: Any) -> Change:
+    """Offer a partial refund (DESIGN §7): once per request, below the amount asked, in the
+    currency's minor digits. The buyer answers before offer_by; respond_by waits meanwhile."""
+    _require_status(req, Kind.OFFERED)
+    if req.offer_cents is not None:
+        raise Refused(
+            f"An offer was already made on {quoted(req.id)}; a request gets one offer only."
+        )
+    cents = parse_amount(amount, req.currency)
+    if cents >= req.amount_cents:
+        asked = format_amount(req.amount_cents, req.currency)
+        raise Refused(
+            f"An offer must be below the amount asked ({asked} {req.currency}); "
+            f"{amount} is not."
+        )
+    offer_by = now + rules.offer_window
+    after = replace(
+        req,
+        status=Status.AWAITING_BUYER_RESPONSE,
+        offer_cents=cents,
+        offer_by=offer_by,
+        deadline_at=offer_by,
+    )
+    text = format_amount(cents, req.currency)
+    return _change(req, actor, now, Kind.OFFERED, after, amount=text)
+
+
+def agree(req: Request, now: DateTime) -> Change:
+    """The buyer takes the offer: refunded the offer, and keeps the item."""
+    _require_status(req, Kind.AGREED)
+    assert req.offer_cents is not None
+    after = replace(
+        req,
+        status=Status.COMPLETED,
+        deadline_at=None,
+        refund_cents=req.offer_cents,
+        keep_item=True,
+    )
+    text = format_amount(req.offer_cents, req.currency)
+    return _change(req, "buyer", now, Kind.AGREED, after, amount=text)
+
+
+def decline(req: Request, now: DateTime, rules: Rules) -> Change:
+    """The buyer turns the offer down: the seller answers again, within a new respond
+    window from now (and cannot offer again)."""
+    _require_status(req, Kind.DECLINED)
+    respond_by = now + rules.respond_window
+    after = replace(req, status=Status.PENDING, respond_by=respond_by, deadline_at=respond_by)
+    return _change(req, "buyer", now, Kind.DECLINED, after)
 
 
 def reject(req: Request, actor: str, now: DateTime, rules: Rules, reason: Any, note: Any) -> Change:
@@ -465,11 +629,39 @@ def reject(req: Request, actor: str, now: DateTime, rules: Rules, reason: Any, n
         status=Status.REJECTED,
         rejected_at=now,
         deadline_at=now + rules.after_rejection_window,
+        reject_stage=RejectStage.REQUEST,
     )
     details: dict[str, Any] = {"reason": reason}
     if note:
         details["note"] = note
     return _change(req, actor, now, Kind.REJECTED, after, **details)
+
+
+def reject_receipt(
+    req: Request, actor: str, now: DateTime, rules: Rules, reason: Any, note: Any
+) -> Change:
+    """Reject the package that came back (DESIGN §7): a reason from the receipt list and a
+    note. It opens the buyer's 48 h appeal window, unless an appeal was already made on this
+    request (it reached buyer_shipped through a mediation): then nothing can follow it, and
+    it has no deadline."""
+    _require_status(req, Kind.RECEIPT_REJECTED)
+    if not isinstance(reason, str) or reason not in rules.receipt_reasons:
+        names = ", ".join(rules.receipt_reasons)
+        raise Refused(
+            f"Choose a reason for rejecting a returned package ({names}); "
+            f"{quoted(reason, 64)} is not one."
+        )
+    check_note(note)
+    window_end = now + rules.after_rejection_window if req.arbitration is None else None
+    after = replace(
+        req,
+        status=Status.REJECTED,
+        rejected_at=now,
+        deadline_at=window_end,
+        refund_cents=None,
+        reject_stage=RejectStage.RECEIPT,
+    )
+    return _change(req, actor, now, Kind.RECEIPT_REJECTED, after, reason=reason, note=note)
 
 
 def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:
@@ -487,7 +679,7 @@ def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:
 
 def cancel(req: Request, now: DateTime) -> Change:
     _require_status(req, Kind.CANCELLED)
-    after = replace(req, status=Status.CANCELLED, deadline_at=None)
+    after = replace(req, status=Status.CANCELLED, deadline_at=None, refund_cents=None)
     return _change(req, "buyer", now, Kind.CANCELLED, after)
 
 
@@ -531,7 +723,16 @@ def mediate(req: Request, actor: str, now: DateTime, rules: Rules, decision: Any
     if decision not in ("buyer", "seller"):
         raise Refused("The decision must be 'buyer' or 'seller'.")
     check_note(note)
-    if decision == "buyer":
+    if decision == "buyer" and req.reject_stage is RejectStage.RECEIPT:
+        # The item is back with the seller: the refund is issued at once (DESIGN §7).
+        after = replace(
+            req,
+            status=Status.COMPLETED,
+            deadline_at=None,
+            refund_cents=req.amount_cents,
+            arbitration=Arbitration.SUPPORT_BUYER,
+        )
+    elif decision == "buyer":
         after = replace(_approve(req, now, rules), arbitration=Arbitration.SUPPORT_BUYER)
     else:
         after = replace(
@@ -616,9 +817,15 @@ def buyer_options(req: Request, order: OrderHistory, now: DateTime, rules: Rules
     if now >= window_end:
         return BuyerOptions("The buyer's window to appeal or resubmit has closed.")
     can_appeal = not order.appeal_made and order.latest_request_id in (None, req.id)
-    can_resubmit = order.rejected_count < 2 and order.latest_request_id in (None, req.id)
+    can_resubmit = (
+        order.rejected_count < 2
+        and not order.receipt_rejected
+        and order.latest_request_id in (None, req.id)
+    )
     if can_appeal and can_resubmit:
         return BuyerOptions("The buyer may submit a second request or appeal.", window_end)
+    if can_appeal and order.receipt_rejected:
+        return BuyerOptions("Rejected at receipt: the buyer can only appeal.", window_end)
     if can_appeal:
         return BuyerOptions("Rejected twice: the buyer can only appeal.", window_end)
     return BuyerOptions("The buyer can no longer appeal this request.")
@@ -644,11 +851,25 @@ _OTHER_TYPE = {
 }
 
 
+def _edges_here(
+    rec: Record, rtype: RequestType, receipt: bool
+) -> set[tuple[Status | None, Status]]:
+    """edges_of, with DESIGN §7's two exceptions: an accept keeping the item completes a
+    return (and only a return), and a mediation for the buyer after a receipt rejection
+    completes it (the item is already back)."""
+    if rec.kind is Kind.ACCEPTED and rec.details.get("keep_item") is True:
+        return set() if rtype is RequestType.REFUND else {(Status.PENDING, Status.COMPLETED)}
+    if rec.kind is Kind.MEDIATED and receipt and rec.details.get("decision") == "buyer":
+        return {(Status.IN_MEDIATION, Status.COMPLETED)}
+    return edges_of(rec.kind, rtype)
+
+
 def path_violations(status: Status, records: Sequence[Record], rtype: RequestType) -> list[str]:
     """Why these records are not a path of the state machine, for a request of type `rtype`,
     ending in `status` (empty if ok)."""
     problems: list[str] = []
     current: Status | None = None
+    receipt = False  # the latest rejection was at receipt: a mediation for the buyer completes
     for i, rec in enumerate(records):
         if i == 0 and rec.kind is not Kind.SUBMITTED:
             problems.append("the first record is not 'submitted'")
@@ -659,11 +880,13 @@ def path_violations(status: Status, records: Sequence[Record], rtype: RequestTyp
             problems.append(
                 f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status}"
             )
-        elif edge not in edges_of(rec.kind, rtype):
+        elif edge not in _edges_here(rec, rtype, receipt):
             problems.append(
                 f"record {i + 1}: {rec.kind} cannot go {rec.from_status}→{rec.to_status} "
                 f"for a {rtype.value} request"
             )
+        if rec.kind in (Kind.REJECTED, Kind.RECEIPT_REJECTED):
+            receipt = rec.kind is Kind.RECEIPT_REJECTED
         current = rec.to_status
     if current != status:
         problems.append(f"status is {status} but the last record ends in {current}")

@@ -97,6 +97,7 @@ def _no_cycle_collection() -> Iterator[None]:
 _REQUEST_VALUES = itemgetter(*map(REQUEST_COLUMNS.index, (
     "id", "order_id", "shop", "type", "status", "attempt", "arbitration", "created_at",
     "respond_by", "amount_cents", "currency", "buyer", "product", "reason", "buyer_note",
+    "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
 )))  # fmt: skip
 _RECORD_VALUES = itemgetter(*map(RECORD_COLUMNS.index, (
     "at", "actor", "kind", "from_status", "to_status", "details",
@@ -108,8 +109,8 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
     stored tuple (the plain tuple: a StoredRow's own row["name"] converts the times), the
     times formatted from their microseconds."""
     (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
-     amount_cents, currency, buyer, product, reason,
-     buyer_note) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+     amount_cents, currency, buyer, product, reason, buyer_note, refund_cents, offer_cents,
+     offer_by, keep_item, reject_stage) = _REQUEST_VALUES(tuple(row))  # fmt: skip
     created, respond = iso_micros(created_at), iso_micros(respond_by)
     records = []
     auto_approved = False
@@ -141,6 +142,13 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
         "reason": reason,
         "buyer_note": buyer_note,
         "auto_approved": auto_approved,
+        # DESIGN §7's five, on every request (null when empty; keep_item always a boolean,
+        # SQLite's driver gives it as 0 or 1)
+        "refund_amount": _maybe_amount(refund_cents, currency),
+        "offer_amount": _maybe_amount(offer_cents, currency),
+        "offer_by": iso_micros(offer_by),
+        "keep_item": bool(keep_item),
+        "reject_stage": reject_stage,
         "records": records,
     }
 
@@ -165,6 +173,11 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "reason": row["reason"],
         "buyer_note": row["buyer_note"],
         "auto_approved": auto_approved(recs),
+        "refund_amount": _maybe_amount(row["refund_cents"], row["currency"]),
+        "offer_amount": _maybe_amount(row["offer_cents"], row["currency"]),
+        "offer_by": iso_stored(row["offer_by"]),
+        "keep_item": bool(row["keep_item"]),
+        "reject_stage": row["reject_stage"],
         "records": [_record_object(rec) for rec in recs],
     }
 
@@ -202,7 +215,8 @@ def _details(text: str) -> dict[str, Any]:
 CSV_COLUMNS = (
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "buyer",
     "product", "sku", "quantity", "amount", "currency", "reason", "buyer_note", "created_at",
-    "respond_by", "deadline", "rejected_at", "tracking", "records", "auto_approved",
+    "respond_by", "deadline", "rejected_at", "tracking", "refund_amount", "offer_amount",
+    "offer_by", "keep_item", "reject_stage", "records", "auto_approved",
 )  # fmt: skip
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("=HYPERLINK(...)" in
@@ -238,7 +252,9 @@ def _csv_values(row: Row, recs: list[Row]) -> tuple[Any, ...]:
         _amount(row["amount_cents"], row["currency"]), row["currency"], row["reason"],
         row["buyer_note"], iso_stored(row["created_at"]), iso_stored(row["respond_by"]),
         iso_stored(row["deadline_at"]), iso_stored(row["rejected_at"]), row["tracking"] or "",
-        len(recs),
+        _maybe_amount(row["refund_cents"], row["currency"]) or "",
+        _maybe_amount(row["offer_cents"], row["currency"]) or "", iso_stored(row["offer_by"]),
+        "true" if row["keep_item"] else "false", row["reject_stage"] or "", len(recs),
         "true" if auto_approved(recs) else "false",
     )  # fmt: skip
 
@@ -273,6 +289,10 @@ def _formula_after_spaces(text: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Values
+
+
+def _maybe_amount(cents: int | None, currency: str) -> str | None:
+    return None if cents is None else _amount(cents, currency)
 
 
 @lru_cache(maxsize=65_536)

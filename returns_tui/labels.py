@@ -18,6 +18,7 @@ STATUS: dict[str, str] = {
     "rejected": "rejected",
     "cancelled": "cancelled",
     "in_mediation": "in mediation",
+    "awaiting_buyer_response": "offer out",
 }
 
 TYPE: dict[str, str] = {
@@ -39,6 +40,17 @@ KIND: dict[str, str] = {
     "appealed": "appealed",
     "mediated": "mediated",
     "noted": "noted",
+    "offered": "offered a partial refund",
+    "agreed": "agreed to",
+    "declined": "declined",
+    "offer_lapsed": "left unanswered",
+    "receipt_rejected": "rejected at receipt",
+}
+
+# The stage of a request's latest rejection (DESIGN §7).
+REJECT_STAGE: dict[str, str] = {
+    "request": "rejected the request",
+    "receipt": "rejected the returned package",
 }
 
 # The buyers' reason codes the marketplace and the seed use. Each label keeps the code's
@@ -70,6 +82,10 @@ def request_type(code: object) -> str:
 
 def kind(code: object) -> str:
     return KIND.get(str(code), None) or _fallback(code)
+
+
+def reject_stage(code: object) -> str:
+    return REJECT_STAGE.get(str(code), None) or _fallback(code)
 
 
 def buyer_reason(code: object) -> str:

@@ -139,6 +139,14 @@ AGENT_NOTES = (
     "Buyer did not provide the requested proof.",
     "Checked the chat history with both parties.",
 )
+RECEIPT_NOTES = (
+    "The box was empty.",
+    "A different model came back.",
+    "The charger and cable are missing.",
+    "Heavy scratches; it was not like this when sent.",
+)
+# An offer's share of the amount asked (DESIGN §7's partial refund).
+OFFER_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
 STAFF_NOTES = (
     "Called the buyer, waiting for photos.",
     "Escalated to the warehouse.",
@@ -153,9 +161,15 @@ STAFF_NOTES = (
 # simulation makes in each status: all of them ones the rules allow there.
 
 _BEHAVIOUR: dict[d.Status, tuple[tuple[str, ...], tuple[int, ...]]] = {
-    d.Status.PENDING: (("accept", "reject", "wait", "cancel", "note"), (52, 22, 15, 5, 6)),
+    # accept_keep: accept with keep_item (a refund-only request is accepted plainly); offer: a
+    # partial refund, once per request (a second time, a plain accept). DESIGN §7.
+    d.Status.PENDING: (
+        ("accept", "accept_keep", "offer", "reject", "wait", "cancel", "note"),
+        (44, 5, 6, 22, 12, 5, 6),
+    ),
+    d.Status.AWAITING_BUYER_RESPONSE: (("agree", "decline", "wait", "note"), (55, 25, 15, 5)),
     d.Status.AWAITING_BUYER_SHIP: (("ship", "wait", "cancel"), (82, 13, 5)),
-    d.Status.BUYER_SHIPPED: (("receive", "wait", "note"), (78, 17, 5)),
+    d.Status.BUYER_SHIPPED: (("receive", "reject_receipt", "wait", "note"), (74, 5, 16, 5)),
     d.Status.REJECTED: (("appeal", "resubmit", "wait"), (35, 30, 35)),
     d.Status.IN_MEDIATION: (("mediate_buyer", "mediate_seller", "note"), (45, 45, 10)),
     d.Status.COMPLETED: (("wait", "note"), (96, 4)),
@@ -170,6 +184,11 @@ DAY = 24 * HOUR
 # How long after the previous event each move comes, in seconds (low, high).
 _DELAYS = {
     "accept": (5 * 60, 40 * HOUR),
+    "accept_keep": (5 * 60, 40 * HOUR),
+    "offer": (5 * 60, 40 * HOUR),
+    "agree": (10 * 60, 40 * HOUR),
+    "decline": (10 * 60, 40 * HOUR),
+    "reject_receipt": (1 * DAY, 7 * DAY + 12 * HOUR),
     "reject": (5 * 60, 40 * HOUR),
     "cancel": (10 * 60, 36 * HOUR),
     "note": (5 * 60, 30 * HOUR),
@@ -218,6 +237,15 @@ SHOWCASES = (
     _Showcase(_REFUND, ("reject", "appeal", "mediate_seller"), _hours(144)),
     _Showcase(_RR, ("reject", "resubmit", "accept", "wait"), _hours(96)),  # second request
     _Showcase(_RR, ("reject", "resubmit", "reject", "appeal", "wait"), _hours(144)),
+    # DESIGN §7
+    _Showcase(_RR, ("accept_keep",), _hours(20)),  # refunded, the buyer keeps the item
+    _Showcase(_RR, ("offer", "wait"), _hours(8)),  # a partial refund offered, unanswered
+    _Showcase(_RR, ("offer", "agree"), _hours(30)),  # the buyer took the offer
+    _Showcase(_RR, ("offer", "decline", "wait"), _hours(24)),  # declined: the seller again
+    _Showcase(_RR, ("offer", "wait"), _hours(60)),  # the offer lapsed
+    _Showcase(_RR, ("accept", "ship", "reject_receipt", "wait"), _hours(200)),
+    _Showcase(_RR, ("accept", "ship", "reject_receipt", "appeal", "mediate_buyer"), _hours(400)),
+    _Showcase(_RR, ("accept", "ship", "reject_receipt", "appeal", "mediate_seller"), _hours(400)),
 )
 
 # How long ago the other orders were submitted: a share are pending and an hour or so from
@@ -331,6 +359,7 @@ class _Windows:
     ship: int
     receive: int
     after_rejection: int
+    offer: int
 
     @classmethod
     def of(cls, rules: d.Rules) -> _Windows:
@@ -339,10 +368,11 @@ class _Windows:
             span_micros(rules.ship_window),
             span_micros(rules.receive_window),
             span_micros(rules.after_rejection_window),
+            span_micros(rules.offer_window),
         )
 
 
-Details = dict[str, str] | None
+Details = dict[str, str | bool] | None
 RecordRow = tuple[int, str, str, d.Status | None, d.Status, Details]
 
 
@@ -354,7 +384,8 @@ class _Life:
 
     __slots__ = (
         "sub", "type", "cents", "w", "created", "attempt", "status", "arbitration", "respond_by",
-        "deadline", "rejected_at", "tracking", "status_since", "records",
+        "deadline", "rejected_at", "tracking", "status_since", "records", "refund", "offer",
+        "offer_by", "keep_item", "reject_stage",
     )
 
     def __init__(self, sub: d.Submission, at: int, attempt: int, w: _Windows) -> None:
@@ -367,6 +398,11 @@ class _Life:
         self.rejected_at: int | None = None
         self.tracking: str | None = None
         self.status_since = at
+        self.refund: int | None = None
+        self.offer: int | None = None
+        self.offer_by: int | None = None
+        self.keep_item = False
+        self.reject_stage: str | None = None
         note = {"note": sub.note} if sub.note else None
         self.records: list[RecordRow] = [(at, "buyer", "submitted", None, d.Status.PENDING, note)]
 
@@ -380,24 +416,56 @@ class _Life:
         return self.deadline if self.status in _TIMED else None
 
     def _approve(self, at: int, actor: str, kind: str, details: Details = None) -> None:
+        self.refund = self.cents
         status, self.deadline = d.approved(self.type, at, self.w.ship)
         self._move(at, actor, kind, status, details)
 
     def catch_up(self, due: int) -> None:
         """The deadline of the current status, which falls at `due`."""
-        kind, status, self.deadline = d.deadline_passes(self.status, self.type, due, self.w.ship)
+        kind, status, self.deadline = d.deadline_passes(
+            self.status, self.type, due, self.w.ship, self.w.respond
+        )
+        if kind is d.Kind.OFFER_LAPSED:
+            self.respond_by = self.deadline
+        self.refund = d.refund_after(status, self.cents)
         self._move(due, "system", kind.value, status)
 
     def accept(self, at: int, actor: str) -> None:
         self._approve(at, actor, "accepted")
 
+    def accept_keep(self, at: int, actor: str) -> None:
+        self.refund, self.keep_item, self.deadline = self.cents, True, None
+        self._move(at, actor, "accepted", d.Status.COMPLETED, {"keep_item": True})
+
+    def offer_(self, at: int, actor: str, cents: int) -> None:
+        self.offer, self.offer_by = cents, at + self.w.offer
+        self.deadline = self.offer_by
+        details = {"amount": format_amount(cents, self.sub.currency)}
+        self._move(at, actor, "offered", d.Status.AWAITING_BUYER_RESPONSE, details)
+
+    def agree(self, at: int) -> None:
+        self.refund, self.keep_item, self.deadline = self.offer, True, None
+        details = {"amount": format_amount(self.offer or 0, self.sub.currency)}
+        self._move(at, "buyer", "agreed", d.Status.COMPLETED, details)
+
+    def decline(self, at: int) -> None:
+        self.respond_by = self.deadline = at + self.w.respond
+        self._move(at, "buyer", "declined", d.Status.PENDING)
+
+    def reject_receipt(self, at: int, actor: str, reason: str, note: str) -> None:
+        self.rejected_at, self.refund, self.reject_stage = at, None, "receipt"
+        self.deadline = at + self.w.after_rejection if self.arbitration is None else None
+        details = {"reason": reason, "note": note}
+        self._move(at, actor, "receipt_rejected", d.Status.REJECTED, details)
+
     def reject(self, at: int, actor: str, reason: str, note: str) -> None:
         self.rejected_at, self.deadline = at, at + self.w.after_rejection
+        self.reject_stage = "request"
         details = {"reason": reason, "note": note} if note else {"reason": reason}
         self._move(at, actor, "rejected", d.Status.REJECTED, details)
 
     def cancel(self, at: int) -> None:
-        self.deadline = None
+        self.deadline, self.refund = None, None
         self._move(at, "buyer", "cancelled", d.Status.CANCELLED)
 
     def ship(self, at: int, tracking: str) -> None:
@@ -414,7 +482,11 @@ class _Life:
 
     def mediate(self, at: int, actor: str, decision: str, note: str) -> None:
         details = {"decision": decision, "note": note}
-        if decision == "buyer":
+        if decision == "buyer" and self.reject_stage == "receipt":
+            self.arbitration, self.deadline = d.Arbitration.SUPPORT_BUYER, None
+            self.refund = self.cents
+            self._move(at, actor, "mediated", d.Status.COMPLETED, details)
+        elif decision == "buyer":
             self.arbitration = d.Arbitration.SUPPORT_BUYER
             self._approve(at, actor, "mediated", details)
         else:
@@ -432,6 +504,7 @@ class _Orders:
         self.rng, self.now, self.shops, self.rules = rng, now, tuple(shops), rules
         self.w = _Windows.of(rules)
         self.reasons = tuple(rules.reasons)
+        self.receipt_reasons = tuple(rules.receipt_reasons)
 
     def order(
         self, order_no: int, request_no: int, room: int, showcase: _Showcase | None
@@ -508,8 +581,14 @@ class _Orders:
             move = "wait"  # upheld by the platform: nothing more to do
         elif move == "appeal" and any(e.arbitration is not None for e in earlier):
             move = "wait"  # one appeal per order
-        elif move == "resubmit" and (not can_resubmit or life.attempt >= 2):
-            move = "wait"  # rejected twice: only an appeal is left
+        elif move == "resubmit" and (
+            not can_resubmit or life.attempt >= 2 or life.reject_stage == "receipt"
+        ):
+            move = "wait"  # rejected twice, or at receipt: only an appeal is left
+        elif move == "accept_keep" and life.sub.type == d.RequestType.REFUND:
+            move = "accept"  # nothing to keep
+        elif move == "offer" and (life.offer is not None or _offer_cents(life, 0.5) is None):
+            move = "accept"  # one offer per request, and one below the amount
         return None if move == "wait" else move
 
     def _delay(self, move: str, quick: bool) -> int:
@@ -524,6 +603,18 @@ class _Orders:
         rng = self.rng
         if move == "accept":
             life.accept(at, self._operator(life))
+        elif move == "accept_keep":
+            life.accept_keep(at, self._operator(life))
+        elif move == "offer":
+            cents = _offer_cents(life, _pick(rng, OFFER_SHARES)) or _offer_cents(life, 0.5)
+            life.offer_(at, self._operator(life), cents or 0)
+        elif move == "agree":
+            life.agree(at)
+        elif move == "decline":
+            life.decline(at)
+        elif move == "reject_receipt":
+            reason, note = _pick(rng, self.receipt_reasons), _pick(rng, RECEIPT_NOTES)
+            life.reject_receipt(at, self._operator(life), reason, note)
         elif move == "reject":
             reason, note = _pick(rng, self.reasons), _pick(rng, REJECT_NOTES)
             if reason == "other" and not note:
@@ -554,6 +645,14 @@ class _Orders:
         return OPERATORS.get(life.sub.shop, (f"{life.sub.shop}-ops",))
 
 
+def _offer_cents(life: _Life, share: float) -> int | None:
+    """`share` of the amount asked, in the currency's minor units, if that is a valid offer
+    (at least one minor unit, below the amount); else None."""
+    unit = 100 if minor_digits(life.sub.currency) == 0 else 1
+    cents = int(life.cents * share) // unit * unit
+    return cents if unit <= cents < life.cents else None
+
+
 def _second_request(first: d.Submission, number: int) -> d.Submission:
     """The buyer's second request on the same order, after the first was rejected."""
     note = "Second request: " + (first.note or "please reconsider.")
@@ -567,7 +666,8 @@ _REQUEST_COLUMNS = (
     "id", "order_id", "shop", "type", "buyer", "product", "sku", "quantity", "amount_cents",
     "currency", "reason", "buyer_note", "created_at", "attempt", "status", "tab",
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
-    "version", "search_text", "seal", "chain",
+    "version", "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
+    "search_text", "seal", "chain",
 )  # fmt: skip
 _RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
 # The fixed fields lead a request's row, in the order the chain seals them.
@@ -620,7 +720,8 @@ def _request_row(life: _Life) -> tuple:
         life.cents, sub.currency, sub.reason, sub.note, life.created, life.attempt,
         _TEXT[status], _TAB_TEXT[status], _TEXT[arbitration],
         life.respond_by, life.deadline, life.rejected_at, life.tracking, life.status_since,
-        len(life.records), search.search_text(
+        len(life.records), life.refund, life.offer, life.offer_by, life.keep_item,
+        life.reject_stage, search.search_text(
             sub.id, sub.order_id, life.tracking, sub.shop, sub.buyer, sub.product, sub.sku,
             sub.reason,
         ),

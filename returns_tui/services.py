@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,9 +118,42 @@ class Returns:
     # verdict in the same transaction as the change.
 
     def accept(
+        self,
+        actor: Actor,
+        request_id: str,
+        now: DateTime,
+        keep_item: Any = None,
+        *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:
+        return self.perform(actor, "accept", request_id, now, keyed=keyed, keep_item=keep_item)
+
+    # DESIGN §7: a partial refund offered and the buyer's answer, and a returned package
+    # rejected at receipt.
+
+    def offer(
+        self, actor: Actor, request_id: str, now: DateTime, amount: Any, *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:  # fmt: skip
+        return self.perform(actor, "offer", request_id, now, keyed=keyed, amount=amount)
+
+    def agree(
         self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
     ) -> d.Request:
-        return self.perform(actor, "accept", request_id, now, keyed=keyed)
+        return self.perform(actor, "agree", request_id, now, keyed=keyed)
+
+    def decline(
+        self, actor: Actor, request_id: str, now: DateTime, *, keyed: Keyed | None = None
+    ) -> d.Request:
+        return self.perform(actor, "decline", request_id, now, keyed=keyed)
+
+    def reject_receipt(
+        self, actor: Actor, request_id: str, now: DateTime, reason: Any, note: Any, *,
+        keyed: Keyed | None = None,
+    ) -> d.Request:  # fmt: skip
+        return self.perform(
+            actor, "reject_receipt", request_id, now, keyed=keyed, reason=reason, note=note
+        )
 
     def reject(
         self,
@@ -280,34 +314,44 @@ class Returns:
         """One batch of due requests, on plain rows and integer microseconds: the rule is
         domain.catch_up's core (passed_deadlines) on integers instead of DateTimes, written
         with the driver's executemany, since SQLAlchemy's per-row processing cost more than
-        the work itself."""
+        the work itself. Deadlines at the same moment apply in the order the requests were
+        created (DESIGN §7), in the records written and in the changes returned."""
         ship_window = span_micros(self.rules.ship_window)
+        respond_window = span_micros(self.rules.respond_window)
         now_us, system = to_micros(now), SYSTEM.name
         due = []
-        for rid, shop, rtype, status, deadline, version, head in q.due_tuples(
-            conn, now_us, SWEEP_BATCH
+        for rid, shop, rtype, status, deadline, version, head, cents, respond_by, created in (
+            q.due_tuples(conn, now_us, SWEEP_BATCH)
         ):
             after, deadline, steps = d.passed_deadlines(
-                _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window
+                _STATUS[status], _TYPE[rtype], deadline, now_us, ship_window, respond_window
             )
             if steps:
-                due.append((rid, shop, version, head, after, deadline, steps))
+                due.append((rid, shop, version, head, after, deadline, steps, cents, respond_by,
+                            created))  # fmt: skip
         if not due:
             return []
+        # Deadlines at the same moment apply in the order the requests were created (§7).
+        due.sort(key=_first_step_then_created)
         key = self._key_for(conn)
         moves, recs, swept = [], [], []
-        for rid, shop, version, head, after, deadline, steps in due:
+        lapsed = _LAPSED
+        for rid, shop, version, head, after, deadline, steps, cents, respond_by, created in due:
             rows, seq = [], version
             for kind, at, before, to in steps:
                 seq += 1
                 rows.append((rid, seq, at, system, _TEXT[kind], _TEXT[before], _TEXT[to], None))
-                swept.append(Swept(rid, shop, kind, from_micros(at), to))
+                swept.append((at, created, rid, Swept(rid, shop, kind, from_micros(at), to)))
+                if kind is lapsed:
+                    respond_by = at + respond_window
             rows, head = key.chained(head, rows)
             recs += rows
-            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], seq, head, rid,
-                          version))  # fmt: skip
+            refund = cents if after in _REFUNDED else None  # domain.refund_after
+            moves.append((_TEXT[after], _TAB[after], deadline, steps[-1][1], respond_by, refund,
+                          seq, head, rid, version))  # fmt: skip
         writes.write_moves(conn, moves, recs)
-        return swept
+        swept.sort(key=_WHEN_CREATED)
+        return [change for *_, change in swept]
 
     # -----------------------------------------------------------------------------------------
     # Reads
@@ -671,6 +715,17 @@ _STATUS = {status.value: status for status in d.Status}
 _TYPE = {rtype.value: rtype for rtype in d.RequestType}
 # An enum's text, also a dict lookup: Enum.value is a property, slow in a loop of 100 000.
 _TEXT = {member: member.value for enum in (d.Status, d.Kind) for member in enum}
+_LAPSED = d.Kind.OFFER_LAPSED
+_REFUNDED = d.REFUNDED_STATUSES
+
+
+_WHEN_CREATED = itemgetter(0, 1, 2)  # (at, created_at, id) of a swept step
+
+
+def _first_step_then_created(due: tuple) -> tuple:
+    """A due request's first deadline, then its creation time and id: the order in which
+    deadlines at the same moment apply (DESIGN §7)."""
+    return due[6][0][1], due[9], due[0]
 
 
 Changes = list[tuple[d.Request, bytes | None, d.Request, tuple[d.Record, ...]]]
@@ -688,7 +743,8 @@ def _save_many(conn: Connection, key: ChainKey, changes: Changes) -> None:
         version = before.version + len(rec_list)
         deadline = None if after.deadline_at is None else to_micros(after.deadline_at)
         since = to_micros(after.status_since)
-        moves.append((after.status.value, _TAB[after.status], deadline, since, version, head,
+        moves.append((after.status.value, _TAB[after.status], deadline, since,
+                      to_micros(after.respond_by), after.refund_cents, version, head,
                       before.id, before.version))  # fmt: skip
         recs.extend(rows)
     writes.write_moves(conn, moves, recs)

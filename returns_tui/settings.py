@@ -8,6 +8,7 @@ key is optional:
     ship_hours = 120
     receive_hours = 192
     after_rejection_hours = 48
+    offer_hours = 48       # the buyer's time to answer a partial refund (DESIGN §7)
 
     [reasons]              # reject reason codes and their labels; `other` needs a note
     no_proof = "No proof provided"
@@ -116,6 +117,7 @@ def _parse(data: dict[str, Any], path: Path) -> Settings:
         ship_window=hours("ship_hours", 120),
         receive_window=hours("receive_hours", 192),
         after_rejection_window=hours("after_rejection_hours", 48),
+        offer_window=hours("offer_hours", 48),
         reasons=dict(reasons),
     )
     return Settings(

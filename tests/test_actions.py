@@ -17,7 +17,7 @@ from returns_tui.services import Returns
 from tests.conftest import T0, submission
 
 # The kinds no one takes: time moves a request by them (DESIGN §2, *Time moves by itself*).
-AUTOMATIC = {d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED}
+AUTOMATIC = {d.Kind.AUTO_APPROVED, d.Kind.EXPIRED, d.Kind.AUTO_REFUNDED, d.Kind.OFFER_LAPSED}
 
 
 def test_every_kind_of_the_state_machine_is_an_action_or_a_deadline():
@@ -77,7 +77,8 @@ def test_perform_refuses_fields_an_action_does_not_declare(svc):
 def test_console_guards_match_the_registry():
     keyed = {a.name for a in actions.ACTIONS if a.key is not None}
     assert {k: v for k, v in main.NEEDS_RULE.items() if k in keyed} == {k: k for k in keyed}
-    # The console's own commands that act as an action (marking, accepting the marked).
+    # The console's own commands that act as an action (marking, accepting the marked,
+    # accepting and moving to the next row).
     assert {k: v for k, v in main.NEEDS_RULE.items() if k not in keyed} == {
         "mark": "accept",
         "accept_marked": "accept",

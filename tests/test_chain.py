@@ -256,8 +256,10 @@ def test_check_at_the_command_line_names_the_tampered_request(svc, engine, db_ur
 # Migration 0003: a database made before it
 
 
-# The columns migrations 0003 (the chain) and 0004 (search) add.
-NEW_COLUMNS = {"seal", "chain", "digest", "search_text"}
+# The columns migrations 0003 (the chain), 0004 (search) and 0006 (decisions) add.
+NEW_COLUMNS = {"seal", "chain", "digest", "search_text"} | {
+    "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
+}  # fmt: skip
 TABLES = ("users", "user_shops", "orders", "requests", "records", "applied_keys")
 
 
@@ -310,7 +312,7 @@ def old_database(engine, db_url, scratch_url) -> Iterator[sa.Engine]:
     upgrade(scratch)
     svc = Returns(scratch)
     cast(svc)
-    build_scenario(svc)
+    build_scenario(svc, decisions=False)
     svc.perform_keyed(svc.login("alice"), "note", "P", NOW, key="evt-1", note="keyed")
     engine.dispose()
     if db_url.startswith("sqlite"):

@@ -36,8 +36,9 @@ def at(hours: float) -> pendulum.DateTime:
     return T0 + pendulum.duration(seconds=round(hours * 3600))
 
 
-def build_scenario(svc: Returns) -> None:
-    """A request in every status, every record kind, a second request, both shops."""
+def build_scenario(svc: Returns, decisions: bool = True) -> None:
+    """A request in every status, every record kind, a second request, both shops; without
+    `decisions`, only what a database from before DESIGN §7 (migration 0006) can hold."""
     alice, olga, sam = svc.login("alice"), svc.login("olga"), svc.login("sam")
 
     def sub(rid: str, hours: float, order: str | None = None, **over) -> None:
@@ -80,7 +81,40 @@ def build_scenario(svc: Returns) -> None:
     svc.cancel(BUYER, "CAN", at(16))
     sub("G", 65, shop="globex", type="refund")
     svc.accept(olga, "G", at(66))
+    if decisions:
+        build_decisions(svc, alice, sam)
     svc.sweep(NOW)
+
+
+def build_decisions(svc: Returns, alice, sam) -> None:
+    """DESIGN §7's statuses and record kinds."""
+
+    def sub(rid: str, hours: float) -> None:
+        svc.submit(BUYER, submission(rid, "O" + rid), at(hours))
+
+    sub("OFF", 80)
+    svc.offer(alice, "OFF", at(81), "6.50")  # awaiting_buyer_response until T0+129 h
+    sub("AGR", 60)
+    svc.offer(alice, "AGR", at(61), "9.99")
+    svc.agree(BUYER, "AGR", at(62))  # completed, refunded 9.99, item kept
+    sub("DEC", 70)
+    svc.offer(alice, "DEC", at(71), "1.00")
+    svc.decline(BUYER, "DEC", at(72))  # pending again, respond_by T0+120 h
+    sub("LAP", 0)
+    svc.offer(alice, "LAP", at(1), "12.98")  # lapses at T0+49 h, auto-approved at T0+97 h
+    sub("KEEP", 85)
+    svc.accept(alice, "KEEP", at(86), keep_item=True)
+    sub("RR", 40)
+    svc.accept(alice, "RR", at(41))
+    svc.ship(BUYER, "RR", at(42), "1Z-RR")
+    svc.reject_receipt(alice, "RR", at(43), "empty_package", "the box was empty")
+    for rid, hours, decision in (("RRB", 20, "buyer"), ("RRS", 24, "seller")):
+        sub(rid, hours)
+        svc.accept(alice, rid, at(hours + 1))
+        svc.ship(BUYER, rid, at(hours + 2), f"1Z-{rid}")
+        svc.reject_receipt(alice, rid, at(hours + 3), "missing_parts", "no charger")
+        svc.appeal(BUYER, rid, at(hours + 4))
+        svc.mediate(sam, rid, at(hours + 5), decision, "checked the photos")
 
 
 def cast(svc: Returns) -> None:
@@ -328,7 +362,7 @@ CASES = [
         "a tab no console has",
         lambda e: sql(e, "UPDATE requests SET tab = 'bogus' WHERE id = 'DONE'"),
         (("DONE", "shown under tab bogus"), ("*", "unknown tabs ['bogus']"),
-         ("*", "but All has 15")),
+         ("*", "but All has 23")),
     ),
     Case(
         "version bumped without a record",
@@ -426,7 +460,10 @@ CASES = [
         ((("P", f"pending past its deadline {iso_utc(at(118))} (not swept)"),
           ("AW", f"awaiting_buyer_ship past its deadline {iso_utc(at(181))}"),
           ("SH", f"buyer_shipped past its deadline {iso_utc(at(52 + 192))}"),
-          ("AUTO", f"awaiting_buyer_ship past its deadline {iso_utc(at(88 + 120))}"))),
+          ("AUTO", f"awaiting_buyer_ship past its deadline {iso_utc(at(88 + 120))}"),
+          ("OFF", f"awaiting_buyer_response past its deadline {iso_utc(at(81 + 48))}"),
+          ("DEC", f"pending past its deadline {iso_utc(at(72 + 48))}"),
+          ("LAP", f"awaiting_buyer_ship past its deadline {iso_utc(at(97 + 120))}"))),
         also=("BUY",),
         now=NOW + 30 * 24 * H,
     ),

@@ -62,6 +62,10 @@ def cancelled() -> d.Request:
     return d.cancel(new(), T0 + hours(1)).after
 
 
+def offered(at=T1) -> d.Request:
+    return d.offer(new(), "alice", at, RULES, "6.50").after
+
+
 ALL_STATES = {
     S.PENDING: new,
     S.AWAITING_BUYER_SHIP: awaiting,
@@ -70,6 +74,7 @@ ALL_STATES = {
     S.REJECTED: rejected,
     S.CANCELLED: cancelled,
     S.IN_MEDIATION: in_mediation,
+    S.AWAITING_BUYER_RESPONSE: offered,
 }
 
 

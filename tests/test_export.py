@@ -26,7 +26,8 @@ H = pendulum.duration(hours=1)
 KEYS = [
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "created_at",
     "respond_by", "amount", "currency", "buyer", "product", "reason", "buyer_note",
-    "auto_approved", "records",
+    "auto_approved", "refund_amount", "offer_amount", "offer_by", "keep_item", "reject_stage",
+    "records",
 ]  # fmt: skip
 
 
@@ -70,7 +71,9 @@ def test_jsonl_has_the_designs_keys_in_order_one_request_a_line(story):
         "arbitration": "support_buyer", "created_at": "2026-11-20T09:00:00Z",
         "respond_by": "2026-11-22T09:00:00Z", "amount": "12.99", "currency": "USD",
         "buyer": "Ana Lima", "product": "Stoneware mug", "reason": "damaged",
-        "buyer_note": "cracked on arrival", "auto_approved": False, "records": None,
+        "buyer_note": "cracked on arrival", "auto_approved": False, "refund_amount": "12.99",
+        "offer_amount": None, "offer_by": None, "keep_item": False, "reject_stage": "request",
+        "records": None,
     }  # fmt: skip
     assert r1["records"] == [
         {"at": "2026-11-20T09:00:00Z", "actor": "buyer", "kind": "submitted", "from": None,

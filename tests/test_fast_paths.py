@@ -55,10 +55,11 @@ moments = st.integers(-(10**15), 4 * 10**15)  # microseconds around 1970..2096
     deadline=st.one_of(st.none(), moments),
     later=st.one_of(st.integers(-(10**12), 10**13), st.just(0)),
     ship_window=windows,
+    respond_window=windows,
     since=moments,
 )
 def test_passed_deadlines_on_micros_agrees_with_catch_up(
-    status, rtype, deadline, later, ship_window, since
+    status, rtype, deadline, later, ship_window, respond_window, since
 ):
     now = (deadline if deadline is not None else since) + later
     req = d.Request(
@@ -69,10 +70,10 @@ def test_passed_deadlines_on_micros_agrees_with_catch_up(
         deadline_at=None if deadline is None else from_micros(deadline),
         version=3, status_since=from_micros(since),
     )  # fmt: skip
-    rules = d.Rules(ship_window=ship_window)
+    rules = d.Rules(ship_window=ship_window, respond_window=respond_window)
     change = d.catch_up(req, from_micros(now), rules)
     after, new_deadline, steps = d.passed_deadlines(
-        status, rtype, deadline, now, span_micros(ship_window)
+        status, rtype, deadline, now, span_micros(ship_window), span_micros(respond_window)
     )
     assert after is change.after.status
     assert new_deadline == (
@@ -84,6 +85,12 @@ def test_passed_deadlines_on_micros_agrees_with_catch_up(
     assert all(r.actor == "system" and r.details == {} for r in change.records)
     if steps:
         assert change.after.status_since == from_micros(steps[-1][1])
+        # What the sweep writes besides (services._sweep_batch): respond_by after a lapse,
+        # and the refund of the status reached.
+        lapses = [at for k, at, _f, _t in steps if k is d.Kind.OFFER_LAPSED]
+        respond_by = lapses[-1] + span_micros(respond_window) if lapses else since
+        assert to_micros(change.after.respond_by) == respond_by
+        assert change.after.refund_cents == d.refund_after(after, 1299)
     else:
         assert change.after == req
 
@@ -173,7 +180,8 @@ def test_a_moved_request_fails_the_whole_batch(svc, engine):
     for n in range(3):
         svc.submit(BUYER, submission(f"R{n}", f"O{n}"), T0)
     moves = [
-        ("completed", "completed", None, to_micros(T0 + hours(48)), 2, None, f"R{n}", 1)
+        ("completed", "completed", None, to_micros(T0 + hours(48)), to_micros(T0 + hours(48)),
+         1299, 2, None, f"R{n}", 1)  # fmt: skip
         for n in range(3)
     ]
     moves[1] = moves[1][:-1] + (7,)  # read at a version it no longer has

@@ -111,13 +111,13 @@ def by_week(*events: tuple[int, int, str, str]) -> dict:
 
 def expected_all() -> dict:
     statuses = ("pending", "awaiting_buyer_ship", "buyer_shipped", "completed", "rejected",
-                "cancelled", "in_mediation")  # fmt: skip
+                "cancelled", "in_mediation", "awaiting_buyer_response")  # fmt: skip
     spread = lambda n, median, p90: {"count": n, "median": median, "p90": p90}  # noqa: E731
     return {
         "period": {"since": SINCE.isoformat(), "until": UNTIL.isoformat()},
         "shops": None,
         "requests": 11,
-        "by_status": dict(zip(statuses, (1, 0, 1, 6, 1, 2, 0), strict=True)),
+        "by_status": dict(zip(statuses, (1, 0, 1, 6, 1, 2, 0, 0), strict=True)),
         "auto_approved": {
             "count": 4,
             "amount": {"EUR": "17.50", "JPY": "1500", "USD": "99.99"},

@@ -74,6 +74,8 @@ def _worker(url: str, job: dict, barrier, out: str) -> None:
                     svc.accept(actor, rid, at)
                 elif kind == "reject":
                     svc.reject(actor, rid, at, "no_proof", "")
+                elif kind == "offer":
+                    svc.offer(actor, rid, at, "6.50")
                 elif kind == "appeal":
                     svc.appeal(actor, rid, at)
                 elif kind == "submit":
@@ -292,3 +294,50 @@ def test_two_processes_race_submit_and_appeal_against_a_second_request(
     by_request = history(engine)
     for rid, row in rows.items():
         assert row.version == len(by_request[rid]), rid
+
+
+# ---------------------------------------------------------------------------------------------
+# DESIGN §7: an offer and an accept on the same requests
+
+
+def test_an_offer_and_an_accept_race_one_wins_the_other_is_told_who(
+    svc, engine, db_url, tmp_path
+):
+    n = 60
+    for i in range(n):
+        svc.submit(BUYER, submission(rid_of(i), f"O{i:03d}"), created_at(i))
+    ids = [rid_of(i) for i in range(n)]
+    at = str(T0 + pendulum.duration(hours=1))
+    jobs = [
+        {"actor": "alice", "steps": [["offer", rid, at] for rid in ids]},
+        {"actor": "bob", "steps": [["accept", rid, at] for rid in reversed(ids)]},
+    ]
+    if db_url.startswith("sqlite"):
+        for job in jobs:
+            job["pause"] = 0.002
+    results = race(db_url, jobs, tmp_path)
+
+    by_request = history(engine)
+    winner = {}
+    for rid in ids:
+        decisions = [r for r in by_request[rid] if r.kind in ("offered", "accepted")]
+        assert len(decisions) == 1, (rid, [r.kind for r in by_request[rid]])
+        winner[rid] = (decisions[0].kind, decisions[0].actor)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(requests.c.id, requests.c.status)).all())
+    wins = Counter()
+    for job, got in zip(jobs, results, strict=True):
+        for kind, rid, _detail, ok, message in got:
+            past = {"offer": "offered", "accept": "accepted"}[kind]
+            if ok:
+                assert winner[rid] == (past, job["actor"]), (rid, message)
+                wins[job["actor"]] += 1
+            else:
+                won_kind, won_by = winner[rid]
+                assert f"{won_kind} by {won_by}" in message, (rid, message)
+                assert message.startswith(rid), message
+            expected = "awaiting_buyer_response" if winner[rid][0] == "offered" else (
+                "awaiting_buyer_ship"
+            )
+            assert statuses[rid] == expected, rid
+    assert sum(wins.values()) == n, wins  # exactly one winner a request

@@ -101,7 +101,13 @@ def replay(lives: Lives, rules: d.Rules) -> Lives:
 def _act(req: d.Request, rec: d.Record, order: d.OrderHistory, rules: d.Rules) -> d.Change:
     at, who, det = rec.at, rec.actor, rec.details
     return {
-        d.Kind.ACCEPTED: lambda: d.accept(req, who, at, rules),
+        d.Kind.ACCEPTED: lambda: d.accept(req, who, at, rules, det.get("keep_item")),
+        d.Kind.OFFERED: lambda: d.offer(req, who, at, rules, det["amount"]),
+        d.Kind.AGREED: lambda: d.agree(req, at),
+        d.Kind.DECLINED: lambda: d.decline(req, at, rules),
+        d.Kind.RECEIPT_REJECTED: lambda: d.reject_receipt(
+            req, who, at, rules, det["reason"], det["note"]
+        ),
         d.Kind.REJECTED: lambda: d.reject(req, who, at, rules, det["reason"], det.get("note")),
         d.Kind.CANCELLED: lambda: d.cancel(req, at),
         d.Kind.SHIPPED: lambda: d.ship(req, at, rules, det["tracking"]),

@@ -449,14 +449,16 @@ def micros(column: Any) -> Any:
 
 def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
     """At most `limit` requests whose deadline has come, as plain rows of (id, shop, type,
-    status, deadline_at in microseconds, version, chain), locked for this transaction (on
-    PostgreSQL; rows another sweep holds are skipped, not waited for); the chain is the head
-    the records the sweep writes follow (store/chain.py). To Proceed's, then In Process's,
-    each tab oldest deadline first: one query a tab walks its (tab, deadline_at, id) index in
-    order and stops at the limit, where one query for both tabs would gather and sort every
-    due request of both first. The order across tabs does not matter: each request's
-    deadlines are applied on their own. Sent as the driver's SQL: `apply` asks it before
-    every line, and SQLAlchemy's statement building cost more than the query."""
+    status, deadline_at in microseconds, version, chain, amount_cents, respond_by,
+    created_at), locked for this transaction (on PostgreSQL; rows another sweep holds are
+    skipped, not waited for); the chain is the head the records the sweep writes follow
+    (store/chain.py), the amount is the refund of an approval, respond_by moves after a lapsed
+    offer, and created_at orders deadlines at the same moment (DESIGN §7: the sweep sorts a
+    batch by it). To Proceed's, then In Process's, each tab oldest deadline first: one query a
+    tab walks its (tab, deadline_at, id) index in order and stops at the limit, where one
+    query for both tabs would gather and sort every due request of both first. Sent as the
+    driver's SQL: `apply` asks it before every line, and SQLAlchemy's statement building cost
+    more than the query."""
     sql = _due_sql(conn.dialect.name, conn.dialect.paramstyle)
     rows: list[Any] = []
     for tab in _TIMED_TABS:
@@ -470,7 +472,8 @@ def due_tuples(conn: Connection, now_us: int, limit: int) -> list[Any]:
 def _due_sql(dialect: str, paramstyle: str) -> str:
     mark = PLACEHOLDER[paramstyle]
     sql = (
-        "SELECT id, shop, type, status, deadline_at, version, chain FROM requests "
+        "SELECT id, shop, type, status, deadline_at, version, chain, amount_cents, respond_by, "
+        "created_at FROM requests "
         f"WHERE tab = {mark} AND deadline_at <= {mark} "
         f"ORDER BY deadline_at, id LIMIT {mark}"
     )

@@ -13,17 +13,21 @@ from returns_tui.timefmt import from_micros
 REQUEST_FIELDS = (
     "id order_id shop type buyer product sku quantity amount_cents currency reason buyer_note "
     "created_at attempt status arbitration respond_by deadline_at rejected_at tracking "
-    "status_since version"
+    "status_since version refund_cents offer_cents offer_by"
 ).split()
 
 
 def to_request(row: Mapping[str, Any]) -> d.Request:
     arb = row["arbitration"]
+    stage = row["reject_stage"]
     return d.Request(
         **{k: row[k] for k in REQUEST_FIELDS if k not in ("type", "status", "arbitration")},
         type=d.RequestType(row["type"]),
         status=d.Status(row["status"]),
         arbitration=d.Arbitration(arb) if arb else None,
+        # SQLite's driver hands a boolean back as 0 or 1 when read without SQLAlchemy.
+        keep_item=bool(row["keep_item"]),
+        reject_stage=d.RejectStage(stage) if stage else None,
     )
 
 
@@ -33,6 +37,8 @@ def request_values(req: d.Request) -> dict[str, Any]:
     values["type"] = req.type.value
     values["status"] = req.status.value
     values["arbitration"] = req.arbitration.value if req.arbitration else None
+    values["keep_item"] = req.keep_item
+    values["reject_stage"] = req.reject_stage.value if req.reject_stage else None
     values["tab"] = d.TAB_OF_STATUS[req.status].value
     values["search_text"] = search.search_text(
         req.id, req.order_id, req.tracking, req.shop, req.buyer, req.product, req.sku, req.reason

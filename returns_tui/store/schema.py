@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -69,6 +71,14 @@ requests = Table(
     # from before migration 0003 get theirs from it, and `check` reports a row without.
     Column("seal", LargeBinary),
     Column("chain", LargeBinary),
+    # DESIGN §7 (migration 0006): the refund given or to come, the partial refund offered and
+    # the buyer's deadline to answer it, whether the buyer kept the item, and the stage of the
+    # latest rejection (request or receipt).
+    Column("refund_cents", BigInteger),
+    Column("offer_cents", BigInteger),
+    Column("offer_by", UTCTime),
+    Column("keep_item", Boolean, nullable=False, server_default=false()),
+    Column("reject_stage", String(8)),
     # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
     # (store.search.search_text). Written with the request; indexed for search (migration 0004).
     Column("search_text", Text, nullable=False, server_default=""),

@@ -108,7 +108,8 @@ def _moves_sql(paramstyle: str) -> tuple[str, str]:
     mark = PLACEHOLDER[paramstyle]
     update = (
         f"UPDATE requests SET status = {mark}, tab = {mark}, deadline_at = {mark}, "
-        f"status_since = {mark}, version = {mark}, chain = {mark} "
+        f"status_since = {mark}, respond_by = {mark}, refund_cents = {mark}, "
+        f"version = {mark}, chain = {mark} "
         f"WHERE id = {mark} AND version = {mark}"
     )
     insert = (
@@ -120,10 +121,11 @@ def _moves_sql(paramstyle: str) -> tuple[str, str]:
 
 def write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None:
     """Automatic transitions through the driver's executemany: `moves` are (status, tab,
-    deadline_at, status_since, version, head, id, version read) with times in microseconds,
-    each a compare-and-set on the version read; `recs` the records' rows in the columns of
-    record_values and their chain. A row that someone else changed meanwhile fails the whole
-    batch (Lost)."""
+    deadline_at, status_since, respond_by, refund_cents, version, head, id, version read) with
+    times in microseconds (respond_by moves after a lapsed offer, refund_cents with an
+    approval: DESIGN §7), each a compare-and-set on the version read; `recs` the records'
+    rows in the columns of record_values and their chain. A row that someone else changed
+    meanwhile fails the whole batch (Lost)."""
     if not moves:
         return
     update, insert = _moves_sql(conn.dialect.paramstyle)
