@@ -145,8 +145,8 @@ RECEIPT_NOTES = (
     "The charger and cable are missing.",
     "Heavy scratches; it was not like this when sent.",
 )
-# An offer's share of the amount asked (DESIGN §7's partial refund).
-OFFER_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
+# An offer's share of the amount asked, in per cent (DESIGN §7's partial refund).
+OFFER_SHARES = (50, 60, 70, 80, 90)
 STAFF_NOTES = (
     "Called the buyer, waiting for photos.",
     "Escalated to the warehouse.",
@@ -587,7 +587,7 @@ class _Orders:
             move = "wait"  # rejected twice, or at receipt: only an appeal is left
         elif move == "accept_keep" and life.sub.type == d.RequestType.REFUND:
             move = "accept"  # nothing to keep
-        elif move == "offer" and (life.offer is not None or _offer_cents(life, 0.5) is None):
+        elif move == "offer" and (life.offer is not None or _offer_cents(life, 50) is None):
             move = "accept"  # one offer per request, and one below the amount
         return None if move == "wait" else move
 
@@ -606,7 +606,7 @@ class _Orders:
         elif move == "accept_keep":
             life.accept_keep(at, self._operator(life))
         elif move == "offer":
-            cents = _offer_cents(life, _pick(rng, OFFER_SHARES)) or _offer_cents(life, 0.5)
+            cents = _offer_cents(life, _pick(rng, OFFER_SHARES)) or _offer_cents(life, 50)
             life.offer_(at, self._operator(life), cents or 0)
         elif move == "agree":
             life.agree(at)
@@ -645,11 +645,11 @@ class _Orders:
         return OPERATORS.get(life.sub.shop, (f"{life.sub.shop}-ops",))
 
 
-def _offer_cents(life: _Life, share: float) -> int | None:
-    """`share` of the amount asked, in the currency's minor units, if that is a valid offer
-    (at least one minor unit, below the amount); else None."""
+def _offer_cents(life: _Life, percent: int) -> int | None:
+    """`percent` of the amount asked, in the currency's minor units (money is never a float),
+    if that is a valid offer (at least one minor unit, below the amount); else None."""
     unit = 100 if minor_digits(life.sub.currency) == 0 else 1
-    cents = int(life.cents * share) // unit * unit
+    cents = life.cents * percent // 100 // unit * unit
     return cents if unit <= cents < life.cents else None
 
 

@@ -304,3 +304,20 @@ def test_report_refusals_are_one_line(report):
     assert (status, out) == (1, "") and "not an operator of shop globex" in err
     status, out, err = report(user="nobody")
     assert status == 1 and "not a returns-tui user" in err
+
+
+def test_a_partial_refund_the_buyer_agreed_to_counts_what_was_refunded(svc):
+    """DESIGN §7: the refund of a request completed by `agree` is the offer, not the amount
+    asked (store/insight_queries.refunds reads refund_cents)."""
+    lines = [
+        submit(at(1, 9), "R1", "acme", RR, "40.00", "USD", "damaged", "A"),
+        line(at(1, 10), "alice", "offer", request_id="R1", amount="15.50"),
+        line(at(1, 11), "buyer", "agree", request_id="R1"),
+        submit(at(1, 12), "R2", "acme", REFUND, "10.00", "USD", "damaged", "A"),
+        line(at(1, 13), "alice", "accept", request_id="R2"),
+    ]
+    verdicts = apply_text(svc, "\n".join(lines) + "\n")
+    assert all(v["ok"] for v in verdicts), verdicts
+    figures = as_json(insights.load(svc, svc.login("root-admin"), PERIOD))
+    assert figures["refunds"]["count"] == 2
+    assert figures["refunds"]["amount"] == {"USD": "25.50"}  # 15.50 agreed + 10.00 in full

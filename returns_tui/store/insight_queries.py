@@ -116,11 +116,12 @@ def first_answers(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
 
 def refunds(conn: Connection, span: Span) -> list[tuple[str, int, int, int]]:
     """(currency, day the request was completed, requests, amount refunded) of the requests
-    completed in the period. The refund is the amount asked: the partial offers of DESIGN §7
-    are not in this store."""
+    completed in the period. The refund is what the request refunded (`refund_cents`: the
+    offer when the buyer agreed to one, DESIGN §7), else the amount asked."""
     return _run(
         conn,
-        "SELECT r.currency, (rec.at - :start) / :day AS d, COUNT(*), SUM(r.amount_cents) "
+        "SELECT r.currency, (rec.at - :start) / :day AS d, COUNT(*), "
+        "SUM(COALESCE(r.refund_cents, r.amount_cents)) "
         "FROM records rec JOIN requests r ON r.id = rec.request_id "
         "WHERE rec.kind IN :kinds AND rec.to_status = 'completed' "
         "AND rec.at >= :start AND rec.at < :end {shops} "
