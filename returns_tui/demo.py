@@ -9,7 +9,7 @@ support agent with `--as agent`), an admin and the other role's user.
 
 While the console runs, a daemon thread plays the buyers through the same services and
 rules as everyone else: a new request every 20 to 40 seconds; now and then a shipment, a
-cancellation or an appeal of a recent rejection. What the rules refuse is simply not done
+cancellation, an appeal of a recent rejection, or an answer to a partial refund offered. What the rules refuse is simply not done
 (a buyer who is too late is normal), and the thread never writes to the terminal.
 RETURNS_TUI_DEMO_PACE scales its intervals (0.05 makes it twenty times as lively), for the
 terminal tests.
@@ -56,7 +56,8 @@ PACE_ENV = "RETURNS_TUI_DEMO_PACE"
 SUBMIT_EVERY = (20.0, 40.0)
 EVENT_EVERY = (6.0, 20.0)
 # How often each kind of buyer event is tried.
-EVENT_WEIGHTS = {"ship": 5, "appeal": 3, "cancel": 2}
+# A partial refund offered (DESIGN §7) is agreed to or declined; one left alone lapses.
+EVENT_WEIGHTS = {"ship": 5, "appeal": 3, "cancel": 2, "agree": 2, "decline": 1}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,6 +234,14 @@ class BuyerSimulator:
         if row is None:
             return None
         return self.service.appeal(BUYER, row.id, now).id
+
+    def _agree(self, now: DateTime) -> str | None:
+        row = self._pick(d.Tab.IN_PROCESS, now, {d.Status.AWAITING_BUYER_RESPONSE})
+        return None if row is None else self.service.agree(BUYER, row.id, now).id
+
+    def _decline(self, now: DateTime) -> str | None:
+        row = self._pick(d.Tab.IN_PROCESS, now, {d.Status.AWAITING_BUYER_RESPONSE})
+        return None if row is None else self.service.decline(BUYER, row.id, now).id
 
     def _pick(
         self, tab: d.Tab, now: DateTime, statuses: set[d.Status], *, open_window: bool = False

@@ -115,6 +115,7 @@ def test_buyers_act_through_the_services_and_keep_every_invariant(service):
     # About one request every 30 s, and the other events in between.
     assert 90 <= kinds["submit"] <= 180, kinds
     assert kinds["ship"] > 0 and kinds["cancel"] > 0 and kinds["appeal"] > 0, kinds
+    assert kinds["agree"] + kinds["decline"] > 0, kinds  # offers answered (DESIGN §7)
     assert check(service.engine, end) == []
 
     admin = service.login(demo.ADMIN)
@@ -128,6 +129,8 @@ def test_buyers_act_through_the_services_and_keep_every_invariant(service):
             "ship": d.Kind.SHIPPED,
             "cancel": d.Kind.CANCELLED,
             "appeal": d.Kind.APPEALED,
+            "agree": d.Kind.AGREED,
+            "decline": d.Kind.DECLINED,
         }[action]
         mine = [r for r in recs if r.kind is expected]
         assert mine and all(r.actor == "buyer" for r in mine)
