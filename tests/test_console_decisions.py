@@ -194,3 +194,29 @@ def test_the_records_say_each_step_of_an_offer_and_a_receipt_rejection():
     # Data stays data: an amount from a record is never markup nor a control sequence.
     hostile = said(d.Kind.OFFERED, amount=HOSTILE)
     assert "\x1b" not in hostile
+
+
+async def test_o_and_x_give_way_in_the_footer_before_the_older_keys(svc):
+    """At 120 columns the footer had just room for the keys before §7: o and x give way
+    first (they stay in help and the palette), and show when the terminal is wide enough."""
+    from textual.widgets._footer import FooterKey
+
+    submit(svc, "R1", NOW.subtract(hours=1))
+
+    def on_screen(app, width: int) -> list[str]:
+        return [
+            key.key_display
+            for key in app.screen.query(FooterKey)
+            if key.display and key.region.width and key.region.right <= width
+        ]
+
+    async with opened(svc, "alice", FakeClock(), size=(120, 36)) as (app, pilot):
+        await wait_for(pilot, lambda: "^q" in on_screen(app, 120), what="^q at 120 columns")
+        shown = on_screen(app, 120)
+        assert {"a", "r", "v", "c", "n", "/", "s", "␣", "i", "?", "^q"} <= set(shown), shown
+        assert "o" not in shown and "x" not in shown, shown
+        await pilot.resize_terminal(200, 36)
+        await wait_for(pilot, lambda: "x" in on_screen(app, 200), what="x at 200 columns")
+        assert {"o", "x", "A", "?", "^q"} <= set(on_screen(app, 200))
+        keys = [key for key, _ in app.main.key_rows()]
+        assert "o" in keys and "x" in keys  # in help at every width
