@@ -188,13 +188,18 @@ ACTIONS: tuple[Action, ...] = (
     ),
     # DESIGN §7: one partial refund offered per request and the buyer's answer to it (its
     # lapse at offer_by is time's: domain.deadline_passes), and a returned package rejected
-    # at receipt. Not on the console's keys yet: the console's tables do not have them.
+    # at receipt. The buyer's answers have no console key: buyers answer through `apply`.
     Action(
         "offer",
         _OPERATOR,
         d.Kind.OFFERED,
         lambda r, f, p: d.offer(r, f.actor, f.now, f.rules, p["amount"]),
         (Field("amount", DECIMAL_STRING),),
+        key="o",
+        label="Offer",
+        done="offered a partial refund; the buyer answers",
+        title="Offer partial refund",
+        help="Offer the buyer part of the amount asked; they keep the item if they agree",
     ),
     Action("agree", _BUYER, d.Kind.AGREED, lambda r, f, p: d.agree(r, f.now)),
     Action("decline", _BUYER, d.Kind.DECLINED, lambda r, f, p: d.decline(r, f.now, f.rules)),
@@ -204,8 +209,16 @@ ACTIONS: tuple[Action, ...] = (
         d.Kind.RECEIPT_REJECTED,
         lambda r, f, p: d.reject_receipt(r, f.actor, f.now, f.rules, p["reason"], p["note"]),
         (Field("reason"), Field("note")),
+        key="x",
+        label="Reject receipt",
+        done="rejected at receipt",
+        title="Reject returned package",
+        help="The returned package is not acceptable: reject it with a reason and a note",
     ),
 )
+
+# The accept dialog's third answer for a return (accept with keep_item true, DESIGN §7).
+KEEP_ITEM_LABEL = "Refund, buyer keeps it"
 
 BY_NAME: dict[str, Action] = {action.name: action for action in ACTIONS}
 NAMES = tuple(BY_NAME)

@@ -577,13 +577,7 @@ def offer(req: Request, actor: str, now: DateTime, rules: Rules, amount: Any) ->
         raise Refused(
             f"An offer was already made on {quoted(req.id)}; a request gets one offer only."
         )
-    cents = parse_amount(amount, req.currency)
-    if cents >= req.amount_cents:
-        asked = format_amount(req.amount_cents, req.currency)
-        raise Refused(
-            f"An offer must be below the amount asked ({asked} {req.currency}); "
-            f"{amount} is not."
-        )
+    cents = check_offer_amount(amount, req.amount_cents, req.currency)
     offer_by = now + rules.offer_window
     after = replace(
         req,
@@ -594,6 +588,18 @@ def offer(req: Request, actor: str, now: DateTime, rules: Rules, amount: Any) ->
     )
     text = format_amount(cents, req.currency)
     return _change(req, actor, now, Kind.OFFERED, after, amount=text)
+
+
+def check_offer_amount(amount: Any, asked_cents: int, currency: str) -> int:
+    """An offer's amount in minor units: a positive decimal string in the currency's minor
+    digits, strictly below the amount asked. The offer dialog's check too."""
+    cents = parse_amount(amount, currency)
+    if cents >= asked_cents:
+        asked = format_amount(asked_cents, currency)
+        raise Refused(
+            f"An offer must be below the amount asked ({asked} {currency}); {amount} is not."
+        )
+    return cents
 
 
 def agree(req: Request, now: DateTime) -> Change:
@@ -645,13 +651,7 @@ def reject_receipt(
     request (it reached buyer_shipped through a mediation): then nothing can follow it, and
     it has no deadline."""
     _require_status(req, Kind.RECEIPT_REJECTED)
-    if not isinstance(reason, str) or reason not in rules.receipt_reasons:
-        names = ", ".join(rules.receipt_reasons)
-        raise Refused(
-            f"Choose a reason for rejecting a returned package ({names}); "
-            f"{quoted(reason, 64)} is not one."
-        )
-    check_note(note)
+    check_receipt_reject_input(reason, note, rules)
     window_end = now + rules.after_rejection_window if req.arbitration is None else None
     after = replace(
         req,
@@ -662,6 +662,18 @@ def reject_receipt(
         reject_stage=RejectStage.RECEIPT,
     )
     return _change(req, actor, now, Kind.RECEIPT_REJECTED, after, reason=reason, note=note)
+
+
+def check_receipt_reject_input(reason: Any, note: Any, rules: Rules) -> None:
+    """A receipt rejection's reason (from rules.receipt_reasons) and its required note; the
+    console's dialog checks with it too."""
+    if not isinstance(reason, str) or reason not in rules.receipt_reasons:
+        names = ", ".join(rules.receipt_reasons)
+        raise Refused(
+            f"Choose a reason for rejecting a returned package ({names}); "
+            f"{quoted(reason, 64)} is not one."
+        )
+    check_note(note)
 
 
 def check_reject_input(reason: Any, note: Any, rules: Rules) -> None:

@@ -41,7 +41,7 @@ from returns_tui.console_data import (
 from returns_tui.errors import Refused, ReturnsError, StoreError
 from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
-from returns_tui.screens.confirm import ConfirmScreen
+from returns_tui.screens.confirm import EXTRA, ConfirmScreen
 from returns_tui.screens.export_dialog import ExportScreen
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.live_feed import LiveFeed
@@ -60,6 +60,7 @@ from returns_tui.screens.messages import (
     WindowLoaded,
 )
 from returns_tui.screens.note import NoteScreen
+from returns_tui.screens.offer import OfferScreen
 from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
 from returns_tui.services import Returns
@@ -102,6 +103,7 @@ def _palette_of(name: str) -> tuple[str, str, str]:
     assert action.title is not None and action.help is not None
     return (name, action.title, action.help)
 
+
 # The help's words for keys whose footer label is too short to explain them.
 _KEY_HELP = {"command_palette": "Command palette: every action by name"}
 # The bindings every Textual screen has (focus next/previous, copy), kept out of the help's list.
@@ -123,6 +125,8 @@ class ConsoleScreen(LiveFeed):
         # Out of the footer (it has room for the others only); in help and the palette.
         Binding("y", "accept_next", "Accept, next", id="accept_next", show=False),
         _key_of("reject"),
+        _key_of("offer"),
+        _key_of("reject_receipt"),
         Binding("v", "records", "View", id="records"),
         _key_of("receive"),
         _key_of("note"),
@@ -143,6 +147,8 @@ class ConsoleScreen(LiveFeed):
         _palette_of("accept"),
         ("accept_next", "Accept and next", "Accept the highlighted request, then go to the next"),
         _palette_of("reject"),
+        _palette_of("offer"),
+        _palette_of("reject_receipt"),
         ("records", "View return records", "The highlighted request's history"),
         _palette_of("receive"),
         _palette_of("note"),
@@ -588,24 +594,34 @@ class ConsoleScreen(LiveFeed):
         if (rid := self._current(d.Kind.ACCEPTED)) is None or row is None:
             return
         money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
+        # DESIGN §7: a return may be refunded at once with the item left with the buyer.
+        keep = row.type == d.RequestType.RETURN_AND_REFUND
         if row.type == d.RequestType.REFUND:
             body = f"{money} is refunded to {row.buyer} now; the buyer keeps {row.product}."
         else:
             body = (
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
-                "when it arrives."
+                f"when it arrives. Or {money} is refunded now and the buyer keeps "
+                f"{row.product}: {actions.KEEP_ITEM_LABEL} (k)."
             )
 
-        def done(ok: bool | None) -> None:
-            if not ok:
+        def done(answer: bool | str | None) -> None:
+            if not answer:
                 return
             if then_next and self.table.highlighted_id == rid:
                 self.table.move_cursor(row=self.table.cursor_row + 1)
-            self.act("accept", [rid])
+            if answer == EXTRA:
+                self.act("accept", [rid], keep_item=True)
+            else:
+                self.act("accept", [rid])
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Accept request {safe(rid)}?", safe(body), "Accept", watch=(rid, row.status)
+                f"Accept request {safe(rid)}?",
+                safe(body),
+                "Accept",
+                watch=(rid, row.status),
+                extra=actions.KEEP_ITEM_LABEL if keep else None,
             ),
             done,
         )
@@ -671,6 +687,36 @@ class ConsoleScreen(LiveFeed):
 
         self.app.push_screen(RejectScreen(rid, self.service.rules), done)
 
+    def action_offer(self) -> None:
+        row = self.table.highlighted_row
+        if (rid := self._current(d.Kind.OFFERED)) is None or row is None:
+            return
+
+        def done(amount: str | None) -> None:
+            if amount is not None:
+                self.act("offer", [rid], amount=amount)
+
+        self.app.push_screen(OfferScreen(rid, row.amount_cents, row.currency), done)
+
+    def action_reject_receipt(self) -> None:
+        if (rid := self._current(d.Kind.RECEIPT_REJECTED)) is None:
+            return
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result is not None:
+                self.act("reject_receipt", [rid], reason=result[0], note=result[1])
+
+        rules = self.service.rules
+        screen = RejectScreen(
+            rid,
+            rules,
+            reasons=rules.receipt_reasons,
+            title=f"Reject the returned package of {safe(rid)}",
+            check=d.check_receipt_reject_input,
+            note_required=True,
+        )
+        self.app.push_screen(screen, done)
+
     def action_receive(self) -> None:
         row = self.table.highlighted_row
         if (rid := self._current(d.Kind.RECEIVED)) is None or row is None:
@@ -699,12 +745,13 @@ class ConsoleScreen(LiveFeed):
         self.app.push_screen(NoteScreen(rid), done)
 
     def action_records(self) -> None:
-        if (rid := self._current()) is not None:
-            self._open_with(partial(self._read_records, rid))
+        row = self.table.highlighted_row
+        if (rid := self._current()) is not None and row is not None:
+            self._open_with(partial(self._read_records, rid, row.currency))
 
-    def _read_records(self, rid: str) -> Callable[[], None]:
+    def _read_records(self, rid: str, currency: str) -> Callable[[], None]:
         records = self.service.records(self.actor, rid)
-        screen = RecordsScreen(rid, records, self.service.rules, self.tz)
+        screen = RecordsScreen(rid, records, self.service.rules, self.tz, currency)
         return lambda: self.app.push_screen(screen)
 
     def action_mediate(self) -> None:
@@ -920,5 +967,3 @@ def _marked_left_out(marked: int, not_now: Sequence[str]) -> str:
     shown = [safe(m, single_line=True) for m in not_now[:5]]
     shown += [f"… and {n - 5} more"] if n > 5 else []
     return "\n".join([head, *shown])
-
-

@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from returns_tui import labels
 from returns_tui.domain import Kind, Record, Rules, Status
 from returns_tui.screens.form import Dialog
 from returns_tui.textsafe import safe
@@ -36,15 +37,25 @@ def window_text(window: Duration) -> str:
     return f"{hours:g} h"
 
 
-def reason_label(code: object, rules: Rules) -> str:
-    """The label of a reason code; an unknown code (the list changed since) as itself."""
+def reason_label(code: object, rules: Rules, receipt: bool = False) -> str:
+    """The label of a reason code (of a returned package's rejection with `receipt`); an
+    unknown code (the list changed since) as itself."""
     text = str(code)
-    return safe(rules.reasons.get(text, text))
+    return safe((rules.receipt_reasons if receipt else rules.reasons).get(text, text))
 
 
-def what_happened(rec: Record, rules: Rules) -> str:
-    """One record in words, as the timeline's headline."""
+def _money(details: dict, currency: str | None) -> str:
+    """A record's amount (a decimal string, as the domain wrote it), with the currency."""
+    shown = safe(str(details.get("amount", "")), single_line=True)
+    return f"{shown} {safe(currency, single_line=True)}" if currency else shown
+
+
+def what_happened(rec: Record, rules: Rules, currency: str | None = None) -> str:
+    """One record in words, as the timeline's headline; `currency`: the request's, for the
+    amounts of an offer's records."""
     details = rec.details
+    if (offer := _offer_happened(rec, rules, currency)) is not None:
+        return offer
     match rec.kind:
         case Kind.SUBMITTED:
             return "request submitted by the buyer"
@@ -84,9 +95,36 @@ def what_happened(rec: Record, rules: Rules) -> str:
     return safe(str(rec.kind))
 
 
+def _offer_happened(rec: Record, rules: Rules, currency: str | None) -> str | None:
+    """A partial refund's records and a returned package's rejection (DESIGN §7) in words,
+    each kind's word from labels.kind; None for the other kinds."""
+    word = labels.kind(rec.kind)
+    match rec.kind:
+        case Kind.OFFERED:
+            return f"{word} of {_money(rec.details, currency)}"
+        case Kind.AGREED:
+            return (
+                f"offer {word} by the buyer: {_money(rec.details, currency)} refunded; "
+                "the buyer keeps the item"
+            )
+        case Kind.DECLINED:
+            return f"offer {word} by the buyer; the seller answers the request again"
+        case Kind.OFFER_LAPSED:
+            return (
+                f"offer {word} ({window_text(rules.offer_window)} passed); "
+                "the seller answers the request again"
+            )
+        case Kind.RECEIPT_REJECTED:
+            reason = reason_label(rec.details.get("reason", ""), rules, receipt=True)
+            return f"returned package {word}: {reason}"
+    return None
+
+
 def _approval_tail(rec: Record) -> str:
     if rec.to_status is Status.AWAITING_BUYER_SHIP:
         return "; the buyer ships the item back"
+    if rec.to_status is Status.COMPLETED and rec.details.get("keep_item"):
+        return "; refund issued, the buyer keeps the item"
     if rec.to_status is Status.COMPLETED:
         return "; refund issued"
     return ""
@@ -107,7 +145,9 @@ def _actor_column(actor: str) -> str:
     return name.plain
 
 
-def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
+def record_text(
+    rec: Record, rules: Rules, tz: str | None = None, currency: str | None = None
+) -> Text:
     """One entry of the timeline: when, who, the move, what happened, and its details."""
     move = (
         f"({_status_text(rec.to_status)})"
@@ -121,7 +161,7 @@ def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
         " ",
         (move, "dim"),
         "\n",
-        (what_happened(rec, rules), "bold"),
+        (what_happened(rec, rules, currency), "bold"),
     )
     details = rec.details
     if (decision := details.get("decision")) is not None:
@@ -130,7 +170,8 @@ def record_text(rec: Record, rules: Rules, tz: str | None = None) -> Text:
     if (tracking := details.get("tracking")) is not None:
         text.append("\n  Tracking: ", style="dim")
         text.append(safe(str(tracking)))
-    if rec.kind is not Kind.REJECTED and (reason := details.get("reason")) is not None:
+    headline_reason = (Kind.REJECTED, Kind.RECEIPT_REJECTED)
+    if rec.kind not in headline_reason and (reason := details.get("reason")) is not None:
         text.append("\n  Reason: ", style="dim")
         text.append(reason_label(reason, rules))
     if note := details.get("note"):
@@ -212,9 +253,15 @@ class RecordsScreen(Dialog[None]):
     FIXED_ROWS = 8
 
     def __init__(
-        self, request_id: str, records: Sequence[Record], rules: Rules, tz: str | None = None
+        self,
+        request_id: str,
+        records: Sequence[Record],
+        rules: Rules,
+        tz: str | None = None,
+        currency: str | None = None,
     ) -> None:
         super().__init__()
+        self._currency = currency
         self._request_id = request_id
         self._records = list(records)
         self._rules = rules
@@ -230,7 +277,7 @@ class RecordsScreen(Dialog[None]):
                 markup=False,
             )
             yield Timeline(
-                [record_text(rec, self._rules, self._tz) for rec in self._records],
+                [record_text(rec, self._rules, self._tz, self._currency) for rec in self._records],
                 id="timeline",
             )
             yield Static("↑↓ PgUp PgDn scroll · Esc, v or q closes", classes="hint", markup=False)

@@ -1,11 +1,15 @@
 """The reject dialog: a reason from the market's list and a note, both checked before it closes.
 
 It dismisses with `(reason_code, note)` or None. The checks are the domain's
-`check_reject_input`, the very ones the service applies, so what the dialog lets through the
+`check_reject_input` (or, for a returned package, `check_receipt_reject_input`), the very ones
+the service applies, so what the dialog lets through the
 service accepts (unless someone else changed the request meanwhile, which the caller shows).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -33,26 +37,41 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
         *(Binding(key, f"reason({n})", show=False) for n, key in enumerate(REASON_KEYS)),
     ]
 
-    def __init__(self, request_id: str, rules: Rules) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        rules: Rules,
+        *,
+        reasons: Mapping[str, str] | None = None,
+        title: str | None = None,
+        check: Callable[[Any, Any, Rules], None] = check_reject_input,
+        note_required: bool = False,
+    ) -> None:
+        """A request's rejection by default; a returned package's with the receipt reasons,
+        a title naming it, the receipt check and `note_required` (the label says so)."""
         super().__init__()
         self._request_id = request_id
         self._rules = rules
+        self._reasons = dict(rules.reasons if reasons is None else reasons)
+        self._title = title or f"Reject request {safe(request_id)}"
+        self._check = check
+        self._note_required = note_required
 
     def compose(self) -> ComposeResult:
         # Labels come from the config file: shown as text, never as markup.
         options = [
             (Text.assemble((f"{REASON_KEYS[n]} " if n < len(REASON_KEYS) else "  ", "bold"),
                            safe(label)), code)
-            for n, (code, label) in enumerate(self._rules.reasons.items())
+            for n, (code, label) in enumerate(self._reasons.items())
         ]  # fmt: skip
         with Vertical(id="dialog"):
-            yield Static(
-                f"Reject request {safe(self._request_id)}", classes="dialog-title", markup=False
-            )
+            yield Static(self._title, classes="dialog-title", markup=False)
             yield Label("Reason", classes="field-label", markup=False)
             yield Select(options, prompt="Choose a reason…", id="reason")
-            other = self._rules.reasons.get("other")
+            other = self._reasons.get("other")
             required = f"required for {safe(other)}; " if other else ""
+            if self._note_required:
+                required = "required; "
             yield Label(
                 f"Note to the buyer ({required}at most {NOTE_MAX} characters)",
                 classes="field-label",
@@ -63,7 +82,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Reject", variant="error", id="reject")
                 yield Button("Cancel", id="cancel")
-            keys = min(len(self._rules.reasons), len(REASON_KEYS))
+            keys = min(len(self._reasons), len(REASON_KEYS))
             yield Static(
                 f"1–{keys} choose a reason · Enter in the note or ctrl+s rejects · Esc cancels",
                 classes="hint",
@@ -75,7 +94,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
 
     def action_reason(self, index: int) -> None:
         """The reason of key `index + 1`, as if chosen from the list."""
-        codes = list(self._rules.reasons)
+        codes = list(self._reasons)
         if index < len(codes):
             self.query_one("#reason", Select).value = codes[index]
 
@@ -108,7 +127,7 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
         reason = str(select.value)
         note = note_field.value
         try:
-            check_reject_input(reason, note, self._rules)
+            self._check(reason, note, self._rules)
         except Refused as exc:
             error.show(exc.message)
             focus_now(note_field.input)

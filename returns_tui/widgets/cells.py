@@ -96,11 +96,15 @@ def countdown_text(
     superseded: bool = False,
 ) -> Text:
     """The time left as `47h 12m`. Coloured by urgency where the request moves by itself when
-    it runs out ("due" once past, until the sweep moves it); dim for a rejection, whose window
-    is the buyer's to appeal or ask again, not the seller's to answer, unless a later request
-    on its order superseded it (the buyer can no longer act on it); a dash otherwise."""
+    it runs out and the seller must act first ("due" once past, until the sweep moves it);
+    dim where the clock is the buyer's: an offer's offer_by (it lapses by itself, but the
+    buyer answers it), and a rejection's window, the buyer's to appeal or ask again, unless a
+    later request on its order superseded it (the buyer can no longer act on it); a dash
+    otherwise."""
     if deadline is not None:
         left = seconds_left(deadline, now)
+        if status == d.Status.AWAITING_BUYER_RESPONSE:
+            return Text(countdown(left), style="dim")
         if status in _TIMED:
             return Text(countdown(left), style=styles.get(urgency(deadline, now), ""))
         if status == d.Status.REJECTED and left > 0 and not superseded:

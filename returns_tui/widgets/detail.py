@@ -26,6 +26,7 @@ _DEADLINE = {
     d.Status.PENDING: ("Answer by", "auto-approved then"),
     d.Status.AWAITING_BUYER_SHIP: ("Buyer ships by", "cancelled then"),
     d.Status.BUYER_SHIPPED: ("Confirm receipt by", "refunded automatically then"),
+    d.Status.AWAITING_BUYER_RESPONSE: ("Buyer answers the offer by", "lapses then"),
 }
 
 
@@ -82,11 +83,15 @@ class DetailPanel(Static):
         field("amount", amount_text(req.amount_cents, req.currency))
         field("reason", reason_label(req.reason))
         field("submitted", local_text(req.created_at, self.tz))
+        if req.offer_cents is not None:
+            field("offer", amount_text(req.offer_cents, req.currency))
         if req.tracking:
             field("tracking", req.tracking)
         out.append("\n")
         label, then = _DEADLINE.get(req.status, ("", ""))
         deadline = req.deadline_at
+        if req.status is d.Status.AWAITING_BUYER_RESPONSE:  # the buyer's clock (DESIGN §7)
+            deadline = req.offer_by
         if req.status is d.Status.REJECTED:  # the buyer's window, while they may still act
             label, deadline = "Buyer may act until", self.detail.buyer_options.until
         if deadline is not None and label:
