@@ -9,8 +9,9 @@ support agent with `--as agent`), an admin and the other role's user.
 
 While the console runs, a daemon thread plays the buyers through the same services and
 rules as everyone else: a new request every 20 to 40 seconds; now and then a shipment, a
-cancellation, an appeal of a recent rejection, or an answer to a partial refund offered. What the rules refuse is simply not done
-(a buyer who is too late is normal), and the thread never writes to the terminal.
+cancellation, an appeal of a recent rejection, or an answer to a partial refund offered. What
+the rules refuse is simply not done (a buyer who is too late is normal), and the thread never
+writes to the terminal.
 RETURNS_TUI_DEMO_PACE scales its intervals (0.05 makes it twenty times as lively), for the
 terminal tests.
 """
