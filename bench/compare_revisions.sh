@@ -25,7 +25,9 @@ for round in $(seq "$rounds"); do
     for rev in "$before" "$after"; do
         dir="$work/rt-compare-$rev"
         echo "== $rev, round $round"
-        "$dir/venv/bin/python" - "$dir/tree/bench" "$sweep_count" <<'PY'
+        # From the revision's own folder: Python puts the working directory first on the path
+        # of a script read from standard input, and this checkout's returns_tui must not win.
+        (cd "$dir" && "$dir/venv/bin/python" - "$dir/tree/bench" "$sweep_count") <<'PY'
 import os, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
