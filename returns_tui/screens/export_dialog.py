@@ -15,12 +15,12 @@ from textual.widgets import Button, Input, Label, Static
 
 from returns_tui.errors import Refused
 from returns_tui.export_file import target
-from returns_tui.screens.form import Dialog, ErrorLine
+from returns_tui.screens.form import ErrorLine, FormDialog
 from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.safe_input import SafeInput
 
 
-class ExportScreen(Dialog[str | None]):
+class ExportScreen(FormDialog[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, what: str, suggested: str) -> None:
@@ -45,14 +45,6 @@ class ExportScreen(Dialog[str | None]):
 
     def on_mount(self) -> None:
         focus_now(self.query_one("#path", Input))
-
-    @property
-    def error_text(self) -> str:
-        return self.query_one(ErrorLine).text
-
-    @on(Input.Changed)
-    def _edited(self) -> None:
-        self.query_one(ErrorLine).clear()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#export")

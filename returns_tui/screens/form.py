@@ -118,6 +118,19 @@ class ErrorLine(Static):
         return str(self.content)
 
 
+class FormDialog(Dialog[ResultT]):
+    """A dialog that asks for text and answers a refusal in its ErrorLine: the line says what
+    is wrong until the text is edited again."""
+
+    @property
+    def error_text(self) -> str:
+        return self.query_one(ErrorLine).text
+
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        self.query_one(ErrorLine).clear()
+
+
 class NoteField(Horizontal):
     """A one-line note (Enter submits the dialog) and its "n/500" counter, which turns red
     past the limit. The limit is not enforced by the Input: a pasted 501-character note must

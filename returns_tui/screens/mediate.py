@@ -19,7 +19,7 @@ from returns_tui import labels
 from returns_tui.domain import NOTE_MAX, Kind, Record, Request, Rules, check_note
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount
-from returns_tui.screens.form import Dialog, ErrorLine, NoteField
+from returns_tui.screens.form import ErrorLine, FormDialog, NoteField
 from returns_tui.screens.records import reason_label
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import local_text
@@ -87,7 +87,7 @@ def case_table(rows: Sequence[tuple[str, str]]) -> Table:
     return table
 
 
-class MediateScreen(Dialog[tuple[str, str] | None]):
+class MediateScreen(FormDialog[tuple[str, str] | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Decide"),
@@ -141,18 +141,10 @@ class MediateScreen(Dialog[tuple[str, str] | None]):
     def on_mount(self) -> None:
         focus_now(self.query_one("#decision", RadioSet))
 
-    @property
-    def error_text(self) -> str:
-        return self.query_one(ErrorLine).text
-
     @on(RadioSet.Changed)
     def _decided(self) -> None:
         self.query_one(ErrorLine).clear()
         focus_now(self.query_one(NoteField).input)
-
-    @on(Input.Changed)
-    def _edited(self) -> None:
-        self.query_one(ErrorLine).clear()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#decide")

@@ -10,12 +10,12 @@ from textual.widgets import Button, Input, Label, Static
 
 from returns_tui.domain import NOTE_MAX, check_note
 from returns_tui.errors import Refused
-from returns_tui.screens.form import Dialog, ErrorLine, NoteField
+from returns_tui.screens.form import ErrorLine, FormDialog, NoteField
 from returns_tui.textsafe import safe
 from returns_tui.widgets.focus import focus_now
 
 
-class NoteScreen(Dialog[str | None]):
+class NoteScreen(FormDialog[str | None]):
     """Dismisses with the note, or None when cancelled."""
 
     BINDINGS = [
@@ -46,14 +46,6 @@ class NoteScreen(Dialog[str | None]):
 
     def on_mount(self) -> None:
         focus_now(self.query_one(NoteField).input)
-
-    @property
-    def error_text(self) -> str:
-        return self.query_one(ErrorLine).text
-
-    @on(Input.Changed)
-    def _edited(self) -> None:
-        self.query_one(ErrorLine).clear()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#add")

@@ -15,13 +15,13 @@ from textual.widgets import Button, Input, Label, Static
 from returns_tui.domain import check_offer_amount
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount, minor_digits
-from returns_tui.screens.form import Dialog, ErrorLine
+from returns_tui.screens.form import ErrorLine, FormDialog
 from returns_tui.textsafe import safe
 from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.safe_input import SafeInput
 
 
-class OfferScreen(Dialog[str | None]):
+class OfferScreen(FormDialog[str | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Offer"),
@@ -66,14 +66,6 @@ class OfferScreen(Dialog[str | None]):
 
     def on_mount(self) -> None:
         focus_now(self.query_one("#amount", Input))
-
-    @property
-    def error_text(self) -> str:
-        return self.query_one(ErrorLine).text
-
-    @on(Input.Changed)
-    def _edited(self) -> None:
-        self.query_one(ErrorLine).clear()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#offer")

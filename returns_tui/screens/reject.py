@@ -20,7 +20,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from returns_tui.domain import NOTE_MAX, Rules, check_reject_input
 from returns_tui.errors import Refused
-from returns_tui.screens.form import Dialog, ErrorLine, NoteField
+from returns_tui.screens.form import ErrorLine, FormDialog, NoteField
 from returns_tui.textsafe import safe
 from returns_tui.widgets.focus import focus_now
 
@@ -30,7 +30,7 @@ NO_REASON = "Choose a reason from the list."
 REASON_KEYS = "123456789"
 
 
-class RejectScreen(Dialog[tuple[str, str] | None]):
+class RejectScreen(FormDialog[tuple[str, str] | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Reject"),
@@ -98,20 +98,12 @@ class RejectScreen(Dialog[tuple[str, str] | None]):
         if index < len(codes):
             self.query_one("#reason", Select).value = codes[index]
 
-    @property
-    def error_text(self) -> str:
-        return self.query_one(ErrorLine).text
-
     @on(Select.Changed, "#reason")
     def _reason_chosen(self, event: Select.Changed) -> None:
         self.query_one(ErrorLine).clear()
         if event.value is not Select.NULL:
             # The next thing to do is the note; Enter there submits.
             focus_now(self.query_one(NoteField).input)
-
-    @on(Input.Changed)
-    def _note_edited(self) -> None:
-        self.query_one(ErrorLine).clear()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#reject")
