@@ -292,8 +292,9 @@ def test_port_forwarding_is_refused(host, sshd):
             conn.settimeout(10)
             assert conn.recv(64) == b""
     finally:
-        forward.terminate()
-        _out, err = forward.communicate(timeout=10)
+        err = _stop(forward)
+    # Its session on the server ends with it, so that no later test counts it as left behind.
+    assert ss.wait_no_processes(host.service, 30)[1] == []
     assert "administratively prohibited" in err, err
     assert "refused local port forward" in sshd.log_text(), sshd.log_text()
 
@@ -305,6 +306,20 @@ def test_port_forwarding_is_refused(host, sshd):
     )  # fmt: skip
     assert done.returncode != 0, done.stderr
     assert "remote port forwarding failed" in done.stderr, done.stderr
+
+
+def _stop(process: subprocess.Popen) -> str:
+    """End a client we started and return what it wrote on stderr.
+
+    ssh may take a while to act on SIGTERM on a loaded machine (CI once waited 10 s for
+    nothing); what the test reads is its stderr, so it is killed if it does not go in time.
+    """
+    process.terminate()
+    try:
+        return process.communicate(timeout=10)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate(timeout=10)[1]
 
 
 # ---------------------------------------------------------------------------------------------
