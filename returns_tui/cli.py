@@ -227,6 +227,10 @@ def _parser() -> _Parser:
     demo.add_argument(
         "--keep", action="store_true", help="keep the demo database when the demo ends"
     )
+    demo.add_argument(
+        "--marketplace", action="store_true",
+        help="with a simulated TikTok Shop in-process, synced both ways",
+    )  # fmt: skip
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -426,7 +430,7 @@ def _console(session: _Session) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from returns_tui.demo import main as demo_main  # the demo's own database, not --db
 
-    return demo_main(args.as_role, keep=args.keep)
+    return demo_main(args.as_role, keep=args.keep, marketplace=args.marketplace)
 
 
 def _users_add(session: _Session) -> int:
