@@ -234,6 +234,21 @@ class Request:
     offer_by: DateTime | None = None
     keep_item: bool = False
     reject_stage: RejectStage | None = None
+    # DESIGN §8: `marketplace` for a request the sync brought in (it moves by the
+    # marketplace's clock, and decisions on it are sent there), with the marketplace's raw
+    # status and its limits on the seller's decisions; for a local request these are None.
+    source: str = "local"
+    marketplace_status: str | None = None
+    can_keep_item: bool | None = None
+    quick_refund: bool | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self.source == SYNCED
+
+
+SOURCES = ("local", "marketplace")
+SYNCED = "marketplace"
 
 
 @dataclass(frozen=True)
