@@ -474,7 +474,8 @@ def _due_sql(dialect: str, paramstyle: str) -> str:
     sql = (
         "SELECT id, shop, type, status, deadline_at, version, chain, amount_cents, respond_by, "
         "created_at FROM requests "
-        f"WHERE tab = {mark} AND deadline_at <= {mark} "
+        # A synced request moves by the marketplace's clock, never by the sweep (DESIGN §8).
+        f"WHERE tab = {mark} AND deadline_at <= {mark} AND source = 'local' "
         f"ORDER BY deadline_at, id LIMIT {mark}"
     )
     return sql if dialect == "sqlite" else sql + " FOR UPDATE SKIP LOCKED"

@@ -99,6 +99,8 @@ _INSERT_REQUEST = sa.insert(requests)
 
 def insert_records(conn: Connection, rows: list[tuple]) -> None:
     """Records' rows in the columns of record_values and their chain."""
+    if not rows:  # a synced request's fields may follow the marketplace without a record
+        return
     conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
 
 

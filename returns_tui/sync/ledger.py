@@ -2,23 +2,47 @@
 operators' decisions on synced requests waiting to be sent (the outbox).
 
 The HTTP side calls only this; it never writes SQL, and this never does HTTP. Every method
-is one transaction.
+is one transaction. The rules are sync/rules.py's; the SQL is store/sync_tables.py's and the
+services' writers' (so that every record is chained as any other: store/chain.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from returns_tui.services import Returns
+import pendulum
+from sqlalchemy.engine import Connection
+
+from returns_tui import actions
+from returns_tui import domain as d
+from returns_tui.actions import Facts
+from returns_tui.clock import Clock, utc_now
+from returns_tui.errors import Refused, ReturnsError
+from returns_tui.services import Returns, _save
+from returns_tui.store import sync_tables, writes
+from returns_tui.store import queries as q
+from returns_tui.store.chain import ChainKey
+from returns_tui.store.engine import read
+from returns_tui.store.rows import request_values, to_request
+from returns_tui.sync import rules as synced
 from returns_tui.sync.values import MarketRecord, MarketReturn, Outgoing
+from returns_tui.timefmt import from_micros, utc_seconds_text
+
+MESSAGE_MAX = 1000  # of a refusal's message kept in its record
+NOTIFICATION_MAX = 200  # sync_notifications.id
+HOLDER_MAX = 200  # sync_locks.holder
+
+Fresh = tuple[MarketReturn, list[MarketRecord]]
 
 
 @dataclass(frozen=True)
 class BroughtIn:
     """What one bring_in did: request ids created and changed, and the returns whose status
-    we do not know as (return id, raw status): those kept their status (or were not created)."""
+    we do not know as (return id, raw status): those kept their status (or were not created).
+    A return whose id a local request already has is listed there too, never merged."""
 
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -26,14 +50,18 @@ class BroughtIn:
 
 
 class Ledger:
-    """The database side of the sync, over one Returns (its engine, rules and chain key)."""
+    """The database side of the sync, over one Returns (its engine, rules and chain key).
+    `clock` stamps what the sync writes at its own moment: a confirmation's or a refusal's
+    record, a lock, a notification seen."""
 
-    def __init__(self, returns: Returns) -> None:
+    def __init__(self, returns: Returns, *, clock: Clock = utc_now) -> None:
         self.returns = returns
+        self.clock = clock
 
     def cursor(self, shop: str) -> int | None:
         """The last update_time seen for `shop` (Unix seconds), or None before the first."""
-        raise NotImplementedError
+        with read(self.returns.engine) as conn:
+            return sync_tables.cursor(conn, shop)
 
     def bring_in(
         self,
@@ -46,51 +74,224 @@ class Ledger:
         (key: hash of return id, event, role, time, description) as a record with actor
         "marketplace", and, when `cursor` is given, advance the shop's cursor. Unknown status:
         the request keeps its status (a new one is not created); listed in BroughtIn.unknown."""
-        raise NotImplementedError
+
+        def body(conn: Connection) -> BroughtIn:
+            out = BroughtIn()
+            key = self.returns._key_for(conn)
+            for market, recs in items:
+                if market.shop != shop:
+                    raise Refused(
+                        f"Return {d.quoted(market.return_id, 64)} is of shop "
+                        f"{d.quoted(market.shop, 64)}, not {d.quoted(shop, 64)}."
+                    )
+                _bring_one(conn, key, market, recs, out)
+            if cursor is not None:
+                sync_tables.advance_cursor(conn, shop, cursor)
+            return out
+
+        return self.returns._retrying(body)
 
     def needs_reasons(self, shop: str) -> list[tuple[str, str]]:
         """(return_id, stage) of the shop's synced requests lacking reasons for their current
         stage ("request" while pending, "receipt" once the buyer shipped)."""
-        raise NotImplementedError
+        with read(self.returns.engine) as conn:
+            return sync_tables.lacking_reasons(conn, shop, synced.REASON_STAGE)
 
     def store_reasons(self, return_id: str, stage: str, reasons: list[tuple[str, str]]) -> None:
         """Store the marketplace's reject reasons (name, text) for a return's stage, replacing
         those stored before."""
-        raise NotImplementedError
+        if stage not in (d.RejectStage.REQUEST.value, d.RejectStage.RECEIPT.value):
+            raise Refused(f"A reasons' stage is request or receipt, not {d.quoted(stage, 64)}.")
+        pairs = [(str(name), str(text)) for name, text in reasons]
+
+        def body(conn: Connection) -> None:
+            row = q.request_row(conn, return_id) if d.storable(return_id) else None
+            if row is None or row["source"] != synced.MARKETPLACE:
+                raise Refused(f"There is no synced request {d.quoted(return_id, 64)}.")
+            sync_tables.replace_reasons(conn, return_id, stage, pairs)
+
+        self.returns._retrying(body)
 
     def outbox(self, shop: str, limit: int = 100) -> list[Outgoing]:
         """The shop's decisions waiting to be sent, the oldest first."""
-        raise NotImplementedError
+        with read(self.returns.engine) as conn:
+            rows = sync_tables.outbox(conn, shop, limit)
+        return [
+            Outgoing(r.id, r.shop, r.request_id, r.verb, r.body, r.idempotency_key, r.attempts)
+            for r in rows
+        ]
 
     def attempted(self, outgoing_id: int) -> None:
         """attempts += 1 (called before sending)."""
-        raise NotImplementedError
+        self.returns._retrying(lambda conn: sync_tables.count_attempt(conn, outgoing_id))
 
-    def sent(self, outgoing_id: int, fresh: tuple[MarketReturn, list[MarketRecord]]) -> None:
+    def sent(self, outgoing_id: int, fresh: Fresh) -> None:
         """ONE transaction: the decision's record by the operator who made it (actor = that
         user, kind as a local decision would have), the fresh state brought in, the outbox
-        row gone."""
-        raise NotImplementedError
+        row gone. A decision answered before (a retry after a crash) only brings `fresh` in."""
 
-    def refused(
-        self,
-        outgoing_id: int,
-        message: str,
-        fresh: tuple[MarketReturn, list[MarketRecord]] | None,
-    ) -> None:
-        """ONE transaction: a record (actor "marketplace", kind "refused", details = the
+        def body(conn: Connection) -> None:
+            key = self.returns._key_for(conn)
+            out = sync_tables.outgoing(conn, outgoing_id)
+            if out is not None:
+                row = q.request_row(conn, out.request_id)
+                before = to_request(row)
+                at = self._now_after(conn, before.id)
+                change = _operators_change(before, out, at, self.returns.rules)
+                if change is not None:
+                    change = synced.held(change)
+                    _save(conn, key, before, row["chain"], change.after, change.records)
+                sync_tables.remove_outgoing(conn, outgoing_id)
+            _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+
+        self.returns._retrying(body)
+
+    def refused(self, outgoing_id: int, message: str, fresh: Fresh | None) -> None:
+        """ONE transaction: a record (actor "marketplace", kind "push_refused", details = the
         message and the decision), the fresh state brought in (when given), the outbox row
-        gone; the console tells the operator (the record is what the console reads)."""
-        raise NotImplementedError
+        gone; the console tells the operator (the record is what the console reads). After a
+        refused rejection its stage's reasons are fetched again (they are forgotten here)."""
+        text = str(message)[:MESSAGE_MAX]
+
+        def body(conn: Connection) -> None:
+            key = self.returns._key_for(conn)
+            out = sync_tables.outgoing(conn, outgoing_id)
+            if out is not None:
+                row = q.request_row(conn, out.request_id)
+                before = to_request(row)
+                at = self._now_after(conn, before.id)
+                details = {"message": text, "decision": out.action, "by": out.actor}
+                details |= {k: v for k, v in out.fields.items() if v is not None}
+                rec = d.Record(at, synced.MARKETPLACE, d.Kind.PUSH_REFUSED, before.status,
+                               before.status, details)  # fmt: skip
+                _save(conn, key, before, row["chain"], before, (rec,))
+                if stage := _REJECT_STAGE.get(out.action):
+                    sync_tables.forget_reasons(conn, before.id, stage)
+                sync_tables.remove_outgoing(conn, outgoing_id)
+            if fresh is not None:
+                _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+
+        self.returns._retrying(body)
 
     def first_seen(self, notification_id: str) -> bool:
         """True the first time a webhook notification id is seen, False ever after."""
-        raise NotImplementedError
+        if not d.storable(notification_id) or not 1 <= len(notification_id) <= NOTIFICATION_MAX:
+            raise Refused(
+                f"A notification id is text of 1 to {NOTIFICATION_MAX} characters; "
+                f"{d.quoted(notification_id, 64)} is not."
+            )
+
+        def body(conn: Connection) -> bool:
+            if sync_tables.notification_seen(conn, notification_id):
+                return False
+            sync_tables.add_notification(conn, notification_id, self.clock())
+            return True
+
+        return self.returns._retrying(body)
 
     @contextmanager
     def lock(self, shop: str, holder: str, stale_after: float = 300) -> Iterator[None]:
         """One sync per shop at a time: raises ReturnsError("a sync of shop X is already
         running") when another holder has it and took it less than `stale_after` seconds
-        ago."""
-        raise NotImplementedError
-        yield
+        ago (a lock older than that was left by a sync that died, and is taken over)."""
+        if not d.storable(holder) or not 1 <= len(holder) <= HOLDER_MAX:
+            raise Refused(f"A lock's holder is text of 1 to {HOLDER_MAX} characters.")
+
+        def take(conn: Connection) -> None:
+            now = self.clock()
+            found = sync_tables.lock_holder(conn, shop)
+            if found is not None and found[0] != holder:
+                other, since = found
+                if since > now - pendulum.duration(seconds=stale_after):
+                    raise ReturnsError(
+                        f"a sync of shop {shop} is already running ({d.quoted(other, 64)}, "
+                        f"since {utc_seconds_text(since)})"
+                    )
+            sync_tables.take_lock(conn, shop, holder, now)
+
+        self.returns._retrying(take)
+        try:
+            yield
+        finally:
+            self.returns._retrying(lambda conn: sync_tables.release_lock(conn, shop, holder))
+
+    def _now_after(self, conn: Connection, request_id: str) -> pendulum.DateTime:
+        """Now, or the request's last record's time if that is later: records are written in
+        time order."""
+        now = self.clock()
+        last = q.last_record_at(conn, [request_id])
+        return now if last is None or from_micros(last) <= now else from_micros(last)
+
+
+_REJECT_STAGE = {
+    "reject": d.RejectStage.REQUEST.value,
+    "reject_receipt": d.RejectStage.RECEIPT.value,
+}
+
+
+def _operators_change(
+    before: d.Request, out: sync_tables.OutboxRow, at: pendulum.DateTime, rules: d.Rules
+) -> d.Change | None:
+    """The decision the marketplace confirmed, as the rules make it of the request now: the
+    record a local decision would have written, by the operator who made it. None when the
+    request moved on meanwhile so that the rule no longer applies (the fresh state, brought
+    in next, says where it is)."""
+    spec = actions.get(out.action)
+    assert spec is not None and spec.rule is not None
+    reason = out.fields.get("reason")
+    if isinstance(reason, str):  # the marketplace took it: it is one of its reasons
+        rules = replace(rules, reasons={reason: reason}, receipt_reasons={reason: reason})
+    try:
+        return spec.rule(before, Facts(out.actor, at, rules, d.OrderHistory()), out.fields)
+    except Refused:
+        return None
+
+
+def _bring_one(
+    conn: Connection, key: ChainKey, market: MarketReturn, recs: list[MarketRecord], out: BroughtIn
+) -> None:
+    """One return brought in: created, changed or left as it is, its new records stored."""
+    row = q.request_row(conn, market.return_id)
+    if row is not None and row["source"] != synced.MARKETPLACE:
+        out.unknown.append((market.return_id, market.raw_status))  # a local request's id
+        return
+    if row is None and market.status is None:
+        out.unknown.append((market.return_id, market.raw_status))
+        return
+    keys, fresh = [], []
+    known = sync_tables.known_record_keys(
+        conn, [synced.record_key(market.return_id, r) for r in recs]
+    )
+    for rec in recs:
+        k = synced.record_key(market.return_id, rec)
+        if k not in known and k not in keys:
+            keys.append(k)
+            fresh.append(rec)
+    if row is None:
+        _create(conn, key, market, fresh)
+        out.created.append(market.return_id)
+    else:
+        before = to_request(row)
+        last = q.last_record_at(conn, [before.id])
+        brought = synced.bring(before, market, fresh, None if last is None else from_micros(last))
+        if brought.records or brought.after != before:
+            _save(conn, key, before, row["chain"], brought.after, brought.records)
+            out.changed.append(before.id)
+        if market.status is None:
+            out.unknown.append((market.return_id, market.raw_status))
+    sync_tables.add_record_keys(conn, market.return_id, keys)
+
+
+def _create(conn: Connection, key: ChainKey, market: MarketReturn, recs: list[MarketRecord]):
+    """A new synced request, its order's compare-and-set counter and its first records,
+    sealed and chained as a submission is (Returns._submit)."""
+    seen = writes.order_version(conn, market.order_id)  # before the order's requests
+    order = [to_request(r) for r in q.order_rows(conn, market.order_id)]
+    attempt = 1 + sum(r.rejected_at is not None for r in order)
+    brought = synced.bring(None, market, recs, None, attempt)
+    writes.bump_order(conn, market.order_id, market.shop, seen)
+    new = replace(brought.after, version=len(brought.records))
+    values: dict[str, Any] = request_values(new)
+    values["seal"] = seal = key.seal(writes.fixed_values(values))
+    rows, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, brought.records))
+    writes.insert_request(conn, values, rows)
