@@ -636,9 +636,8 @@ class Returns:
         try:
             decide(before, d.OrderHistory(), rules)  # refuses as for a local request
         except WrongStatus as exc:
-            raise WrongStatus(
-                exc.request_id, exc.verb, exc.status, _last_change(conn, before, d.Change(before, ()))
-            ) from None
+            last = _last_change(conn, before, d.Change(before, ()))
+            raise WrongStatus(exc.request_id, exc.verb, exc.status, last) from None
         synced.check_limits(before, action, fields)
         verb, body = synced.body(before, action, fields)
         sync_tables.hold_request(conn, before.id, before.version)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
-from returns_tui.store.schema import UTCTime, records, requests
+from returns_tui.store.schema import UTCTime, records, requests, sync_outbox
 from returns_tui.timefmt import from_micros
 
 
@@ -525,7 +525,7 @@ def export_rows(
     """Every request of the filter in id order with its records, read a batch at a time."""
     after: str | None = None
     while True:
-        query = sa.select(*_exported(requests)).order_by(requests.c.id).limit(batch)
+        query = sa.select(*_exported(requests), _SENDING).order_by(requests.c.id).limit(batch)
         for clause in Filter(shops, tab).where():
             query = query.where(clause)
         if after is not None:
@@ -577,15 +577,24 @@ def _exported(table: Any) -> list[Any]:
     return [c for c in table.columns if c.name != "search_text"]
 
 
-def _stored_row(table: Any) -> type[StoredRow]:
+def _stored_row(table: Any, extra: tuple[str, ...] = ()) -> type[StoredRow]:
     columns = _exported(table)
     times = frozenset(i for i, c in enumerate(columns) if isinstance(c.type, UTCTime))
     cls = type(f"Stored{table.name.title()}Row", (StoredRow,), {"__slots__": ()})
-    cls._index, cls._times = {c.name: i for i, c in enumerate(columns)}, times
+    names = [c.name for c in columns] + list(extra)
+    cls._index, cls._times = {name: i for i, name in enumerate(names)}, times
     return cls
 
 
-RequestRow = _stored_row(requests)
+# Whether a decision on the request waits in the outbox (DESIGN §8: export's `sending`),
+# read with it: the last column of an exported request.
+_SENDING = (
+    sa.exists()
+    .where(sync_outbox.c.request_id == requests.c.id)
+    .correlate(requests)
+    .label("sending")
+)
+RequestRow = _stored_row(requests, ("sending",))
 RecordRow = _stored_row(records)
 REQUEST_COLUMNS = tuple(RequestRow._index)
 RECORD_COLUMNS = tuple(RecordRow._index)
@@ -621,7 +630,7 @@ def export_tuples(
     # the whole table in id order looking for them (Filter.filtered).
     after = flt.filtered(requests.c.id) > sa.bindparam("after")
     query = (
-        sa.select(*_as_stored(requests))
+        sa.select(*_as_stored(requests), _SENDING)
         .where(*flt.where(), after)
         .order_by(requests.c.id)
         .limit(batch)

@@ -22,8 +22,8 @@ from returns_tui.actions import Facts
 from returns_tui.clock import Clock, utc_now
 from returns_tui.errors import Refused, ReturnsError
 from returns_tui.services import Returns, _save
-from returns_tui.store import sync_tables, writes
 from returns_tui.store import queries as q
+from returns_tui.store import sync_tables, writes
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import read
 from returns_tui.store.rows import request_values, to_request

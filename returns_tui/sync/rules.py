@@ -135,7 +135,9 @@ def record_key(return_id: str, rec: MarketRecord) -> str:
 def market_details(rec: MarketRecord) -> dict[str, Any]:
     """A marketplace record's details as stored: what it says, its evidence links, and its
     own time (the record's `at` is never before the request's last record)."""
-    details: dict[str, Any] = {"event": rec.event, "role": rec.role, "marketplace_at": iso_utc(rec.at)}
+    details: dict[str, Any] = {
+        "event": rec.event, "role": rec.role, "marketplace_at": iso_utc(rec.at),
+    }  # fmt: skip
     for name in ("description", "reason_text", "note"):
         if value := getattr(rec, name):
             details[name] = value
