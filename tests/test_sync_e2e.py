@@ -6,15 +6,23 @@ takes webhooks, SIGTERM ends it cleanly, and no secret is ever in its output."""
 from __future__ import annotations
 
 import os
+import random
+import signal
+import socket
+import subprocess
+import time
 
 import pytest
 
+from returns_tui.errors import Refused
 from returns_tui.marketplace.simulator import Fault, ShopConfig
+from returns_tui.marketplace.simulator import model as m
 from returns_tui.marketplace.simulator.views import return_view
 from returns_tui.money import format_amount
 from returns_tui.sync import config as cfg
 from returns_tui.sync.mapping import map_return
 from tests.support.sync_sim import (
+    COMMAND,
     SimThread,
     env_for,
     export,
@@ -125,3 +133,115 @@ def test_no_secret_in_any_output(world):
     assert len(secrets) >= 8
     for secret in secrets:
         assert secret not in everything, "a secret was printed"
+
+
+def decide_some(service, sim: SimThread, rng: random.Random, count: int) -> list[str]:
+    """The operator decides on up to `count` synced requests still pending here and on the
+    marketplace; what the rules refuse (a decision already being sent, reasons not fetched
+    yet) is skipped. The ids decided."""
+    olive = service.login("olive")
+    now = sim.sim.clock()
+    pending = sim.call(lambda: [r.return_id for r in sim.sim.market.returns.values()
+                                if r.return_status == m.PENDING and r.return_type != m.REPLACEMENT
+                                and r.arbitration_status is None])
+    rng.shuffle(pending)
+    decided = []
+    for rid in pending:
+        if len(decided) == count:
+            break
+        choice = rng.random()
+        try:
+            if choice < 0.5:
+                service.accept(olive, rid, now)
+            elif choice < 0.75:
+                service.reject(olive, rid, now, m.REQUEST_REASONS[0][0], "No proof.")
+            else:
+                amount = service.get(olive, rid).amount_cents // 2
+                service.offer(olive, rid, now, format_amount(amount, "USD"))
+        except Refused:
+            continue
+        decided.append(rid)
+    return decided
+
+
+def buyers_move(sim: SimThread, rng: random.Random) -> None:
+    """Buyers act on the marketplace meanwhile: new returns, some cancellations."""
+    def act():
+        for _ in range(5):
+            sim.sim.create_return(rng.choice(["acme", "globex"]), "REFUND",
+                                  f"{rng.randint(5, 90)}.00")
+        pending = [r for r in sim.sim.market.returns.values() if r.return_status == m.PENDING]
+        for ret in rng.sample(pending, min(3, len(pending))):
+            sim.sim.market.buyer_cancel(ret)
+    sim.call(act)
+
+
+def test_sigkill_at_random_points_then_a_restart_loses_nothing_and_sends_nothing_twice(
+        world, capsys):
+    sim, service, url, env, path = world
+    rng = random.Random(14)
+    sim.call(sim.sim.seed, "acme", 1500, seed=1)
+    sim.call(sim.sim.seed, "globex", 500, seed=2)
+    decided: list[str] = []
+    kills = 0
+    for n in range(8):
+        proc = subprocess.Popen([str(COMMAND), "sync"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.2, 2.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += proc.returncode == -signal.SIGKILL
+        if n >= 1:
+            decided += decide_some(service, sim, rng, 15)
+        buyers_move(sim, rng)
+    assert kills == 8
+    done = run_sync(env, "--once", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(decided) >= 30
+    # Each decision went out under one key, whatever the attempts.
+    writes = sim.call(lambda: list(sim.sim.writes))
+    keys: dict[str, set] = {}
+    for _, return_id, key in writes:
+        keys.setdefault(return_id, set()).add(key)
+    assert set(keys) <= set(decided)
+    assert all(len(k) == 1 for k in keys.values()), keys
+    rows = export(url, capsys)
+    assert not any(row["sending"] for row in rows)
+    assert assert_mirrors(sim, rows) >= 1900
+    olive = service.login("olive")
+    for rid in decided:
+        kinds = [r.kind.value for r in service.records(olive, rid)]
+        # The decision is on record once: confirmed by the operator, or refused.
+        decisions = [k for k in kinds if k in ("accepted", "rejected", "offered", "push_refused")]
+        assert len(decisions) == 1 or kinds.count("push_refused") == 1, (rid, kinds)
+
+
+def test_sync_listens_and_ends_cleanly_on_sigterm(world, capsys):
+    sim, service, url, env, path = world
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for shop in ("acme", "globex"):
+        sim.call(setattr, sim.sim.shops[shop], "webhook_url", f"http://127.0.0.1:{port}/hook")
+    proc = subprocess.Popen([str(COMMAND), "sync", "--listen", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)  # the first round is done; the next one is an interval (1 s) away
+        rid = sim.call(sim.sim.create_return, "acme", "REFUND", "17.00")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rows = {row["id"]: row for row in export(url, capsys)}
+            if rid in rows:
+                break
+            time.sleep(0.1)
+        assert rid in rows
+        sim.idle_webhooks()
+        log = sim.call(lambda: list(sim.sim.webhooks.log))
+        assert log and all(a.status == 200 for a in log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    secrets = secrets_of(sim, path)
+    assert not any(s in out + err for s in secrets)
