@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -191,6 +195,8 @@ def test_a_failure_inside_bring_in_leaves_everything_and_the_cursor_as_they_were
     assert ledger.cursor("acme") == 200
     brought(ledger, (market("M3"),), cursor=150)  # a late page never moves it back
     assert ledger.cursor("acme") == 200
+    assert ledger.bring_in("acme", [], 250).created == []  # the cursor alone moves too
+    assert ledger.cursor("acme") == 250
     assert ledger.cursor("globex") is None
 
 
@@ -218,7 +224,7 @@ def test_a_return_with_a_local_requests_id_is_reported_not_merged(svc, ledger):
         ("reject", {}, {"reason": REASONS[1][0], "note": "blurry photo"}, "reject",
          {"decision": "REJECT_RETURN", "reject_reason": REASONS[1][0], "comment": "blurry photo"}),
         ("reject", {"type": "refund"}, {"reason": REASONS[0][0]}, "reject",
-         {"decision": "REJECT_REFUND", "reject_reason": REASONS[0][0], "comment": ""}),
+         {"decision": "REJECT_REFUND", "reject_reason": REASONS[0][0]}),  # no note, no comment
         ("receive", SHIPPED, {}, "approve", {"decision": "APPROVE_RECEIVED_PACKAGE"}),
         ("reject_receipt", SHIPPED, {"reason": RECEIPT_REASONS[0][0], "note": "empty box"},
          "reject", {"decision": "REJECT_RECEIVED_PACKAGE",
@@ -458,6 +464,43 @@ def test_one_sync_per_shop_at_a_time(svc):
     with ledger.lock("acme", "host-a:1", stale_after=300):
         assert [r["holder"] for r in table(svc, "sync_locks")] == ["host-a:1"]
     assert table(svc, "sync_locks") == []
+
+
+def test_a_lock_held_by_a_process_of_this_host_that_is_gone_is_free_at_once(svc, ledger):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    with svc.engine.begin() as conn:
+        conn.execute(sa.insert(metadata.tables["sync_locks"]).values(
+            shop="acme", holder=f"{here}:{gone.pid}", taken_at=NOW))  # fmt: skip
+    with ledger.lock("acme", f"{here}:{os.getpid()}"):
+        pass
+    # A live process of this host, or one of another host, keeps its lock until it is stale.
+    for holder in (f"{here}:{os.getppid()}", f"elsewhere.example:{gone.pid}"):
+        with svc.engine.begin() as conn:
+            conn.execute(sa.insert(metadata.tables["sync_locks"]).values(
+                shop="acme", holder=holder, taken_at=NOW))  # fmt: skip
+        with pytest.raises(ReturnsError, match="already running"):
+            with ledger.lock("acme", f"{here}:{os.getpid()}"):
+                pass
+        with svc.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM sync_locks")
+
+
+def test_a_long_sync_keeps_its_lock_fresh_and_a_lost_lock_is_told(svc):
+    clock = [T0]
+    ledger = Ledger(svc, clock=lambda: clock[0])
+    with ledger.lock("acme", "host-a:1", stale_after=300):
+        clock[0] = T0 + pendulum.duration(seconds=250)
+        ledger.touch("acme", "host-a:1")
+        clock[0] = T0 + pendulum.duration(seconds=400)  # 150 s after the touch: not stale
+        with pytest.raises(ReturnsError, match="already running"):
+            with ledger.lock("acme", "host-b:2", stale_after=300):
+                pass
+        clock[0] = T0 + pendulum.duration(seconds=600)
+        with ledger.lock("acme", "host-b:2", stale_after=300):  # stale now: taken over
+            with pytest.raises(ReturnsError, match="no longer holds its lock"):
+                ledger.touch("acme", "host-a:1")
 
 
 def test_a_notification_is_first_seen_once(ledger):
