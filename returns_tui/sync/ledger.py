@@ -8,6 +8,8 @@ services' writers' (so that every record is chained as any other: store/chain.py
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -200,7 +202,7 @@ class Ledger:
         def take(conn: Connection) -> None:
             now = self.clock()
             found = sync_tables.lock_holder(conn, shop)
-            if found is not None and found[0] != holder:
+            if found is not None and found[0] != holder and not _holder_gone(found[0]):
                 other, since = found
                 if since > now - pendulum.duration(seconds=stale_after):
                     raise ReturnsError(
@@ -215,12 +217,41 @@ class Ledger:
         finally:
             self.returns._retrying(lambda conn: sync_tables.release_lock(conn, shop, holder))
 
+    def touch(self, shop: str, holder: str) -> None:
+        """The holder is still at work (a long first sync calls it per page): its lock's time
+        is now, so that it does not go stale under it. A lock it no longer holds (taken over
+        as stale) raises ReturnsError: that sync must stop."""
+
+        def body(conn: Connection) -> None:
+            found = sync_tables.lock_holder(conn, shop)
+            if found is None or found[0] != holder:
+                raise ReturnsError(f"the sync of shop {shop} no longer holds its lock")
+            sync_tables.take_lock(conn, shop, holder, self.clock())
+
+        self.returns._retrying(body)
+
     def _now_after(self, conn: Connection, request_id: str) -> pendulum.DateTime:
         """Now, or the request's last record's time if that is later: records are written in
         time order."""
         now = self.clock()
         last = q.last_record_at(conn, [request_id])
         return now if last is None or from_micros(last) <= now else from_micros(last)
+
+
+def _holder_gone(holder: str) -> bool:
+    """Whether a lock's holder, named "<host>:<pid>" as the engine names it, is a process of
+    this host that no longer runs (a sync killed with SIGKILL): its lock is free at once. A
+    holder on another host, or named otherwise, is judged by the lock's age alone."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process can have
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False
 
 
 _REJECT_STAGE = {

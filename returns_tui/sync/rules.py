@@ -113,11 +113,10 @@ def body(req: d.Request, action: str, fields: dict[str, Any]) -> tuple[str, dict
         decision = "REJECT_RECEIVED_PACKAGE"
     else:
         raise Refused(f"{action} is not a decision the marketplace takes.")
-    return "reject", {
-        "decision": decision,
-        "reject_reason": fields["reason"],
-        "comment": fields.get("note") or "",
-    }
+    out = {"decision": decision, "reject_reason": fields["reason"]}
+    if note := fields.get("note"):
+        out["comment"] = note
+    return "reject", out
 
 
 # ---------------------------------------------------------------------------------------------
