@@ -14,10 +14,13 @@ while the next page is fetched. When the round ends and its newest second is SET
 the past, nothing can still be stamped in it, and the cursor moves past it: a round with
 nothing new then fetches nothing.
 
-Push: each decision of the outbox is marked attempted, then sent with the idempotency key made
-when it was written (a retry after a crash reuses it, so the marketplace applies it once), then
-the return is fetched again (the answer's body is not the state) and handed to ledger.sent, or
-to ledger.refused with the marketplace's message when it said no.
+Push, done first in a round: each decision of the outbox is marked attempted, then sent with
+the idempotency key made when it was written (a retry after a crash reuses it, so the
+marketplace applies it once), then the return is fetched again (the answer's body is not the
+state) and handed to ledger.sent, or to ledger.refused with the marketplace's message when it
+said no. Pushing before pulling confirms a decision whose answer a crash lost before a pull
+brings in the state that decision made. Reject reasons are fetched last, for what the pull
+brought.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
@@ -46,6 +50,7 @@ from returns_tui.textsafe import safe
 
 PAGE_SIZE = p.PAGE_SIZE_MAX
 SETTLE = 30  # seconds after which no return can still be stamped with an update_time
+TOUCH_EVERY = 60.0  # seconds between two refreshes of a long round's lock (ledger.touch)
 T = TypeVar("T")
 Fresh = tuple[MarketReturn, list[MarketRecord]]
 # The stage whose reject reasons apply to a request in each of our statuses.
@@ -136,9 +141,11 @@ class ShopSync:
         report = Report(self.name)
         try:
             with self.ledger.lock(self.name, holder(), stale_after=self.stale_after):
+                # Decisions first: one sent before a crash, whose answer was lost, is confirmed
+                # (same key, same answer) before a pull brings in the state it made.
+                await self._push(report)
                 await self._pull(report)
                 await self._reasons()
-                await self._push(report)
         except (MarketplaceError, ReturnsError, Unreadable, SQLAlchemyError) as exc:
             report.ok = False
             report.error = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -149,8 +156,12 @@ class ShopSync:
         filters = {} if cursor is None else {"update_time_ge": cursor}
         newest, token = cursor, None
         commit: asyncio.Future | None = None
+        touched = time.monotonic()
         try:
             while True:
+                if time.monotonic() - touched > TOUCH_EVERY:  # a first sync takes minutes
+                    await _db(self.ledger.touch, self.name, holder())
+                    touched = time.monotonic()
                 page = await self.client.search_returns(
                     page_size=PAGE_SIZE, page_token=token, sort_field="update_time",
                     sort_order="ASC", **filters)
