@@ -30,7 +30,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
 
@@ -40,7 +41,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from returns_tui.clock import Clock, utc_now
 from returns_tui.errors import ReturnsError
 from returns_tui.marketplace import protocol as p
-from returns_tui.marketplace.client import RetryPolicy, ReturnsClient, ShopAccess, Tokens
+from returns_tui.marketplace.client import (
+    RetryPolicy,
+    ReturnsClient,
+    SearchPage,
+    ShopAccess,
+    Tokens,
+)
 from returns_tui.marketplace.errors import MarketplaceError, Refused
 from returns_tui.sync import config as cfg
 from returns_tui.sync.ledger import BroughtIn, Ledger
@@ -50,6 +57,7 @@ from returns_tui.textsafe import safe
 
 PAGE_SIZE = p.PAGE_SIZE_MAX
 SETTLE = 30  # seconds after which no return can still be stamped with an update_time
+PAGES_AHEAD = 2  # pages whose records are fetched at once (bounded by the client's limit)
 TOUCH_EVERY = 60.0  # seconds between two refreshes of a long round's lock (ledger.touch)
 T = TypeVar("T")
 Fresh = tuple[MarketReturn, list[MarketRecord]]
@@ -95,6 +103,16 @@ class Report:
         return (f"{self.shop}: {self.created} new, {self.changed} changed, {self.sent} "
                 f"decisions sent, {self.refused} refused by the marketplace, "
                 f"{len(self.unknown)} unknown statuses")
+
+
+@dataclass
+class _PullState:
+    cursor: int | None  # where the round started
+    newest: int | None = None
+    commit: asyncio.Future | None = None
+
+    def __post_init__(self) -> None:
+        self.newest = self.cursor
 
 
 class ShopSync:
@@ -152,39 +170,64 @@ class ShopSync:
         return report
 
     async def _pull(self, report: Report) -> None:
+        """Pages in order; the next page is asked for as soon as its token is known, and two
+        pages' records are fetched at once, while the page before is being committed."""
         cursor = await _db(self.ledger.cursor, self.name)
         filters = {} if cursor is None else {"update_time_ge": cursor}
-        newest, token = cursor, None
-        commit: asyncio.Future | None = None
+        state = _PullState(cursor)
+        fetching: deque[tuple[SearchPage, asyncio.Future]] = deque()
         touched = time.monotonic()
         try:
-            while True:
+            async for page in self._pages(filters):
                 if time.monotonic() - touched > TOUCH_EVERY:  # a first sync takes minutes
                     await _db(self.ledger.touch, self.name, holder())
                     touched = time.monotonic()
-                page = await self.client.search_returns(
-                    page_size=PAGE_SIZE, page_token=token, sort_field="update_time",
-                    sort_order="ASC", **filters)
-                items = await self._complete(page.return_orders)
-                times = [_update_time(d) for d in page.return_orders]
-                if times:
-                    newest = max(newest or 0, *times)
-                if commit is not None:
-                    self._tell(report, await commit)
-                if items or newest != cursor:
-                    commit = asyncio.ensure_future(
-                        _db(self.ledger.bring_in, self.name, items, newest))
-                else:
-                    commit = None
-                if not page.next_page_token:
-                    break
-                token = page.next_page_token
+                fetching.append((page, asyncio.ensure_future(self._complete(page.return_orders))))
+                if len(fetching) > PAGES_AHEAD:
+                    await self._commit(state, report, *fetching.popleft())
+            while fetching:
+                await self._commit(state, report, *fetching.popleft())
         finally:
-            if commit is not None:
-                self._tell(report, await commit)
+            for _, task in fetching:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in fetching), return_exceptions=True)
+            if state.commit is not None:
+                self._tell(report, await state.commit)
         settled = int(self.clock().timestamp()) - self.settle
-        if newest is not None and newest < settled:
-            await _db(self.ledger.bring_in, self.name, [], newest + 1)
+        if state.newest is not None and state.newest < settled:
+            await _db(self.ledger.bring_in, self.name, [], state.newest + 1)
+
+    async def _pages(self, filters: dict) -> AsyncIterator[SearchPage]:
+        def ask(token: str | None) -> asyncio.Future:
+            return asyncio.ensure_future(self.client.search_returns(
+                page_size=PAGE_SIZE, page_token=token, sort_field="update_time",
+                sort_order="ASC", **filters))
+
+        upcoming: asyncio.Future | None = ask(None)
+        try:
+            while upcoming is not None:
+                page = await upcoming
+                upcoming = ask(page.next_page_token) if page.next_page_token else None
+                yield page
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
+
+    async def _commit(self, state: _PullState, report: Report, page: SearchPage,
+                      fetched: asyncio.Future) -> None:
+        """Bring a page in with the newest update_time so far as the cursor, once the page
+        before is in (the cursor only moves forward)."""
+        items = await fetched
+        times = [_update_time(d) for d in page.return_orders]
+        if times:
+            state.newest = max(state.newest or 0, *times)
+        if state.commit is not None:
+            self._tell(report, await state.commit)
+            state.commit = None
+        if items or state.newest != state.cursor:
+            state.commit = asyncio.ensure_future(
+                _db(self.ledger.bring_in, self.name, items, state.newest))
 
     async def _complete(self, docs: list[dict]) -> list[Fresh]:
         """Each return of a page with its records (fetched in parallel), mapped; the skipped
