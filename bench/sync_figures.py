@@ -103,7 +103,8 @@ async def first_sync(n: int, parallel: int) -> dict:
         finally:
             sim.stop()
     return {"returns": n, "created": report.created, "seconds": took,
-            "returns_per_s": report.created / took}
+            "returns_per_s": report.created / took,
+            "steps_s": {k: round(v, 2) for k, v in report.seconds.items()}}
 
 
 async def incremental_and_decisions(shops: int, decisions: int, parallel: int,

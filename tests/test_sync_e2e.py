@@ -245,3 +245,19 @@ def test_sync_listens_and_ends_cleanly_on_sigterm(world, capsys):
     assert "Traceback" not in err
     secrets = secrets_of(sim, path)
     assert not any(s in out + err for s in secrets)
+
+
+def test_an_unknown_status_is_named_on_stderr_and_never_guessed(world, capsys):
+    sim, _, url, env, path = world
+    known = sim.call(sim.sim.create_return, "acme", "REFUND", "10.00")
+    assert run_sync(env, "--once").returncode == 0
+    sim.call(sim.sim.force_status, known, "RETURN_OR_REFUND_REQUEST_ON_HOLD")
+    fresh = sim.call(sim.sim.create_return, "acme", "REFUND", "11.00")
+    sim.call(sim.sim.force_status, fresh, "SOMETHING_ELSE")
+    done = run_sync(env, "--once")
+    assert done.returncode == 0, done.stderr  # told, not a failure
+    assert f"return {known} has the status 'RETURN_OR_REFUND_REQUEST_ON_HOLD'" in done.stderr
+    assert f"return {fresh} has the status 'SOMETHING_ELSE'" in done.stderr
+    assert "2 unknown statuses" in done.stdout
+    rows = {row["id"]: row for row in export(url, capsys)}
+    assert rows[known]["status"] == "pending" and fresh not in rows

@@ -52,7 +52,7 @@ class MarketplaceDemo(threading.Thread):
         self.rng = random.Random(seed)
         self.ready: Future[str] = Future()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._halted: asyncio.Event | None = None
 
     def run(self) -> None:
         try:
@@ -63,15 +63,18 @@ class MarketplaceDemo(threading.Thread):
             log.debug("demo marketplace ended", exc_info=True)
 
     def halt(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._halted is not None:
+            self._loop.call_soon_threadsafe(self._halted.set)
         self.join(timeout=10)
 
     async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        sim = Simulator([ShopConfig.make(SHOP, seed=str(self.rng.random()))], windows=WINDOWS,
+        self._loop, self._halted = asyncio.get_running_loop(), asyncio.Event()
+        sim = Simulator([ShopConfig.make(SHOP, seed=str(self.rng.random()))],
                         webhook_retry_delays=(2.0, 10.0, 30.0), tick_interval=0.5)
+        # The backlog is seeded by TikTok's windows (its stories take days); what happens from
+        # now on runs by the demo's short ones.
         sim.seed(SHOP, SEEDED, seed=self.rng.randrange(1 << 30))
+        sim.market.windows = WINDOWS
         async with sim.serve() as base_url:
             path = self._write_config(sim)
             teller = Teller(open(self.directory / "sync.log", "a", buffering=1))  # noqa: SIM115
@@ -86,7 +89,7 @@ class MarketplaceDemo(threading.Thread):
                 tasks = [asyncio.ensure_future(self._rounds(engine)),
                          asyncio.ensure_future(self._buyers(sim))]
                 try:
-                    await self._stop.wait()
+                    await self._halted.wait()
                 finally:
                     for task in tasks:
                         task.cancel()

@@ -96,6 +96,7 @@ class Report:
     sent: int = 0
     refused: int = 0
     unknown: list[tuple[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per step: push, pull, reasons
 
     def summary(self) -> str:
         if not self.ok:
@@ -161,9 +162,11 @@ class ShopSync:
             with self.ledger.lock(self.name, holder(), stale_after=self.stale_after):
                 # Decisions first: one sent before a crash, whose answer was lost, is confirmed
                 # (same key, same answer) before a pull brings in the state it made.
-                await self._push(report)
-                await self._pull(report)
-                await self._reasons()
+                for step, run in (("push", self._push), ("pull", self._pull),
+                                  ("reasons", self._reasons)):
+                    started = time.perf_counter()
+                    await run(report)
+                    report.seconds[step] = time.perf_counter() - started
         except (MarketplaceError, ReturnsError, Unreadable, SQLAlchemyError) as exc:
             report.ok = False
             report.error = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -258,7 +261,7 @@ class ShopSync:
             self.teller.say(f"shop {self.name}: return {return_id} has the status {raw!r}, "
                             "which the mapping does not know; its request keeps its status.")
 
-    async def _reasons(self) -> None:
+    async def _reasons(self, report: Report) -> None:
         needs = await _db(self.ledger.needs_reasons, self.name)
         await _all(self._store_reasons(return_id, stage) for return_id, stage in needs)
 
