@@ -145,7 +145,7 @@ def _pending(service: Returns, olive, limit: int) -> list[str]:
     from returns_tui.store.queries import Sort
 
     rows = service.page(olive, d.Tab.TO_PROCEED, Sort.NEWEST, limit=limit * 2)
-    return [row.id for row in rows if row.status is d.Status.PENDING][:limit]
+    return [row.id for row in rows if row.status == d.Status.PENDING][:limit]
 
 
 def _p95(values: list[float]) -> float:
@@ -188,9 +188,9 @@ class MarketThread(threading.Thread):
                 await self.stop.wait()
                 await runner.cleanup()
 
-    def create(self) -> str:
+    def create(self, product: str) -> str:
         async def inside() -> str:
-            return self.sim.create_return("live", "REFUND", "19.99")
+            return self.sim.create_return("live", "REFUND", "19.99", product_name=product)
         return asyncio.run_coroutine_threadsafe(inside(), self.loop).result(10)
 
     def halt(self) -> None:
@@ -216,10 +216,11 @@ async def webhook_to_paint(count: int) -> dict:
             async with app.run_test(size=(120, 50)) as pilot:
                 await pilot.press("1")  # All, newest first
                 await pilot.pause(1.0)
-                for _ in range(count):
+                for n in range(count):
+                    product = f"Item {n:04d}"  # the id is cut short on screen; this is not
                     started = time.perf_counter()
-                    rid = await asyncio.to_thread(market.create)
-                    painted = await _painted(pilot, app, rid, started + 10)
+                    rid = await asyncio.to_thread(market.create, product)
+                    painted = await _painted(pilot, app, product, started + 10)
                     to_paint.append(painted - started)
                     to_db.append(market.stored[rid] - started)
                     await pilot.pause(0.3)
@@ -231,13 +232,14 @@ async def webhook_to_paint(count: int) -> dict:
             "paint_p95_ms": _p95(to_paint) * 1000}
 
 
-async def _painted(pilot, app, rid: str, deadline: float) -> float:
+async def _painted(pilot, app, product: str, deadline: float) -> float:
     while time.perf_counter() < deadline:
         strips = app.screen._compositor.render_strips()
-        if any(rid in strip.text for strip in strips):
+        if any(product in strip.text for strip in strips):
             return time.perf_counter()
         await pilot.pause(0.01)
-    raise SystemExit(f"{rid} was not painted within 10 s")
+    text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    raise SystemExit(f"{product} was not painted within 10 s; the screen:\n{text}")
 
 
 def main() -> None:

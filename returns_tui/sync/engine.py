@@ -61,6 +61,9 @@ PAGES_AHEAD = 2  # pages whose records are fetched at once (bounded by the clien
 TOUCH_EVERY = 60.0  # seconds between two refreshes of a long round's lock (ledger.touch)
 T = TypeVar("T")
 Fresh = tuple[MarketReturn, list[MarketRecord]]
+# The fields of each verb's body besides `decision` (TIKTOK_API.md; client.approve/reject).
+_FIELDS = {"approve": {"buyer_keep_item", "partial_refund"},
+           "reject": {"reject_reason", "comment", "images"}}
 # The stage whose reject reasons apply to a request in each of our statuses.
 STAGE_OF = {"pending": "request", "buyer_shipped": "receipt"}
 
@@ -305,14 +308,14 @@ class ShopSync:
 
     async def _decide(self, out: Outgoing) -> None:
         body = dict(out.body)
-        decision = body.pop("decision")
+        decision = body.pop("decision", None)
+        fields = _FIELDS.get(out.verb)
+        if fields is None or not isinstance(decision, str) or set(body) - fields:
+            raise Unreadable(f"the outbox holds a decision the engine cannot send "
+                             f"({out.verb!r} with {sorted(out.body)})")
         key = out.idempotency_key
-        if out.verb == "approve":
-            await self.client.approve(out.return_id, decision, idempotency_key=key, **body)
-        elif out.verb == "reject":
-            await self.client.reject(out.return_id, decision, idempotency_key=key, **body)
-        else:
-            raise Unreadable(f"the outbox holds a decision of unknown kind {out.verb!r}")
+        send = self.client.approve if out.verb == "approve" else self.client.reject
+        await send(out.return_id, decision, idempotency_key=key, **body)
 
     # ----- one return at once -------------------------------------------------------------
 
