@@ -50,13 +50,13 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path):
+async def world(tmp_path, db_url):
     clock = MovableClock(pendulum.now("UTC").start_of("second"))
     sim = Simulator([ShopConfig.make("acme"), ShopConfig.make("globex")], clock=clock,
                     webhook_retry_delays=(0.05,))
     async with sim.serve():
         path = write_config(tmp_path / "sync.toml", sim, ["acme", "globex"])
-        service = make_database(f"sqlite:///{tmp_path / 'sync.db'}")
+        service = make_database(db_url)
         told = io.StringIO()
         engine = Engine(cfg.load(path), Ledger(service, clock=clock), clock=clock, retry=FAST,
                         teller=Teller(told), settle=5)
@@ -126,6 +126,24 @@ async def test_changes_on_the_marketplace_come_in_as_records(world):
     events = [r.details["event"] for r in world.service.records(world.olive, rid)
               if "event" in (r.details or {})]
     assert events == ["BUYER_REQUEST_RETURN_AND_REFUND", "SELLER_APPROVE_RETURN", "BUYER_SHIP_ITEM"]
+
+
+@pytest.mark.parametrize(("raw", "arbitration", "status"), [
+    ("RETURN_OR_REFUND_REQUEST_REJECT", None, d.Status.REJECTED),
+    ("RETURN_OR_REFUND_REQUEST_REJECTED", None, d.Status.REJECTED),
+    ("REFUND_OR_RETURN_REQUEST_REJECTED", None, d.Status.REJECTED),
+    ("RETURN_OR_REFUND_REQUEST_COMPLETE", None, d.Status.COMPLETED),
+    ("REFUND_OR_RETURN_REQUEST_REJECT", "CLOSED", d.Status.REJECTED),
+    ("REFUND_OR_RETURN_REQUEST_REJECT", "IN_PROGRESS", d.Status.IN_MEDIATION),
+])
+async def test_the_other_spellings_and_arbitrations_over_http(world, raw, arbitration, status):
+    rid = world.sim.create_return("acme", "REFUND", "12.00")
+    world.sim.force_status(rid, raw)
+    world.sim.market.get(rid).arbitration_status = arbitration
+    reports = await world.round()
+    assert reports["acme"].ok and not reports["acme"].unknown
+    got = mirrors(world, rid)
+    assert got.status is status and got.marketplace_status == raw
 
 
 async def test_an_unknown_status_is_kept_and_told_never_guessed(world):
@@ -211,6 +229,28 @@ async def test_a_refused_decision_puts_the_request_back_as_the_marketplace_has_i
         refusal = [r for r in world.service.records(olive, rid) if r.kind.value == "push_refused"]
         assert len(refusal) == 1 and "not allowed" in refusal[0].details["message"]
     assert "the marketplace refused the decision on return" in world.said()
+
+
+async def test_every_decision_refused_by_the_marketplace_is_told_and_recorded(world):
+    ids = await decide_each(world)
+    svc, olive, now = world.service, world.olive, world.now
+    svc.accept(olive, ids["accept"], now)
+    svc.accept(olive, ids["keep"], now, keep_item=True)
+    svc.offer(olive, ids["offer"], now, "15.00")
+    svc.reject(olive, ids["reject"], now, m.REQUEST_REASONS[1][0], "Too late.")
+    svc.receive(olive, ids["receive"], now)
+    svc.reject_receipt(olive, ids["reject_receipt"], now, m.RECEIPT_REASONS[2][0], "Empty box.")
+    for rid in ids.values():  # the platform moved each on meanwhile
+        world.sim.force_status(rid, m.CANCELLED)
+    reports = await world.round()
+    assert reports["acme"].ok and reports["acme"].refused == 6 and reports["acme"].sent == 0
+    for rid in ids.values():
+        assert mirrors(world, rid).status is d.Status.CANCELLED
+        refusals = [r for r in svc.records(olive, rid) if r.kind.value == "push_refused"]
+        assert len(refusals) == 1 and refusals[0].actor == "marketplace"
+        assert "not allowed" in refusals[0].details["message"]
+    keys = [key for _, _, key in world.sim.writes]
+    assert len(keys) == len(set(keys)) == 6
 
 
 async def test_a_reject_reason_the_marketplace_refuses_is_told_and_reasons_fetched_again(world):
