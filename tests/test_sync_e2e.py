@@ -33,11 +33,11 @@ from tests.support.sync_sim import (
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, db_url):
     shops = [ShopConfig.make("acme", seed="e2e"), ShopConfig.make("globex", seed="e2e")]
     with SimThread(shops) as sim:
         path = write_config(tmp_path / "sync.toml", sim.sim, ["acme", "globex"])
-        url = f"sqlite:///{tmp_path / 'sync.db'}"
+        url = db_url
         service = make_database(url)
         yield sim, service, url, env_for(url, path, tmp_path), path
         service.engine.dispose()

@@ -23,7 +23,7 @@ from tests.test_sync_engine import FAST
 
 
 @pytest.fixture
-async def hooked(tmp_path, request):
+async def hooked(tmp_path, request, db_url):
     shared = getattr(request, "param", False)
     app = ("6ashared01", "shared-secret-0123456789abcdef") if shared else None
     shops = [ShopConfig.make("acme", app=app), ShopConfig.make("globex", app=app)]
@@ -34,7 +34,7 @@ async def hooked(tmp_path, request):
         if not shared:  # routed by the secret that verifies, not by shop_id
             text = path.read_text().splitlines()
             path.write_text("\n".join(line for line in text if not line.startswith("shop_id")))
-        service = make_database(f"sqlite:///{tmp_path / 'sync.db'}")
+        service = make_database(db_url)
         told = io.StringIO()
         engine = Engine(cfg.load(path), Ledger(service, clock=clock), clock=clock, retry=FAST,
                         teller=Teller(told), settle=5)
