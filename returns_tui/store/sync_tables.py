@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from returns_tui.store.changes import announce
 from returns_tui.store.schema import (
+    records,
     requests,
     sync_cursors,
     sync_locks,
@@ -274,3 +275,25 @@ def release_lock(conn: Connection, shop: str, holder: str) -> None:
     conn.execute(
         sa.delete(sync_locks).where(sync_locks.c.shop == shop, sync_locks.c.holder == holder)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the console reads of the marketplace's refusals
+
+
+def last_record_id(conn: Connection) -> int:
+    return conn.execute(sa.select(sa.func.max(records.c.id))).scalar() or 0
+
+
+def refusals_after(conn: Connection, after_id: int, limit: int = 50) -> list[Any]:
+    """(id, request_id, shop, at, details) of the marketplace's refusals recorded after the
+    record `after_id`, oldest first."""
+    query = (
+        sa.select(records.c.id, records.c.request_id, requests.c.shop, records.c.at,
+                  records.c.details)
+        .join(requests, requests.c.id == records.c.request_id)
+        .where(records.c.kind == "push_refused", records.c.id > after_id)
+        .order_by(records.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    return list(conn.execute(query))

@@ -261,3 +261,37 @@ def _market_fields(req: d.Request, mr: MarketReturn) -> d.Request:
         can_keep_item=mr.can_buyer_keep_item,
         quick_refund=mr.is_quick_refund,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the console says of a refusal
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The marketplace refused a decision: on which request, when, its message (data from
+    outside: shown through textsafe.safe only), the decision and who made it."""
+
+    request_id: str
+    at: DateTime
+    message: str
+    decision: str
+    by: str
+
+    def sentence(self) -> str:
+        """The toast's and the detail's words (not yet made safe: the caller does)."""
+        return (
+            f"The marketplace refused {self.by}'s {self.decision.replace('_', ' ')} of "
+            f"{self.request_id}: {self.message}"
+        )
+
+
+def refusal(request_id: str, at: DateTime, details: dict[str, Any]) -> Refusal:
+    """A push_refused record's details as a Refusal."""
+    return Refusal(
+        request_id,
+        at,
+        str(details.get("message", "")),
+        str(details.get("decision", "decision")),
+        str(details.get("by", "")),
+    )
