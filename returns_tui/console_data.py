@@ -16,6 +16,8 @@ from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.queries import ListRow, Sort
+from returns_tui.sync.rules import Refusal
+from returns_tui.sync.rules import refusal as synced_refusal
 
 PAGE = 100
 
@@ -100,6 +102,10 @@ class Detail:
     appeal: d.Record | None  # when the buyer appealed
     mediation: d.Record | None  # the platform's decision
     auto_approval: d.Record | None = None  # the clock's approval, its 48 hours unanswered
+    # DESIGN §8, for a synced request: the decision waiting to be sent (action, who), and the
+    # marketplace's last refusal of one.
+    sending: tuple[str, str] | None = None
+    refusal: Refusal | None = None
 
 
 def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
@@ -109,10 +115,17 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         history = service.order_history(actor, request_id)
         options = d.buyer_options(req, history, now, service.rules)
     found: dict[d.Kind, d.Record] = {}
-    # Only a request past pending can have been rejected, appealed or approved by the clock.
-    if req.status is not d.Status.PENDING:
-        wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED)
+    # Only a request past pending can have been rejected, appealed or approved by the clock;
+    # a synced one may have been refused by the marketplace in any status.
+    if req.status is not d.Status.PENDING or req.synced:
+        wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED,
+                  d.Kind.PUSH_REFUSED)  # fmt: skip
         found = {rec.kind: rec for rec in service.records(actor, request_id) if rec.kind in wanted}
+    sending, refusal = None, None
+    if req.synced:
+        sending = service.sending(actor, request_id)
+        if (rec := found.get(d.Kind.PUSH_REFUSED)) is not None:
+            refusal = synced_refusal(request_id, rec.at, rec.details)
     return Detail(
         req,
         options,
@@ -120,4 +133,6 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         found.get(d.Kind.APPEALED),
         found.get(d.Kind.MEDIATED),
         found.get(d.Kind.AUTO_APPROVED),
+        sending,
+        refusal,
     )

@@ -63,6 +63,7 @@ from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.offer import OfferScreen
 from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
+from returns_tui.screens.sync_notices import SyncNotices
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.store.queries import DEFAULT_SORT, Sort
@@ -113,7 +114,7 @@ _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "sc
 # ---------------------------------------------------------------------------------------------
 
 
-class ConsoleScreen(LiveFeed):
+class ConsoleScreen(LiveFeed, SyncNotices):
     BINDINGS = [
         Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
         Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
@@ -257,6 +258,7 @@ class ConsoleScreen(LiveFeed):
             )
         if rid := self.table.highlighted_id:
             self.load_detail(rid)
+        self.load_refusals()  # the marketplace's answers to this user's decisions (§8)
 
     def load_rows(self, anchor: Anchor, keep_id: str | None, cursor: int) -> None:
         self._pending = (anchor, keep_id, cursor)
@@ -680,6 +682,8 @@ class ConsoleScreen(LiveFeed):
     def action_reject(self) -> None:
         if (rid := self._current(d.Kind.REJECTED)) is None:
             return
+        if self._synced_row():
+            return self.reject_synced(rid, d.RejectStage.REQUEST.value)
 
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
@@ -701,6 +705,8 @@ class ConsoleScreen(LiveFeed):
     def action_reject_receipt(self) -> None:
         if (rid := self._current(d.Kind.RECEIPT_REJECTED)) is None:
             return
+        if self._synced_row():
+            return self.reject_synced(rid, d.RejectStage.RECEIPT.value)
 
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
@@ -716,6 +722,10 @@ class ConsoleScreen(LiveFeed):
             note_required=True,
         )
         self.app.push_screen(screen, done)
+
+    def _synced_row(self) -> bool:
+        row = self.table.highlighted_row
+        return row is not None and row.source == d.SYNCED
 
     def action_receive(self) -> None:
         row = self.table.highlighted_row
