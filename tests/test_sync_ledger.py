@@ -18,6 +18,7 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
+from returns_tui import apply as applying
 from returns_tui import domain as d
 from returns_tui import export as exporting
 from returns_tui.check import check
@@ -28,6 +29,7 @@ from returns_tui.store.engine import HEAD, open_engine, upgrade
 from returns_tui.store.schema import metadata
 from returns_tui.sync.ledger import Ledger
 from returns_tui.sync.values import MarketRecord, MarketReturn
+from returns_tui.timefmt import iso_utc
 from tests.conftest import T0, submission
 from tests.test_check import RULES, build_scenario, cast
 from tests.test_decisions import _at_revision, scratch_url  # noqa: F401 (a fixture)
@@ -315,6 +317,26 @@ def test_only_the_marketplace_speaks_for_the_buyer_and_the_platform(svc, ledger)
     assert svc.records(svc.login("alice"), "M1")[-1].kind is d.Kind.NOTED
     assert ledger.outbox("acme") == []
     clean(svc)
+
+
+def test_apply_refuses_buyer_lines_on_a_synced_request_and_takes_the_sellers(svc, ledger):
+    brought(ledger, (market(),))
+    lines = [
+        {"at": iso_utc(T0 + 50 * H), "actor": "buyer", "action": "cancel", "request_id": "M1"},
+        {"at": iso_utc(T0 + 50 * H), "actor": "alice", "action": "note", "request_id": "M1",
+         "note": "asked for photos"},
+        {"at": iso_utc(T0 + 51 * H), "actor": "alice", "action": "accept", "request_id": "M1"},
+    ]  # fmt: skip
+    out = io.StringIO()
+    stdin = io.BytesIO("".join(json.dumps(line) + "\n" for line in lines).encode())
+    assert applying.run(svc, svc.login("root-admin"), "-", out=out, stdin=stdin,
+                        clock=lambda: NOW + 100 * H) == 0  # fmt: skip
+    verdicts = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert not verdicts[0]["ok"] and "only the marketplace speaks" in verdicts[0]["error"]
+    assert [v["ok"] for v in verdicts[1:]] == [True, True]
+    # Past the marketplace's deadline (T0 + 48 h) and swept before every line: still pending.
+    assert svc.get(svc.login("alice"), "M1").status is S.PENDING
+    assert [o.body for o in ledger.outbox("acme")] == [{"decision": "APPROVE_RETURN"}]
 
 
 def test_the_sweep_never_moves_a_synced_request(svc, ledger):
