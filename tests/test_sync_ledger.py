@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,6 +254,37 @@ def test_each_decision_waits_in_the_outbox_mapped_and_the_request_keeps_its_stat
     assert export(svc)["M1"]["sending"] is True
     with pytest.raises(Refused, match="a decision is being sent"):
         svc.perform(svc.login("bob"), action, "M1", T0 + 6 * H, **params)
+    clean(svc)
+
+
+def test_two_operators_deciding_at_once_send_one_decision(svc, ledger):
+    brought(ledger, (market(),))
+    ledger.store_reasons("M1", "request", REASONS)
+    barrier = threading.Barrier(2, timeout=30)
+    results: dict[str, str] = {}
+
+    def decide(who: str, action: str, **params) -> None:
+        actor = svc.login(who)
+        barrier.wait()
+        try:
+            svc.perform(actor, action, "M1", T0 + 5 * H, **params)
+            results[who] = "sent"
+        except Refused as exc:
+            results[who] = exc.message
+
+    threads = [
+        threading.Thread(target=decide, args=("alice", "accept")),
+        threading.Thread(target=decide, args=("bob", "reject"),
+                         kwargs={"reason": REASONS[0][0], "note": "late"}),
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert list(results.values()).count("sent") == 1, results
+    (loser,) = [v for v in results.values() if v != "sent"]
+    assert "a decision is being sent" in loser
+    assert len(ledger.outbox("acme")) == 1
     clean(svc)
 
 
