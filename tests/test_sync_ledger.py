@@ -171,6 +171,21 @@ def test_mediation_and_rejection_come_from_the_marketplace(svc, ledger):
     clean(svc)
 
 
+def test_one_page_with_a_return_twice_and_two_returns_on_one_order(svc, ledger):
+    first = market("M1", order_id="MO-1", raw_status="REFUND_OR_RETURN_REQUEST_REJECT",
+                   status="rejected", reject_stage="request", respond_by=None)  # fmt: skip
+    second = market("M2", order_id="MO-1", created_at=T0 + H, updated_at=T0 + 2 * H)
+    moved = replace(second, raw_status="AWAITING_BUYER_SHIP", status="awaiting_buyer_ship",
+                    updated_at=T0 + 3 * H, respond_by=None)  # fmt: skip
+    got = brought(ledger, (first, mrec(at=T0)), (second, mrec(at=T0 + H)), (moved, mrec(at=T0 + H)))
+    assert (got.created, got.changed) == (["M1", "M2"], ["M2"])
+    alice = svc.login("alice")
+    assert [svc.get(alice, r).attempt for r in ("M1", "M2")] == [1, 2]
+    assert svc.get(alice, "M2").status is S.AWAITING_BUYER_SHIP
+    assert len(svc.records(alice, "M2")) == 3  # created, its record once, the move
+    clean(svc)
+
+
 def test_an_unknown_status_is_never_guessed(svc, ledger):
     odd = market("M2", raw_status="SOMETHING_NEW", status=None)
     got = brought(ledger, (market(),), (odd,))

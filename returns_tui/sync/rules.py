@@ -17,7 +17,7 @@ from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount
 from returns_tui.sync.values import MarketRecord, MarketReturn
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import iso_utc, to_micros
 
 MARKETPLACE = "marketplace"  # the actor of what the marketplace says, and the source
 # The seller's decisions that go to the marketplace; a note stays ours.
@@ -126,7 +126,7 @@ def body(req: d.Request, action: str, fields: dict[str, Any]) -> tuple[str, dict
 def record_key(return_id: str, rec: MarketRecord) -> str:
     """A marketplace record's identity: a hash of the return id, event, role, time and
     description (DESIGN §8), so that it is stored once however often it is fetched."""
-    parts = (return_id, rec.event, rec.role, iso_utc(rec.at), rec.description)
+    parts = (return_id, rec.event, rec.role, str(to_micros(rec.at)), rec.description)
     text = "\x1f".join(parts)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
