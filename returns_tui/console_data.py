@@ -16,6 +16,7 @@ from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.queries import ListRow, Sort
+from returns_tui.sync.rules import MARKETPLACE as synced_marketplace
 from returns_tui.sync.rules import Refusal
 from returns_tui.sync.rules import refusal as synced_refusal
 
@@ -115,17 +116,14 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         history = service.order_history(actor, request_id)
         options = d.buyer_options(req, history, now, service.rules)
     found: dict[d.Kind, d.Record] = {}
-    # Only a request past pending can have been rejected, appealed or approved by the clock;
-    # a synced one may have been refused by the marketplace in any status.
-    if req.status is not d.Status.PENDING or req.synced:
-        wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED,
-                  d.Kind.PUSH_REFUSED)  # fmt: skip
+    # Only a request past pending can have been rejected, appealed or approved by the clock.
+    if req.status is not d.Status.PENDING:
+        wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED)
         found = {rec.kind: rec for rec in service.records(actor, request_id) if rec.kind in wanted}
     sending, refusal = None, None
     if req.synced:
         sending = service.sending(actor, request_id)
-        if (rec := found.get(d.Kind.PUSH_REFUSED)) is not None:
-            refusal = synced_refusal(request_id, rec.at, rec.details)
+        refusal = _standing_refusal(request_id, service.records(actor, request_id))
     return Detail(
         req,
         options,
@@ -136,3 +134,15 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         sending,
         refusal,
     )
+
+
+def _standing_refusal(request_id: str, records: list[d.Record]) -> Refusal | None:
+    """The marketplace's last refusal of a decision on a synced request, unless someone
+    decided again since (a note is no decision)."""
+    standing = None
+    for rec in records:
+        if rec.kind is d.Kind.PUSH_REFUSED:
+            standing = synced_refusal(request_id, rec.at, rec.details)
+        elif rec.actor != synced_marketplace and rec.kind is not d.Kind.NOTED:
+            standing = None
+    return standing

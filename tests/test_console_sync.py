@@ -159,6 +159,44 @@ async def test_without_the_marketplaces_reasons_the_reject_dialog_says_why(svc, 
         assert type(app.screen).__name__ == "ConsoleScreen"
 
 
+async def test_x_on_a_synced_package_offers_the_marketplaces_receipt_reasons(svc, ledger):
+    shipped = market(raw_status="BUYER_SHIPPED_ITEM", status="buyer_shipped", refund_cents=2599)
+    ledger.bring_in("acme", [(shipped, [])])
+    ledger.store_reasons("M1", "receipt", [("reverse_reject_receipt_1", "Package is empty")])
+    async with opened(svc, "alice", FakeClock()) as (app, pilot):
+        await opens(pilot, app, "x", "RejectScreen")
+        assert "returned package of M1 (the marketplace's reasons)" in screen_text(app)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "Package is empty" in screen_text(app), what="the reason")
+        await pilot.press("enter")  # a note is required at receipt
+        await wait_for(pilot, lambda: "note" in app.screen.error_text, what="the note's refusal")
+        for ch in "empty":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(ledger.outbox("acme")), what="the outbox")
+        assert ledger.outbox("acme")[0].body == {
+            "decision": "REJECT_RECEIVED_PACKAGE", "reject_reason": "reverse_reject_receipt_1",
+            "comment": "empty"}  # fmt: skip
+
+
+def test_the_detail_drops_a_refusal_once_someone_decided_again(svc, ledger):
+    from returns_tui.console_data import load_detail
+
+    ledger.bring_in("acme", [(market(), [])])
+    alice = svc.login("alice")
+    svc.accept(alice, "M1", NOW)
+    ledger.refused(ledger.outbox("acme")[0].id, "try later", None)
+    detail = load_detail(svc, alice, "M1", NOW)
+    assert detail.refusal is not None and detail.refusal.message == "try later"
+    svc.note(alice, "M1", NOW.add(minutes=10), "will retry")
+    assert load_detail(svc, alice, "M1", NOW).refusal is not None  # a note decides nothing
+    svc.accept(alice, "M1", NOW.add(minutes=11))
+    ledger.sent(ledger.outbox("acme")[0].id, (market(raw_status="AWAITING_BUYER_SHIP",
+                status="awaiting_buyer_ship", respond_by=None, updated_at=NOW), []))  # fmt: skip
+    detail = load_detail(svc, alice, "M1", NOW)
+    assert (detail.refusal, detail.sending) == (None, None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Evidence links
 
