@@ -148,6 +148,9 @@ async def test_the_reject_dialog_offers_the_marketplaces_reasons(svc, ledger):
         (out,) = ledger.outbox("acme")
         assert out.body == {"decision": "REJECT_RETURN", "reject_reason": REASONS[1][0],
                             "comment": "blurry"}  # fmt: skip
+        said = "M1: the reject is being sent to the marketplace; its answer shows here."
+        await wait_for(pilot, lambda: said in toasts(app), what="the sending toast")
+        assert not any("rejected" in t for t in toasts(app))  # not done until it answers
 
 
 async def test_without_the_marketplaces_reasons_the_reject_dialog_says_why(svc, ledger):

@@ -63,7 +63,7 @@ from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.offer import OfferScreen
 from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
-from returns_tui.screens.sync_notices import SyncNotices
+from returns_tui.screens.sync_notices import SyncNotices, is_sent, sending_text
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.store.queries import DEFAULT_SORT, Sort
@@ -888,13 +888,14 @@ class ConsoleScreen(LiveFeed, SyncNotices):
     @work(thread=True, group="act", exit_on_error=False)
     def _act(self, verb: str, ids: list[str], batch: bool, params: dict[str, Any]) -> None:
         done: list[str] = []
+        sending: list[str] = []  # synced: sent to the marketplace, not done yet (§8)
         refused: list[str] = []
         failed = ""
         method = getattr(self.service, verb)
         for rid in ids:
             try:
-                method(self.actor, rid, self.clock(), **params)
-                done.append(rid)
+                req = method(self.actor, rid, self.clock(), **params)
+                (sending if is_sent(req, verb) else done).append(rid)
             except StoreError as exc:
                 failed = exc.message
                 break
@@ -903,7 +904,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             except Exception as exc:  # a bug must not take the console down
                 log.exception("%s %s failed", verb, rid)
                 refused.append(f"{rid}: {exc.__class__.__name__}: {exc}")
-        self.post_message(ActionsDone(verb, done, refused, failed))
+        self.post_message(ActionsDone(verb, done, refused, failed, sending))
         if batch:
             self.post_message(MarksDone(ids))
 
@@ -916,6 +917,8 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             else:
                 text = f"{len(msg.done)} requests {word}."
             self.notify(safe(text), markup=False)
+        if msg.sending:
+            self.notify(safe(sending_text(msg.verb, msg.sending)), markup=False)
         if msg.refused:
             self.notify(
                 safe(

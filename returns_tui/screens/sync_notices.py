@@ -25,6 +25,20 @@ from returns_tui.textsafe import safe
 REFUSAL_TITLE = "Refused by the marketplace"
 
 
+def is_sent(result: object, verb: str) -> bool:
+    """Whether an action's result is a decision on a synced request, which went to the
+    outbox instead of being made (the service returns the request as it still is)."""
+    return isinstance(result, d.Request) and result.synced and verb in synced.DECISIONS
+
+
+def sending_text(verb: str, ids: list[str]) -> str:
+    """The toast after decisions that went to the marketplace: not done until it answers."""
+    what = verb.replace("_", " ")
+    if len(ids) == 1:
+        return f"{ids[0]}: the {what} is being sent to the marketplace; its answer shows here."
+    return f"{len(ids)} decisions ({what}) are being sent to the marketplace."
+
+
 class SyncNotices:
     """See the module. State: the id of the last record looked at for refusals."""
 
