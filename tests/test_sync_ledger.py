@@ -427,6 +427,43 @@ def test_a_confirmed_decision_is_recorded_by_the_operator_and_leaves_the_outbox(
     clean(svc)
 
 
+def test_a_change_the_decision_made_that_arrives_before_its_answer_waits_for_it(svc, ledger):
+    # A webhook for the approval itself is brought in between the approve call and `sent`:
+    # the request waits (sending) and `sent` moves it with the operator's record.
+    brought(ledger, (market(),))
+    alice = svc.login("alice")
+    svc.accept(alice, "M1", T0 + 5 * H)
+    (out,) = ledger.outbox("acme")
+    approved = market(raw_status="AWAITING_BUYER_SHIP", status="awaiting_buyer_ship",
+                      updated_at=T0 + 6 * H, respond_by=None, refund_cents=2599)  # fmt: skip
+    approval = mrec("SELLER_APPROVE", T0 + 6 * H, role="SELLER")
+    got = brought(ledger, (approved, approval))
+    assert got.changed == ["M1"]  # its record stored, its status held
+    assert svc.get(alice, "M1").status is S.PENDING
+    assert export(svc)["M1"]["sending"] is True
+    ledger.sent(out.id, (approved, [approval]))
+    recs = svc.records(alice, "M1")
+    assert [(r.actor, r.kind, r.from_status, r.to_status) for r in recs] == [
+        ("marketplace", d.Kind.MARKETPLACE, None, S.PENDING),
+        ("marketplace", d.Kind.MARKETPLACE, S.PENDING, S.PENDING),  # SELLER_APPROVE
+        ("alice", d.Kind.ACCEPTED, S.PENDING, S.AWAITING_BUYER_SHIP),
+    ]
+    assert svc.get(alice, "M1").status is S.AWAITING_BUYER_SHIP
+    clean(svc)
+
+
+def test_a_change_the_decision_did_not_make_moves_the_request_at_once(svc, ledger):
+    brought(ledger, (market(),))
+    svc.accept(svc.login("alice"), "M1", T0 + 5 * H)
+    cancelled = market(raw_status="RETURN_OR_REFUND_REQUEST_CANCEL", status="cancelled",
+                       updated_at=T0 + 6 * H, respond_by=None)  # fmt: skip
+    brought(ledger, (cancelled,))
+    assert svc.get(svc.login("alice"), "M1").status is S.CANCELLED
+    (out,) = ledger.outbox("acme")
+    ledger.refused(out.id, "The return was cancelled", None)
+    clean(svc)
+
+
 def test_a_confirmed_offer_has_no_offer_by_and_a_rejection_its_reason(svc, ledger):
     brought(ledger, (market("M1"),), (market("M2"),))
     ledger.store_reasons("M2", "request", REASONS)

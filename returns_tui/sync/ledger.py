@@ -87,7 +87,7 @@ class Ledger:
                         f"Return {d.quoted(market.return_id, 64)} is of shop "
                         f"{d.quoted(market.shop, 64)}, not {d.quoted(shop, 64)}."
                     )
-            page = _Page(conn, items)
+            page = _Page(conn, items, self.returns.rules)
             for index, (market, recs) in enumerate(items):
                 _bring_one(conn, key, market, recs, out, page, index)
             page.finish(conn)
@@ -150,7 +150,7 @@ class Ledger:
                     change = synced.held(change)
                     _save(conn, key, before, row["chain"], change.after, change.records)
                 sync_tables.remove_outgoing(conn, outgoing_id)
-            _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+            self._bring_fresh(conn, key, fresh)
 
         self.returns._retrying(body)
 
@@ -177,7 +177,7 @@ class Ledger:
                     sync_tables.forget_reasons(conn, before.id, stage)
                 sync_tables.remove_outgoing(conn, outgoing_id)
             if fresh is not None:
-                _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+                self._bring_fresh(conn, key, fresh)
 
         self.returns._retrying(body)
 
@@ -236,6 +236,12 @@ class Ledger:
 
         self.returns._retrying(body)
 
+    def _bring_fresh(self, conn: Connection, key: ChainKey, fresh: Fresh) -> None:
+        """An answer's fresh state of one return, brought in as a page of one."""
+        page = _Page(conn, [fresh], self.returns.rules)
+        _bring_one(conn, key, fresh[0], fresh[1], BroughtIn(), page, 0)
+        page.finish(conn)
+
     def _now_after(self, conn: Connection, request_id: str) -> pendulum.DateTime:
         """Now, or the request's last record's time if that is later: records are written in
         time order."""
@@ -289,7 +295,13 @@ class _Page:
     the requests already there and the marketplace records already stored (a query each,
     rather than two per return)."""
 
-    def __init__(self, conn: Connection, items: list[tuple[MarketReturn, list[MarketRecord]]]):
+    def __init__(
+        self,
+        conn: Connection,
+        items: list[tuple[MarketReturn, list[MarketRecord]]],
+        rules: d.Rules,
+    ) -> None:
+        self.rules = rules
         self.keys = [[synced.record_key(m.return_id, r) for r in recs] for m, recs in items]
         self.known = sync_tables.known_record_keys(conn, [k for ks in self.keys for k in ks])
         self.new_keys: list[tuple[str, str]] = []  # (key, request id), written with the page
@@ -299,6 +311,7 @@ class _Page:
         self.versions = sync_tables.order_versions(conn, orders)
         self.rejections = sync_tables.rejection_counts(conn, orders)
         self.rows = sync_tables.request_rows(conn, [m.return_id for m, _ in items])
+        self.sending = sync_tables.sending_among(conn, list(self.rows))
 
     def finish(self, conn: Connection) -> None:
         sync_tables.add_record_keys(conn, self.new_keys)
@@ -317,16 +330,11 @@ def _bring_one(
     market: MarketReturn,
     recs: list[MarketRecord],
     out: BroughtIn,
-    page: _Page | None = None,
-    index: int = 0,
+    page: _Page,
+    index: int,
 ) -> None:
     """One return brought in: created, changed or left as it is, its new records stored.
     `page` (and the return's `index` in it) holds what was read for its page."""
-    if page is None:  # one return on its own (an answer's fresh state)
-        page = _Page(conn, [(market, recs)])
-        _bring_one(conn, key, market, recs, out, page, index)
-        page.finish(conn)
-        return
     row = page.row(conn, market.return_id)
     if row is not None and row["source"] != synced.MARKETPLACE:
         out.unknown.append((market.return_id, market.raw_status))  # a local request's id
@@ -346,13 +354,30 @@ def _bring_one(
     else:
         before = to_request(row)
         last = q.last_record_at(conn, [before.id])
-        brought = synced.bring(before, market, fresh, None if last is None else from_micros(last))
+        hold = before.id in page.sending and _awaits_confirmation(conn, before, market, page)
+        brought = synced.bring(
+            before, market, fresh, None if last is None else from_micros(last), hold_status=hold
+        )
         if brought.records or brought.after != before:
             _save(conn, key, before, row["chain"], brought.after, brought.records)
             out.changed.append(before.id)
         if market.status is None:
             out.unknown.append((market.return_id, market.raw_status))
     page.new_keys += [(k, market.return_id) for k in keys]
+
+
+def _awaits_confirmation(
+    conn: Connection, before: d.Request, market: MarketReturn, page: _Page
+) -> bool:
+    """Whether the marketplace's new status is the one the decision waiting in the outbox
+    leads to: the marketplace made it before its answer reached us (a webhook came first).
+    Then the request waits for that answer, whose Ledger.sent moves it with the operator's
+    record; a refusal brings the marketplace's state in instead."""
+    out = sync_tables.outgoing_for(conn, before.id)
+    if out is None or market.status is None or market.status == before.status.value:
+        return False
+    change = _operators_change(before, out, market.updated_at, page.rules)
+    return change is not None and change.after.status.value == market.status
 
 
 def _create(

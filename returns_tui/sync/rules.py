@@ -210,11 +210,15 @@ def bring(
     new_records: list[MarketRecord],
     last_at: DateTime | None,
     attempt: int = 1,
+    *,
+    hold_status: bool = False,
 ) -> Brought:
     """The request as the marketplace has it, with a record per new marketplace record and
     one for a change of status, all by the actor `marketplace`, in time order after
     `last_at` (the request's last record). `req` None: a new request (its status known).
-    An unknown status (mr.status None) keeps the request's status."""
+    An unknown status (mr.status None) keeps the request's status, and so does
+    `hold_status`: the status the decision waiting to be sent leads to, which its
+    confirmation moves the request to, with the operator's record (Ledger.sent)."""
     recs: list[d.Record] = []
     if req is None:
         created = new_request(mr, attempt)
@@ -231,7 +235,7 @@ def bring(
         recs.append(d.Record(last_at, MARKETPLACE, d.Kind.MARKETPLACE, status, status,
                              market_details(rec)))  # fmt: skip
     after = _market_fields(before, mr)
-    if mr.status is not None and mr.status != status.value:
+    if mr.status is not None and mr.status != status.value and not hold_status:
         at = mr.updated_at if last_at is None or mr.updated_at > last_at else last_at
         to = d.Status(mr.status)
         recs.append(d.Record(at, MARKETPLACE, d.Kind.MARKETPLACE, status, to,
