@@ -522,6 +522,42 @@ class Returns:
                 return [(me.name, me.role.value, tuple(sorted(me.shops)))]
             return users.every_user(conn)
 
+    # -----------------------------------------------------------------------------------------
+    # The marketplace sync (DESIGN §8): what the console reads of it
+
+    def sending(self, actor: Actor, request_id: str) -> tuple[str, str] | None:
+        """(action, who decided it) of the decision on the request waiting to be sent to the
+        marketplace, or None."""
+        with read(self.engine) as conn:
+            self._visible(conn, self._current(conn, actor), request_id)
+            out = sync_tables.outgoing_for(conn, request_id)
+            return None if out is None else (out.action, out.actor)
+
+    def reject_reasons(self, actor: Actor, request_id: str, stage: str) -> list[tuple[str, str]]:
+        """(name, text) of the reasons the marketplace offers for rejecting a synced request
+        at `stage` (request or receipt), in its order; empty until fetched."""
+        with read(self.engine) as conn:
+            self._visible(conn, self._current(conn, actor), request_id)
+            return sync_tables.reasons(conn, request_id, stage)
+
+    def refusals_after(
+        self, actor: Actor, after_id: int | None
+    ) -> tuple[int, list[synced.Refusal]]:
+        """The marketplace's refusals of `actor`'s own decisions recorded after the record
+        `after_id`, and the id to ask after next time. With None, none: only where to start
+        (a console tells what happens while it is open; the records keep the rest)."""
+        with read(self.engine) as conn:
+            actor = self._current(conn, actor)
+            if after_id is None:
+                return sync_tables.last_record_id(conn), []
+            found, last = [], after_id
+            for rid, request_id, shop, at, details in sync_tables.refusals_after(conn, after_id):
+                last = rid
+                refusal = synced.refusal(request_id, at, json.loads(details) if details else {})
+                if actor.sees(shop) and refusal.by == actor.name:
+                    found.append(refusal)
+            return last, found
+
     def has_users(self) -> bool:
         with read(self.engine) as conn:
             return users.any_user(conn)

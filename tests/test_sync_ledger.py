@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
+from returns_tui import apply as applying
 from returns_tui import domain as d
 from returns_tui import export as exporting
 from returns_tui.check import check
@@ -28,6 +30,7 @@ from returns_tui.store.engine import HEAD, open_engine, upgrade
 from returns_tui.store.schema import metadata
 from returns_tui.sync.ledger import Ledger
 from returns_tui.sync.values import MarketRecord, MarketReturn
+from returns_tui.timefmt import iso_utc
 from tests.conftest import T0, submission
 from tests.test_check import RULES, build_scenario, cast
 from tests.test_decisions import _at_revision, scratch_url  # noqa: F401 (a fixture)
@@ -168,6 +171,21 @@ def test_mediation_and_rejection_come_from_the_marketplace(svc, ledger):
     clean(svc)
 
 
+def test_one_page_with_a_return_twice_and_two_returns_on_one_order(svc, ledger):
+    first = market("M1", order_id="MO-1", raw_status="REFUND_OR_RETURN_REQUEST_REJECT",
+                   status="rejected", reject_stage="request", respond_by=None)  # fmt: skip
+    second = market("M2", order_id="MO-1", created_at=T0 + H, updated_at=T0 + 2 * H)
+    moved = replace(second, raw_status="AWAITING_BUYER_SHIP", status="awaiting_buyer_ship",
+                    updated_at=T0 + 3 * H, respond_by=None)  # fmt: skip
+    got = brought(ledger, (first, mrec(at=T0)), (second, mrec(at=T0 + H)), (moved, mrec(at=T0 + H)))
+    assert (got.created, got.changed) == (["M1", "M2"], ["M2"])
+    alice = svc.login("alice")
+    assert [svc.get(alice, r).attempt for r in ("M1", "M2")] == [1, 2]
+    assert svc.get(alice, "M2").status is S.AWAITING_BUYER_SHIP
+    assert len(svc.records(alice, "M2")) == 3  # created, its record once, the move
+    clean(svc)
+
+
 def test_an_unknown_status_is_never_guessed(svc, ledger):
     odd = market("M2", raw_status="SOMETHING_NEW", status=None)
     got = brought(ledger, (market(),), (odd,))
@@ -254,6 +272,37 @@ def test_each_decision_waits_in_the_outbox_mapped_and_the_request_keeps_its_stat
     clean(svc)
 
 
+def test_two_operators_deciding_at_once_send_one_decision(svc, ledger):
+    brought(ledger, (market(),))
+    ledger.store_reasons("M1", "request", REASONS)
+    barrier = threading.Barrier(2, timeout=30)
+    results: dict[str, str] = {}
+
+    def decide(who: str, action: str, **params) -> None:
+        actor = svc.login(who)
+        barrier.wait()
+        try:
+            svc.perform(actor, action, "M1", T0 + 5 * H, **params)
+            results[who] = "sent"
+        except Refused as exc:
+            results[who] = exc.message
+
+    threads = [
+        threading.Thread(target=decide, args=("alice", "accept")),
+        threading.Thread(target=decide, args=("bob", "reject"),
+                         kwargs={"reason": REASONS[0][0], "note": "late"}),
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert list(results.values()).count("sent") == 1, results
+    (loser,) = [v for v in results.values() if v != "sent"]
+    assert "a decision is being sent" in loser
+    assert len(ledger.outbox("acme")) == 1
+    clean(svc)
+
+
 def test_the_key_is_the_same_on_every_retry_and_attempts_are_counted(svc, ledger):
     brought(ledger, (market(),))
     svc.accept(svc.login("alice"), "M1", T0 + 5 * H)
@@ -317,6 +366,26 @@ def test_only_the_marketplace_speaks_for_the_buyer_and_the_platform(svc, ledger)
     clean(svc)
 
 
+def test_apply_refuses_buyer_lines_on_a_synced_request_and_takes_the_sellers(svc, ledger):
+    brought(ledger, (market(),))
+    lines = [
+        {"at": iso_utc(T0 + 50 * H), "actor": "buyer", "action": "cancel", "request_id": "M1"},
+        {"at": iso_utc(T0 + 50 * H), "actor": "alice", "action": "note", "request_id": "M1",
+         "note": "asked for photos"},
+        {"at": iso_utc(T0 + 51 * H), "actor": "alice", "action": "accept", "request_id": "M1"},
+    ]  # fmt: skip
+    out = io.StringIO()
+    stdin = io.BytesIO("".join(json.dumps(line) + "\n" for line in lines).encode())
+    assert applying.run(svc, svc.login("root-admin"), "-", out=out, stdin=stdin,
+                        clock=lambda: NOW + 100 * H) == 0  # fmt: skip
+    verdicts = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert not verdicts[0]["ok"] and "only the marketplace speaks" in verdicts[0]["error"]
+    assert [v["ok"] for v in verdicts[1:]] == [True, True]
+    # Past the marketplace's deadline (T0 + 48 h) and swept before every line: still pending.
+    assert svc.get(svc.login("alice"), "M1").status is S.PENDING
+    assert [o.body for o in ledger.outbox("acme")] == [{"decision": "APPROVE_RETURN"}]
+
+
 def test_the_sweep_never_moves_a_synced_request(svc, ledger):
     brought(ledger, (market(),))
     svc.submit(BUYER, submission("L1"), T0)
@@ -355,6 +424,43 @@ def test_a_confirmed_decision_is_recorded_by_the_operator_and_leaves_the_outbox(
     assert export(svc)["M1"]["sending"] is False
     ledger.sent(out.id, (fresh, []))  # sent again after a crash: nothing doubled
     assert len(svc.records(alice, "M1")) == len(recs)
+    clean(svc)
+
+
+def test_a_change_the_decision_made_that_arrives_before_its_answer_waits_for_it(svc, ledger):
+    # A webhook for the approval itself is brought in between the approve call and `sent`:
+    # the request waits (sending) and `sent` moves it with the operator's record.
+    brought(ledger, (market(),))
+    alice = svc.login("alice")
+    svc.accept(alice, "M1", T0 + 5 * H)
+    (out,) = ledger.outbox("acme")
+    approved = market(raw_status="AWAITING_BUYER_SHIP", status="awaiting_buyer_ship",
+                      updated_at=T0 + 6 * H, respond_by=None, refund_cents=2599)  # fmt: skip
+    approval = mrec("SELLER_APPROVE", T0 + 6 * H, role="SELLER")
+    got = brought(ledger, (approved, approval))
+    assert got.changed == ["M1"]  # its record stored, its status held
+    assert svc.get(alice, "M1").status is S.PENDING
+    assert export(svc)["M1"]["sending"] is True
+    ledger.sent(out.id, (approved, [approval]))
+    recs = svc.records(alice, "M1")
+    assert [(r.actor, r.kind, r.from_status, r.to_status) for r in recs] == [
+        ("marketplace", d.Kind.MARKETPLACE, None, S.PENDING),
+        ("marketplace", d.Kind.MARKETPLACE, S.PENDING, S.PENDING),  # SELLER_APPROVE
+        ("alice", d.Kind.ACCEPTED, S.PENDING, S.AWAITING_BUYER_SHIP),
+    ]
+    assert svc.get(alice, "M1").status is S.AWAITING_BUYER_SHIP
+    clean(svc)
+
+
+def test_a_change_the_decision_did_not_make_moves_the_request_at_once(svc, ledger):
+    brought(ledger, (market(),))
+    svc.accept(svc.login("alice"), "M1", T0 + 5 * H)
+    cancelled = market(raw_status="RETURN_OR_REFUND_REQUEST_CANCEL", status="cancelled",
+                       updated_at=T0 + 6 * H, respond_by=None)  # fmt: skip
+    brought(ledger, (cancelled,))
+    assert svc.get(svc.login("alice"), "M1").status is S.CANCELLED
+    (out,) = ledger.outbox("acme")
+    ledger.refused(out.id, "The return was cancelled", None)
     clean(svc)
 
 

@@ -79,6 +79,10 @@ class _StoredListRow(NamedTuple):
     superseded: int = 0
     # 1 for a completed request that the clock approved (its 48 hours ran out unanswered).
     auto_approved: int = 0
+    # DESIGN §8: `marketplace` for a synced request, and 1 while a decision on it waits to be
+    # sent (the row shows "sending").
+    source: str = "local"
+    sending: int = 0
 
 
 class ListRow(_StoredListRow):
@@ -141,7 +145,11 @@ AUTO_APPROVED = sa.case(
     ),
     else_=0,
 ).label("auto_approved")
-_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED}
+# Whether a decision on the request waits in the outbox: one look at its unique key.
+SENDING = sa.case(
+    (sa.exists().where(sync_outbox.c.request_id == requests.c.id), 1), else_=0
+).label("sending")
+_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED, "sending": SENDING}
 LIST_COLUMNS = [
     _COMPUTED[f] if f in _COMPUTED else requests.c[_COLUMN_OF.get(f, f)]
     for f in _StoredListRow._fields

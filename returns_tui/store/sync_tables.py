@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 
 from returns_tui.store.changes import announce
 from returns_tui.store.schema import (
+    orders,
+    records,
     requests,
     sync_cursors,
     sync_locks,
@@ -231,18 +233,67 @@ def lacking_reasons(conn: Connection, shop: str, stages: dict[str, str]) -> list
 # Marketplace records stored, webhook notifications seen
 
 
+# A page's lookups go in chunks of this many values (SQLite's limit on parameters is 32 766,
+# and a statement with a fixed shape is compiled once).
+CHUNK = 500
+_KNOWN_KEYS = sa.select(sync_record_keys.c.key).where(
+    sync_record_keys.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+_REQUESTS_BY_ID = sa.select(requests).where(
+    requests.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
 def known_record_keys(conn: Connection, keys: list[str]) -> set[str]:
-    if not keys:
-        return set()
-    query = sa.select(sync_record_keys.c.key).where(sync_record_keys.c.key.in_(keys))
-    return set(conn.execute(query).scalars())
+    """Which of these marketplace record keys are stored already."""
+    found: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        found.update(conn.execute(_KNOWN_KEYS, {"keys": keys[i : i + CHUNK]}).scalars())
+    return found
 
 
-def add_record_keys(conn: Connection, request_id: str, keys: list[str]) -> None:
+def request_rows(conn: Connection, request_ids: list[str]) -> dict[str, Any]:
+    """The requests of these ids that exist, by id (mapping rows, as queries.request_row)."""
+    rows: dict[str, Any] = {}
+    ids = list(dict.fromkeys(request_ids))
+    for i in range(0, len(ids), CHUNK):
+        for row in conn.execute(_REQUESTS_BY_ID, {"ids": ids[i : i + CHUNK]}).mappings():
+            rows[row["id"]] = row
+    return rows
+
+
+def add_record_keys(conn: Connection, keys: list[tuple[str, str]]) -> None:
+    """(key, request id) of marketplace records now stored."""
     if keys:
-        conn.execute(
-            sa.insert(sync_record_keys), [{"key": k, "request_id": request_id} for k in keys]
-        )
+        conn.execute(sa.insert(sync_record_keys), [{"key": k, "request_id": r} for k, r in keys])
+
+
+_ORDER_VERSIONS = sa.select(orders.c.order_id, orders.c.version).where(
+    orders.c.order_id.in_(sa.bindparam("ids", expanding=True))
+)
+_REJECTIONS = (
+    sa.select(requests.c.order_id, sa.func.count(requests.c.rejected_at))
+    .where(requests.c.order_id.in_(sa.bindparam("ids", expanding=True)))
+    .group_by(requests.c.order_id)
+)
+
+
+def order_versions(conn: Connection, order_ids: list[str]) -> dict[str, int]:
+    """The versions of those of these orders that exist (writes.order_version, for many)."""
+    return dict(_chunked(conn, _ORDER_VERSIONS, order_ids))
+
+
+def rejection_counts(conn: Connection, order_ids: list[str]) -> dict[str, int]:
+    """How many requests on each of these orders were ever rejected (rejected_at set)."""
+    return {order_id: n for order_id, n in _chunked(conn, _REJECTIONS, order_ids)}
+
+
+def _chunked(conn: Connection, query: Any, ids: list[str]) -> list[tuple]:
+    ids = list(dict.fromkeys(ids))
+    out: list[tuple] = []
+    for i in range(0, len(ids), CHUNK):
+        out += [tuple(r) for r in conn.execute(query, {"ids": ids[i : i + CHUNK]})]
+    return out
 
 
 def notification_seen(conn: Connection, notification_id: str) -> bool:
@@ -274,3 +325,25 @@ def release_lock(conn: Connection, shop: str, holder: str) -> None:
     conn.execute(
         sa.delete(sync_locks).where(sync_locks.c.shop == shop, sync_locks.c.holder == holder)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the console reads of the marketplace's refusals
+
+
+def last_record_id(conn: Connection) -> int:
+    return conn.execute(sa.select(sa.func.max(records.c.id))).scalar() or 0
+
+
+def refusals_after(conn: Connection, after_id: int, limit: int = 50) -> list[Any]:
+    """(id, request_id, shop, at, details) of the marketplace's refusals recorded after the
+    record `after_id`, oldest first."""
+    query = (
+        sa.select(records.c.id, records.c.request_id, requests.c.shop, records.c.at,
+                  records.c.details)
+        .join(requests, requests.c.id == records.c.request_id)
+        .where(records.c.kind == "push_refused", records.c.id > after_id)
+        .order_by(records.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    return list(conn.execute(query))

@@ -87,11 +87,15 @@ def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
     return tuple(values.values())
 
 
-def insert_request(conn: Connection, values: Mapping[str, Any], rows: list[tuple]) -> None:
-    """A new request (request_values with its seal and chain) and its records' rows."""
+def insert_request(
+    conn: Connection, values: Mapping[str, Any], rows: list[tuple], *, announced: bool = True
+) -> None:
+    """A new request (request_values with its seal and chain) and its records' rows. A caller
+    that writes many in one transaction may announce them once itself (`announced=False`)."""
     conn.execute(_INSERT_REQUEST, values)
     insert_records(conn, rows)
-    announce(conn)
+    if announced:
+        announce(conn)
 
 
 _INSERT_REQUEST = sa.insert(requests)

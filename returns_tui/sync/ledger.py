@@ -27,6 +27,7 @@ from returns_tui.services import Returns, _save
 from returns_tui.store import queries as q
 from returns_tui.store import sync_tables, writes
 from returns_tui.store.chain import ChainKey
+from returns_tui.store.changes import announce
 from returns_tui.store.engine import read
 from returns_tui.store.rows import request_values, to_request
 from returns_tui.sync import rules as synced
@@ -80,13 +81,18 @@ class Ledger:
         def body(conn: Connection) -> BroughtIn:
             out = BroughtIn()
             key = self.returns._key_for(conn)
-            for market, recs in items:
+            for market, _ in items:
                 if market.shop != shop:
                     raise Refused(
                         f"Return {d.quoted(market.return_id, 64)} is of shop "
                         f"{d.quoted(market.shop, 64)}, not {d.quoted(shop, 64)}."
                     )
-                _bring_one(conn, key, market, recs, out)
+            page = _Page(conn, items, self.returns.rules)
+            for index, (market, recs) in enumerate(items):
+                _bring_one(conn, key, market, recs, out, page, index)
+            page.finish(conn)
+            if out.created:
+                announce(conn)
             if cursor is not None:
                 sync_tables.advance_cursor(conn, shop, cursor)
             return out
@@ -144,7 +150,7 @@ class Ledger:
                     change = synced.held(change)
                     _save(conn, key, before, row["chain"], change.after, change.records)
                 sync_tables.remove_outgoing(conn, outgoing_id)
-            _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+            self._bring_fresh(conn, key, fresh)
 
         self.returns._retrying(body)
 
@@ -171,7 +177,7 @@ class Ledger:
                     sync_tables.forget_reasons(conn, before.id, stage)
                 sync_tables.remove_outgoing(conn, outgoing_id)
             if fresh is not None:
-                _bring_one(conn, key, fresh[0], fresh[1], BroughtIn())
+                self._bring_fresh(conn, key, fresh)
 
         self.returns._retrying(body)
 
@@ -230,6 +236,12 @@ class Ledger:
 
         self.returns._retrying(body)
 
+    def _bring_fresh(self, conn: Connection, key: ChainKey, fresh: Fresh) -> None:
+        """An answer's fresh state of one return, brought in as a page of one."""
+        page = _Page(conn, [fresh], self.returns.rules)
+        _bring_one(conn, key, fresh[0], fresh[1], BroughtIn(), page, 0)
+        page.finish(conn)
+
     def _now_after(self, conn: Connection, request_id: str) -> pendulum.DateTime:
         """Now, or the request's last record's time if that is later: records are written in
         time order."""
@@ -278,11 +290,52 @@ def _operators_change(
         return None
 
 
+class _Page:
+    """What a page of returns needs read before it is brought in, read once for the page:
+    the requests already there and the marketplace records already stored (a query each,
+    rather than two per return)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        items: list[tuple[MarketReturn, list[MarketRecord]]],
+        rules: d.Rules,
+    ) -> None:
+        self.rules = rules
+        self.keys = [[synced.record_key(m.return_id, r) for r in recs] for m, recs in items]
+        self.known = sync_tables.known_record_keys(conn, [k for ks in self.keys for k in ks])
+        self.new_keys: list[tuple[str, str]] = []  # (key, request id), written with the page
+        orders = [m.order_id for m, _ in items]
+        # The orders' versions before their requests (writes.bump_order says why), then the
+        # rejections on each (a new request's attempt counts them).
+        self.versions = sync_tables.order_versions(conn, orders)
+        self.rejections = sync_tables.rejection_counts(conn, orders)
+        self.rows = sync_tables.request_rows(conn, [m.return_id for m, _ in items])
+        self.sending = sync_tables.sending_among(conn, list(self.rows))
+
+    def finish(self, conn: Connection) -> None:
+        sync_tables.add_record_keys(conn, self.new_keys)
+
+    def row(self, conn: Connection, request_id: str) -> Any:
+        """The request as it stands: read with the page, or again once this page changed it
+        (a return listed twice in one page)."""
+        if request_id in self.rows:
+            return self.rows.pop(request_id)
+        return q.request_row(conn, request_id)
+
+
 def _bring_one(
-    conn: Connection, key: ChainKey, market: MarketReturn, recs: list[MarketRecord], out: BroughtIn
+    conn: Connection,
+    key: ChainKey,
+    market: MarketReturn,
+    recs: list[MarketRecord],
+    out: BroughtIn,
+    page: _Page,
+    index: int,
 ) -> None:
-    """One return brought in: created, changed or left as it is, its new records stored."""
-    row = q.request_row(conn, market.return_id)
+    """One return brought in: created, changed or left as it is, its new records stored.
+    `page` (and the return's `index` in it) holds what was read for its page."""
+    row = page.row(conn, market.return_id)
     if row is not None and row["source"] != synced.MARKETPLACE:
         out.unknown.append((market.return_id, market.raw_status))  # a local request's id
         return
@@ -290,39 +343,58 @@ def _bring_one(
         out.unknown.append((market.return_id, market.raw_status))
         return
     keys, fresh = [], []
-    known = sync_tables.known_record_keys(
-        conn, [synced.record_key(market.return_id, r) for r in recs]
-    )
-    for rec in recs:
-        k = synced.record_key(market.return_id, rec)
-        if k not in known and k not in keys:
+    for rec, k in zip(recs, page.keys[index], strict=True):
+        if k not in page.known:
+            page.known.add(k)
             keys.append(k)
             fresh.append(rec)
     if row is None:
-        _create(conn, key, market, fresh)
+        _create(conn, key, market, fresh, page)
         out.created.append(market.return_id)
     else:
         before = to_request(row)
         last = q.last_record_at(conn, [before.id])
-        brought = synced.bring(before, market, fresh, None if last is None else from_micros(last))
+        hold = before.id in page.sending and _awaits_confirmation(conn, before, market, page)
+        brought = synced.bring(
+            before, market, fresh, None if last is None else from_micros(last), hold_status=hold
+        )
         if brought.records or brought.after != before:
             _save(conn, key, before, row["chain"], brought.after, brought.records)
             out.changed.append(before.id)
         if market.status is None:
             out.unknown.append((market.return_id, market.raw_status))
-    sync_tables.add_record_keys(conn, market.return_id, keys)
+    page.new_keys += [(k, market.return_id) for k in keys]
 
 
-def _create(conn: Connection, key: ChainKey, market: MarketReturn, recs: list[MarketRecord]):
+def _awaits_confirmation(
+    conn: Connection, before: d.Request, market: MarketReturn, page: _Page
+) -> bool:
+    """Whether the marketplace's new status is the one the decision waiting in the outbox
+    leads to: the marketplace made it before its answer reached us (a webhook came first).
+    Then the request waits for that answer, whose Ledger.sent moves it with the operator's
+    record; a refusal brings the marketplace's state in instead."""
+    out = sync_tables.outgoing_for(conn, before.id)
+    if out is None or market.status is None or market.status == before.status.value:
+        return False
+    change = _operators_change(before, out, market.updated_at, page.rules)
+    return change is not None and change.after.status.value == market.status
+
+
+def _create(
+    conn: Connection, key: ChainKey, market: MarketReturn, recs: list[MarketRecord], page: _Page
+) -> None:
     """A new synced request, its order's compare-and-set counter and its first records,
-    sealed and chained as a submission is (Returns._submit)."""
-    seen = writes.order_version(conn, market.order_id)  # before the order's requests
-    order = [to_request(r) for r in q.order_rows(conn, market.order_id)]
-    attempt = 1 + sum(r.rejected_at is not None for r in order)
+    sealed and chained as a submission is (Returns._submit). The consoles hear of it once
+    for the page (bring_in announces)."""
+    order_id = market.order_id
+    seen = page.versions.get(order_id)
+    attempt = 1 + page.rejections.get(order_id, 0)
     brought = synced.bring(None, market, recs, None, attempt)
-    writes.bump_order(conn, market.order_id, market.shop, seen)
+    writes.bump_order(conn, order_id, market.shop, seen)
+    page.versions[order_id] = (seen or 0) + 1
+    page.rejections[order_id] = attempt - 1 + (brought.after.rejected_at is not None)
     new = replace(brought.after, version=len(brought.records))
     values: dict[str, Any] = request_values(new)
     values["seal"] = seal = key.seal(writes.fixed_values(values))
     rows, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, brought.records))
-    writes.insert_request(conn, values, rows)
+    writes.insert_request(conn, values, rows, announced=False)

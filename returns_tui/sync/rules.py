@@ -17,7 +17,7 @@ from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount
 from returns_tui.sync.values import MarketRecord, MarketReturn
-from returns_tui.timefmt import iso_utc
+from returns_tui.timefmt import iso_utc, to_micros
 
 MARKETPLACE = "marketplace"  # the actor of what the marketplace says, and the source
 # The seller's decisions that go to the marketplace; a note stays ours.
@@ -126,7 +126,7 @@ def body(req: d.Request, action: str, fields: dict[str, Any]) -> tuple[str, dict
 def record_key(return_id: str, rec: MarketRecord) -> str:
     """A marketplace record's identity: a hash of the return id, event, role, time and
     description (DESIGN §8), so that it is stored once however often it is fetched."""
-    parts = (return_id, rec.event, rec.role, iso_utc(rec.at), rec.description)
+    parts = (return_id, rec.event, rec.role, str(to_micros(rec.at)), rec.description)
     text = "\x1f".join(parts)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -210,11 +210,15 @@ def bring(
     new_records: list[MarketRecord],
     last_at: DateTime | None,
     attempt: int = 1,
+    *,
+    hold_status: bool = False,
 ) -> Brought:
     """The request as the marketplace has it, with a record per new marketplace record and
     one for a change of status, all by the actor `marketplace`, in time order after
     `last_at` (the request's last record). `req` None: a new request (its status known).
-    An unknown status (mr.status None) keeps the request's status."""
+    An unknown status (mr.status None) keeps the request's status, and so does
+    `hold_status`: the status the decision waiting to be sent leads to, which its
+    confirmation moves the request to, with the operator's record (Ledger.sent)."""
     recs: list[d.Record] = []
     if req is None:
         created = new_request(mr, attempt)
@@ -231,7 +235,7 @@ def bring(
         recs.append(d.Record(last_at, MARKETPLACE, d.Kind.MARKETPLACE, status, status,
                              market_details(rec)))  # fmt: skip
     after = _market_fields(before, mr)
-    if mr.status is not None and mr.status != status.value:
+    if mr.status is not None and mr.status != status.value and not hold_status:
         at = mr.updated_at if last_at is None or mr.updated_at > last_at else last_at
         to = d.Status(mr.status)
         recs.append(d.Record(at, MARKETPLACE, d.Kind.MARKETPLACE, status, to,
@@ -260,4 +264,38 @@ def _market_fields(req: d.Request, mr: MarketReturn) -> d.Request:
         marketplace_status=mr.raw_status,
         can_keep_item=mr.can_buyer_keep_item,
         quick_refund=mr.is_quick_refund,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the console says of a refusal
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The marketplace refused a decision: on which request, when, its message (data from
+    outside: shown through textsafe.safe only), the decision and who made it."""
+
+    request_id: str
+    at: DateTime
+    message: str
+    decision: str
+    by: str
+
+    def sentence(self) -> str:
+        """The toast's and the detail's words (not yet made safe: the caller does)."""
+        return (
+            f"The marketplace refused {self.by}'s {self.decision.replace('_', ' ')} of "
+            f"{self.request_id}: {self.message}"
+        )
+
+
+def refusal(request_id: str, at: DateTime, details: dict[str, Any]) -> Refusal:
+    """A push_refused record's details as a Refusal."""
+    return Refusal(
+        request_id,
+        at,
+        str(details.get("message", "")),
+        str(details.get("decision", "decision")),
+        str(details.get("by", "")),
     )
