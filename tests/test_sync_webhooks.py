@@ -109,7 +109,8 @@ async def test_a_signed_notification_of_another_kind_or_unreadable_is_answered(h
     shop = sim.shops["acme"]
     async with aiohttp.ClientSession() as session:
         for body, status in [(b'{"type":11,"tts_notification_id":"n-1","data":{}}', 200),
-                             (b'{"type":12}', 400), (b"[1, 2]", 400)]:
+                             (b'{"type":12}', 400), (b"[1, 2]", 400),
+                             (b'{"type":12,"tts_notification_id":"a\\u0000b"}', 400)]:
             signature = webhook_signature(shop.app_key, shop.app_secret, body)
             async with session.post(url, data=body,
                                     headers={"Authorization": signature}) as answer:

@@ -58,6 +58,7 @@ from returns_tui.textsafe import safe
 PAGE_SIZE = p.PAGE_SIZE_MAX
 SETTLE = 30  # seconds after which no return can still be stamped with an update_time
 PAGES_AHEAD = 2  # pages whose records are fetched at once (bounded by the client's limit)
+REASONS_BATCH = 200  # reject reasons stored in one go
 TOUCH_EVERY = 60.0  # seconds between two refreshes of a long round's lock (ledger.touch)
 T = TypeVar("T")
 Fresh = tuple[MarketReturn, list[MarketRecord]]
@@ -265,20 +266,48 @@ class ShopSync:
                             "which the mapping does not know; its request keeps its status.")
 
     async def _reasons(self, report: Report) -> None:
+        """The reject reasons of every request that reached a stage without them: fetched in
+        parallel, stored REASONS_BATCH at a time while the next batch is fetched."""
         needs = await _db(self.ledger.needs_reasons, self.name)
-        await _all(self._store_reasons(return_id, stage) for return_id, stage in needs)
+        storing: asyncio.Future | None = None
+        try:
+            for start in range(0, len(needs), REASONS_BATCH):
+                chunk = needs[start:start + REASONS_BATCH]
+                fetched = await asyncio.gather(*(self._fetch_reasons(r) for r, _ in chunk))
+                pairs_of = zip(chunk, fetched, strict=True)
+                batch = [(rid, stage, pairs) for (rid, stage), pairs in pairs_of
+                         if pairs is not None]
+                if storing is not None:
+                    await storing
+                storing = asyncio.ensure_future(_db(self._store_batch, batch))
+        finally:
+            if storing is not None:
+                await storing
+
+    def _store_batch(self, batch: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+        many = getattr(self.ledger, "store_reasons_many", None)
+        if many is not None:
+            many(batch)
+            return
+        for return_id, stage, pairs in batch:
+            self.ledger.store_reasons(return_id, stage, pairs)
 
     async def _store_reasons(self, return_id: str, stage: str) -> None:
+        pairs = await self._fetch_reasons(return_id)
+        if pairs is not None:
+            await _db(self.ledger.store_reasons, return_id, stage, pairs)
+
+    async def _fetch_reasons(self, return_id: str) -> list[tuple[str, str]] | None:
+        """(name, text) of the reasons the marketplace offers now; None when it refused."""
         try:
             reasons = await self.client.reject_reasons(return_id)
         except Refused as exc:
             self.teller.say(f"shop {self.name}: no reject reasons for return {return_id}: "
                             f"{exc.marketplace_message}")
-            return
-        pairs = [(r["name"], r.get("text") or r["name"]) for r in reasons
-                 if isinstance(r, dict) and isinstance(r.get("name"), str)
-                 and isinstance(r.get("text", ""), str)]
-        await _db(self.ledger.store_reasons, return_id, stage, pairs)
+            return None
+        return [(r["name"], r.get("text") or r["name"]) for r in reasons
+                if isinstance(r, dict) and isinstance(r.get("name"), str)
+                and isinstance(r.get("text", ""), str)]
 
     async def _push(self, report: Report) -> None:
         outbox = await _db(self.ledger.outbox, self.name)

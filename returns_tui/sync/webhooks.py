@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from returns_tui.errors import ReturnsError
 from returns_tui.marketplace import protocol as p
 from returns_tui.marketplace.errors import MarketplaceError
 from returns_tui.marketplace.signing import verify_webhook
@@ -66,7 +67,11 @@ class Listener:
         note_id = str(payload.get("tts_notification_id") or "")
         if not note_id or len(note_id) > 128:
             return web.Response(status=400, text="no tts_notification_id")
-        if not await _db(self.engine.ledger.first_seen, note_id):
+        try:
+            first = await _db(self.engine.ledger.first_seen, note_id)
+        except ReturnsError:  # an id the ledger cannot store: not one of TikTok's
+            return web.Response(status=400, text="tts_notification_id is not valid")
+        if not first:
             return web.Response(status=200, text="repeat")
         data = payload.get("data")
         return_id = data.get("return_id") if isinstance(data, dict) else None
