@@ -325,3 +325,16 @@ async def test_a_token_due_to_expire_is_refreshed_before_the_call(world):
     assert reports["acme"].ok and world.sim.refreshes == 1
     assert cfg.load(world.path).shops["acme"].access_token == world.sim.shops["acme"].access_token
 
+
+
+async def test_calls_in_flight_stay_within_the_parallel_limit(world):
+    world.sim.seed("acme", 300, seed=5)
+    # Each records call takes a while, as over a real network, so that calls overlap.
+    world.sim.faults.add(Fault("delay", endpoint="records", seconds=0.02, times=1000))
+    config = cfg.load(world.path)
+    ledger = world.engine.ledger
+    async with Engine(config, ledger, shops=["acme"], clock=world.sim.clock, retry=FAST,
+                      teller=Teller(io.StringIO()), parallel=3, settle=5) as engine:
+        (report,) = await engine.round()
+    assert report.ok and report.created > 250
+    assert 2 <= world.sim.max_in_flight <= 3  # in parallel, and never more than asked
