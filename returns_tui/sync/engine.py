@@ -171,7 +171,9 @@ class ShopSync:
                     started = time.perf_counter()
                     await run(report)
                     report.seconds[step] = time.perf_counter() - started
-        except (MarketplaceError, ReturnsError, Unreadable, SQLAlchemyError) as exc:
+        except (MarketplaceError, ReturnsError, ValueError, SQLAlchemyError) as exc:
+            # ValueError: Unreadable, and what the client refuses to send (a decision or an
+            # id the API does not take).
             report.ok = False
             report.error = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return report

@@ -101,10 +101,16 @@ async def _once(engine: Engine, stop: asyncio.Event) -> int:
 async def _forever(engine: Engine, stop: asyncio.Event) -> None:
     loops = [asyncio.ensure_future(_shop_loop(shop, engine.teller, stop))
              for shop in engine.shops.values()]
-    await stop.wait()
-    for task in loops:
+    stopping = asyncio.ensure_future(stop.wait())
+    # A shop's loop ends only when stopped, or by a failure no round expects (a bug): then
+    # the whole sync ends with it rather than run on without that shop.
+    await asyncio.wait([stopping, *loops], return_when=asyncio.FIRST_COMPLETED)
+    for task in [stopping, *loops]:
         task.cancel()
-    await asyncio.gather(*loops, return_exceptions=True)
+    results = await asyncio.gather(*loops, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
 
 
 async def _shop_loop(shop: ShopSync, teller: Teller, stop: asyncio.Event) -> None:
