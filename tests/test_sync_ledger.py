@@ -540,6 +540,17 @@ def test_reasons_are_asked_for_the_stage_the_request_is_in(svc, ledger):
     assert rows == [("r9", "Other")]
 
 
+def test_many_returns_reasons_are_stored_in_one_transaction(svc, ledger):
+    brought(ledger, (market("M1"),), (market("M2", **SHIPPED),))
+    ledger.store_reasons_many([("M1", "request", REASONS), ("M2", "receipt", RECEIPT_REASONS)])
+    assert ledger.needs_reasons("acme") == []
+    with pytest.raises(Refused, match="no synced request M9"):
+        ledger.store_reasons_many([("M1", "request", REASONS[:1]), ("M9", "request", REASONS)])
+    rows = [(r["request_id"], r["name"]) for r in table(svc, "sync_reject_reasons")]
+    assert sorted(rows) == sorted([("M1", n) for n, _ in REASONS] +
+                                  [("M2", n) for n, _ in RECEIPT_REASONS])  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # The lock and the webhook ids
 
