@@ -98,7 +98,7 @@ _REQUEST_VALUES = itemgetter(*map(REQUEST_COLUMNS.index, (
     "id", "order_id", "shop", "type", "status", "attempt", "arbitration", "created_at",
     "respond_by", "amount_cents", "currency", "buyer", "product", "reason", "buyer_note",
     "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
-    "source", "sending", "marketplace_status",
+    "source", "sending", "marketplace_status", "deadline_at",
 )))  # fmt: skip
 _RECORD_VALUES = itemgetter(*map(RECORD_COLUMNS.index, (
     "at", "actor", "kind", "from_status", "to_status", "details",
@@ -112,7 +112,9 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
     (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
      amount_cents, currency, buyer, product, reason, buyer_note, refund_cents, offer_cents,
      offer_by, keep_item, reject_stage, source, sending,
-     marketplace_status) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+     marketplace_status, deadline_at) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+    if source == _SYNCED:  # the marketplace's own deadline for the seller, or none (§8)
+        respond_by = deadline_at
     created, respond = iso_micros(created_at), iso_micros(respond_by)
     records = []
     auto_approved = False
@@ -172,7 +174,7 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "attempt": row["attempt"],
         "arbitration": row["arbitration"],
         "created_at": iso_stored(row["created_at"]),
-        "respond_by": iso_stored(row["respond_by"]),
+        "respond_by": iso_stored(_respond_by(row)),
         "amount": _amount(row["amount_cents"], row["currency"]),
         "currency": row["currency"],
         "buyer": row["buyer"],
@@ -193,6 +195,13 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
 
 
 _AUTO_APPROVED = d.Kind.AUTO_APPROVED.value
+_SYNCED = d.SYNCED
+
+
+def _respond_by(row: Row) -> Any:
+    """respond_by as export writes it: for a synced request the deadline the marketplace
+    gives the seller now (DESIGN §8: `null` when it gives none), else ours."""
+    return row["deadline_at"] if row["source"] == _SYNCED else row["respond_by"]
 
 
 def auto_approved(recs: list[Row]) -> bool:
@@ -261,7 +270,7 @@ def _csv_values(row: Row, recs: list[Row]) -> tuple[Any, ...]:
         _TAB[row["status"]], row["attempt"], row["arbitration"] or "", row["buyer"],
         row["product"], row["sku"], row["quantity"],
         _amount(row["amount_cents"], row["currency"]), row["currency"], row["reason"],
-        row["buyer_note"], iso_stored(row["created_at"]), iso_stored(row["respond_by"]),
+        row["buyer_note"], iso_stored(row["created_at"]), iso_stored(_respond_by(row)),
         iso_stored(row["deadline_at"]), iso_stored(row["rejected_at"]), row["tracking"] or "",
         _maybe_amount(row["refund_cents"], row["currency"]) or "",
         _maybe_amount(row["offer_cents"], row["currency"]) or "", iso_stored(row["offer_by"]),

@@ -200,6 +200,23 @@ def test_the_detail_drops_a_refusal_once_someone_decided_again(svc, ledger):
     assert (detail.refusal, detail.sending) == (None, None)
 
 
+async def test_the_accept_question_offers_keep_item_only_when_the_marketplace_allows(
+    svc, ledger
+):
+    from returns_tui import actions
+
+    ledger.bring_in("acme", [(market("M1", can_buyer_keep_item=False), []),
+                             (market("M2", created_at=NOW.subtract(hours=3)), [])])  # fmt: skip
+    async with opened(svc, "alice", FakeClock()) as (app, pilot):
+        for rid, offered in (("M1", False), ("M2", True)):
+            app.main.table.move_cursor(row=app.main.table.ids.index(rid))
+            await opens(pilot, app, "a", "ConfirmScreen")
+            assert (actions.KEEP_ITEM_LABEL in screen_text(app)) is offered, rid
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "ConsoleScreen",
+                           what="the console")  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Evidence links
 

@@ -121,7 +121,19 @@ def test_a_new_return_is_created_as_the_marketplace_has_it(svc, ledger):
     row = export(svc)["M1"]
     assert (row["source"], row["sending"], row["marketplace_status"]) == (
         "marketplace", False, "RETURN_OR_REFUND_REQUEST_PENDING")
+    assert row["respond_by"] == "2026-11-22T09:00:00Z"  # the marketplace's deadline
     clean(svc)
+
+
+def test_export_writes_the_marketplaces_deadline_for_the_seller_or_none(svc, ledger):
+    shipping = market(raw_status="AWAITING_BUYER_SHIP", status="awaiting_buyer_ship",
+                      respond_by=None)  # fmt: skip
+    brought(ledger, (shipping,))
+    assert export(svc)["M1"]["respond_by"] is None  # the API gives the seller no deadline
+    out = io.StringIO()
+    exporting.write_csv(svc.export(svc.login("root-admin")), out)
+    header, row = (line.split(",") for line in out.getvalue().splitlines()[:2])
+    assert row[header.index("respond_by")] == ""
 
 
 def test_the_same_page_twice_changes_nothing(svc, ledger):
@@ -538,6 +550,17 @@ def test_reasons_are_asked_for_the_stage_the_request_is_in(svc, ledger):
         ledger.store_reasons("L1", "request", REASONS)
     rows = [(r["name"], r["text"]) for r in table(svc, "sync_reject_reasons")]
     assert rows == [("r9", "Other")]
+
+
+def test_many_returns_reasons_are_stored_in_one_transaction(svc, ledger):
+    brought(ledger, (market("M1"),), (market("M2", **SHIPPED),))
+    ledger.store_reasons_many([("M1", "request", REASONS), ("M2", "receipt", RECEIPT_REASONS)])
+    assert ledger.needs_reasons("acme") == []
+    with pytest.raises(Refused, match="no synced request M9"):
+        ledger.store_reasons_many([("M1", "request", REASONS[:1]), ("M9", "request", REASONS)])
+    rows = [(r["request_id"], r["name"]) for r in table(svc, "sync_reject_reasons")]
+    assert sorted(rows) == sorted([("M1", n) for n, _ in REASONS] +
+                                  [("M2", n) for n, _ in RECEIPT_REASONS])  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -597,15 +597,21 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             return
         money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         # DESIGN §7: a return may be refunded at once with the item left with the buyer.
-        keep = row.type == d.RequestType.RETURN_AND_REFUND
+        # A synced return's marketplace may not let the buyer keep the item (DESIGN §7).
+        keepable = row.can_keep_item is None or bool(row.can_keep_item)
+        keep = row.type == d.RequestType.RETURN_AND_REFUND and keepable
         if row.type == d.RequestType.REFUND:
             body = f"{money} is refunded to {row.buyer} now; the buyer keeps {row.product}."
         else:
             body = (
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
-                f"when it arrives. Or {money} is refunded now and the buyer keeps "
-                f"{row.product}: {actions.KEEP_ITEM_LABEL} (k)."
+                "when it arrives."
             )
+            if keep:
+                body += (
+                    f" Or {money} is refunded now and the buyer keeps "
+                    f"{row.product}: {actions.KEEP_ITEM_LABEL} (k)."
+                )
 
         def done(answer: bool | str | None) -> None:
             if not answer:

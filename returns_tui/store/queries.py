@@ -83,6 +83,9 @@ class _StoredListRow(NamedTuple):
     # sent (the row shows "sending").
     source: str = "local"
     sending: int = 0
+    # The marketplace's limit on keeping the item (None for a local request): the accept
+    # question of a synced return offers "keep the item" only when it allows it.
+    can_keep_item: bool | None = None
 
 
 class ListRow(_StoredListRow):

@@ -108,15 +108,27 @@ class Ledger:
     def store_reasons(self, return_id: str, stage: str, reasons: list[tuple[str, str]]) -> None:
         """Store the marketplace's reject reasons (name, text) for a return's stage, replacing
         those stored before."""
-        if stage not in (d.RejectStage.REQUEST.value, d.RejectStage.RECEIPT.value):
-            raise Refused(f"A reasons' stage is request or receipt, not {d.quoted(stage, 64)}.")
-        pairs = [(str(name), str(text)) for name, text in reasons]
+        self.store_reasons_many([(return_id, stage, reasons)])
+
+    def store_reasons_many(self, items: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+        """store_reasons of many (return id, stage, reasons) in ONE transaction: all or, when
+        one names no synced request or no stage, none."""
+        checked = []
+        for return_id, stage, reasons in items:
+            if stage not in (d.RejectStage.REQUEST.value, d.RejectStage.RECEIPT.value):
+                raise Refused(
+                    f"A reasons' stage is request or receipt, not {d.quoted(stage, 64)}."
+                )
+            checked.append((return_id, stage, [(str(n), str(t)) for n, t in reasons]))
 
         def body(conn: Connection) -> None:
-            row = q.request_row(conn, return_id) if d.storable(return_id) else None
-            if row is None or row["source"] != synced.MARKETPLACE:
-                raise Refused(f"There is no synced request {d.quoted(return_id, 64)}.")
-            sync_tables.replace_reasons(conn, return_id, stage, pairs)
+            ids = [rid for rid, _, _ in checked if d.storable(rid)]
+            rows = sync_tables.request_rows(conn, ids)
+            for return_id, stage, pairs in checked:
+                row = rows.get(return_id)
+                if row is None or row["source"] != synced.MARKETPLACE:
+                    raise Refused(f"There is no synced request {d.quoted(return_id, 64)}.")
+                sync_tables.replace_reasons(conn, return_id, stage, pairs)
 
         self.returns._retrying(body)
 
