@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import parse_amount
-from returns_tui.store import audit, chain
+from returns_tui.store import audit, chain, sync_tables
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
@@ -74,6 +74,7 @@ def check(
     late_before = now - pendulum.duration(seconds=grace)
     found: list[Violation] = []
     per_order: dict[str, list[d.Request]] = defaultdict(list)
+    synced_orders: set[str] = set()
     with read(engine) as conn:
         found += _trigger_problems(conn)
         verify = _key_problems(conn, key, found)
@@ -88,14 +89,18 @@ def check(
                 continue
             problems = _request_problems(row, req, rec_rows, late_before, rules)
             found += [Violation(req.id, p) for p in problems]
+            if req.synced:
+                synced_orders.add(req.order_id)
             if order_shops.get(req.order_id) != req.shop:
                 found.append(
                     Violation(req.id, f"order {req.order_id} is not recorded for {req.shop}")
                 )
             per_order[req.order_id].append(req)
         for order_id, reqs in per_order.items():
-            found += [Violation(order_id, p) for p in _order_problems(reqs)]
+            if order_id not in synced_orders:  # the marketplace's orders follow its rules
+                found += [Violation(order_id, p) for p in _order_problems(reqs)]
         found += _count_problems(conn)
+        found += _outbox_problems(conn, synced_shops(per_order))
     return found
 
 
@@ -132,7 +137,10 @@ def _request_problems(
     for i, rec in enumerate(recs, 1):
         if (rec.kind in AUTOMATIC) != (rec.actor == "system"):
             yield f"record {i}: {rec.kind} by {rec.actor}"
-    if recs:
+    yield from _source_problems(row, req, recs)
+    if recs and req.synced:
+        yield from _synced_fields_agree(req, recs)
+    elif recs:
         yield from _fields_agree(req, recs, rules)
     due = d.next_due(req)
     if due is not None and due < late_before:
@@ -175,6 +183,59 @@ def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -
     if req.arbitration != arbitration:
         yield f"arbitration {req.arbitration} but the records say {arbitration}"
     yield from _deadline_problems(req, moves, rules)
+
+
+def _source_problems(row: Mapping[str, Any], req: d.Request, recs: list[d.Record]):
+    """DESIGN §8: a request is local or synced, and its fields and records say the same:
+    only a synced request carries the marketplace's status and limits and records by the
+    marketplace, and it begins with one."""
+    if row["source"] not in d.SOURCES:
+        yield f"source {row['source']!r} is neither local nor marketplace"
+        return
+    by_sync = [i for i, r in enumerate(recs, 1) if r.kind in d.SYNC_KINDS]
+    if not req.synced:
+        if by_sync:
+            yield f"record {by_sync[0]}: {recs[by_sync[0] - 1].kind} on a local request"
+        if (req.marketplace_status, req.can_keep_item, req.quick_refund) != (None, None, None):
+            yield "a local request carries the marketplace's status or limits"
+        return
+    if req.marketplace_status is None or req.can_keep_item is None or req.quick_refund is None:
+        yield "a synced request lacks the marketplace's status or limits"
+    if recs and recs[0].kind is not d.Kind.MARKETPLACE:
+        yield f"a synced request begins with {recs[0].kind}, not a marketplace record"
+    for i in by_sync:
+        if recs[i - 1].actor != "marketplace":
+            yield f"record {i}: {recs[i - 1].kind} by {recs[i - 1].actor}"
+    if req.offer_by is not None:
+        yield "a synced request has an offer_by (the marketplace keeps the buyer's clock)"
+
+
+def _synced_fields_agree(req: d.Request, recs: list[d.Record]) -> Iterator[str]:
+    """A synced request's own fields that its records decide: its creation and the time it
+    entered its status. Its deadlines, amounts and arbitration are the marketplace's."""
+    if req.created_at != recs[0].at:
+        created, first = iso_or_none(req.created_at), iso_or_none(recs[0].at)
+        yield f"created_at {created} but brought in at {first}"
+    moves = [r for r in recs if r.from_status != r.to_status]
+    since = moves[-1].at if moves else recs[0].at
+    if req.status_since != since:
+        stored, moved = iso_or_none(req.status_since), iso_or_none(since)
+        yield f"status_since {stored} but the last move was at {moved}"
+
+
+def synced_shops(per_order: Mapping[str, list[d.Request]]) -> dict[str, str]:
+    """Each synced request's shop, by id."""
+    return {r.id: r.shop for reqs in per_order.values() for r in reqs if r.synced}
+
+
+def _outbox_problems(conn: Any, synced: dict[str, str]) -> list[Violation]:
+    """A decision waits to be sent only for a synced request, under its shop."""
+    return [
+        Violation(request_id, "a decision waits in the outbox for a request that is not synced"
+                  if request_id not in synced else f"its outbox row names shop {shop}")
+        for request_id, shop in sync_tables.all_outgoing(conn)
+        if synced.get(request_id) != shop
+    ]  # fmt: skip
 
 
 def _decision_problems(

@@ -203,6 +203,23 @@ def _parser() -> _Parser:
     seed.add_argument("--count", type=_count, required=True, metavar="N")
     seed.add_argument("--seed", type=int, default=0, metavar="S", help="the random seed")
 
+    sync = command(
+        "sync", _sync, "sync the shops of the sync config with TikTok Shop (admins only)"
+    )
+    sync.add_argument("--once", action="store_true", help="one round of each shop, then exit")
+    sync.add_argument(
+        "--shop", dest="shops", action="append", default=[], metavar="SHOP",
+        help="only this shop of the sync config (repeat for several)",
+    )  # fmt: skip
+    sync.add_argument(
+        "--listen", type=_listen, metavar="HOST:PORT",
+        help="also take the marketplace's webhook notifications on HOST:PORT",
+    )  # fmt: skip
+    sync.add_argument(
+        "--parallel", type=_parallel, metavar="N",
+        help="calls in flight per shop (default: the shop's `parallel`, else 8)",
+    )  # fmt: skip
+
     demo = commands.add_parser(
         "demo", help="open the console on a fresh demo database with live buyers"
     )
@@ -210,6 +227,10 @@ def _parser() -> _Parser:
     demo.add_argument(
         "--keep", action="store_true", help="keep the demo database when the demo ends"
     )
+    demo.add_argument(
+        "--marketplace", action="store_true",
+        help="with a simulated TikTok Shop in-process, synced both ways",
+    )  # fmt: skip
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -248,6 +269,23 @@ def _seconds(text: str) -> float:
             f"{text!r} is not a number of seconds from 0 to {MAX_GRACE} (a year)"
         )
     return value
+
+
+def _listen(text: str) -> tuple[str, int]:
+    from returns_tui.sync.runner import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parallel(text: str) -> int:
+    from returns_tui.sync.config import MAX_PARALLEL
+
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_PARALLEL}")
+    return int(text)
 
 
 def _count(text: str) -> int:
@@ -392,7 +430,7 @@ def _console(session: _Session) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from returns_tui.demo import main as demo_main  # the demo's own database, not --db
 
-    return demo_main(args.as_role, keep=args.keep)
+    return demo_main(args.as_role, keep=args.keep, marketplace=args.marketplace)
 
 
 def _users_add(session: _Session) -> int:
@@ -520,6 +558,17 @@ def _report(session: _Session) -> int:
     return 0
 
 
+def _sync(session: _Session) -> int:
+    from returns_tui.sync.runner import Options, main_sync
+
+    # The sync writes for buyers and the platform, like `apply`: the service account's job.
+    require_admin(session.actor(), "run sync")
+    args = session.args
+    options = Options(once=args.once, shops=tuple(args.shops), listen=args.listen,
+                      parallel=args.parallel)
+    return main_sync(session.service, options)
+
+
 def _seed(session: _Session) -> int:
     from returns_tui.seed import seed_requests
 
@@ -559,5 +608,6 @@ _COMMAND_NAMES: dict[Callable[..., int], str] = {
     _check: "check",
     _report: "report",
     _seed: "seed",
+    _sync: "sync",
     _demo: "demo",
 }

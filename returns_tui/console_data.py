@@ -16,6 +16,9 @@ from returns_tui import domain as d
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
 from returns_tui.store.queries import ListRow, Sort
+from returns_tui.sync.rules import MARKETPLACE as synced_marketplace
+from returns_tui.sync.rules import Refusal
+from returns_tui.sync.rules import refusal as synced_refusal
 
 PAGE = 100
 
@@ -100,6 +103,10 @@ class Detail:
     appeal: d.Record | None  # when the buyer appealed
     mediation: d.Record | None  # the platform's decision
     auto_approval: d.Record | None = None  # the clock's approval, its 48 hours unanswered
+    # DESIGN §8, for a synced request: the decision waiting to be sent (action, who), and the
+    # marketplace's last refusal of one.
+    sending: tuple[str, str] | None = None
+    refusal: Refusal | None = None
 
 
 def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
@@ -113,6 +120,10 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
     if req.status is not d.Status.PENDING:
         wanted = (d.Kind.REJECTED, d.Kind.APPEALED, d.Kind.MEDIATED, d.Kind.AUTO_APPROVED)
         found = {rec.kind: rec for rec in service.records(actor, request_id) if rec.kind in wanted}
+    sending, refusal = None, None
+    if req.synced:
+        sending = service.sending(actor, request_id)
+        refusal = _standing_refusal(request_id, service.records(actor, request_id))
     return Detail(
         req,
         options,
@@ -120,4 +131,18 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         found.get(d.Kind.APPEALED),
         found.get(d.Kind.MEDIATED),
         found.get(d.Kind.AUTO_APPROVED),
+        sending,
+        refusal,
     )
+
+
+def _standing_refusal(request_id: str, records: list[d.Record]) -> Refusal | None:
+    """The marketplace's last refusal of a decision on a synced request, unless someone
+    decided again since (a note is no decision)."""
+    standing = None
+    for rec in records:
+        if rec.kind is d.Kind.PUSH_REFUSED:
+            standing = synced_refusal(request_id, rec.at, rec.details)
+        elif rec.actor != synced_marketplace and rec.kind is not d.Kind.NOTED:
+            standing = None
+    return standing

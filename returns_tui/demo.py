@@ -85,6 +85,7 @@ def build(
     seed: int = 0,
     rules: d.Rules | None = None,
     chain_key: ChainKey | None = None,
+    synced_shops: tuple[str, ...] = (),
 ) -> DemoDatabase:
     """Create `directory`/demo.db with the schema, the users and the seeded requests, its
     records chained with `chain_key`, by default a key of its own in `directory`/chain.key
@@ -104,7 +105,7 @@ def build(
         users = _cast(login, as_role)
         admin = next(name for name, role in users.items() if role == "admin")
         for name, role in users.items():
-            shops = DEMO_SHOPS if role == "operator" else ()
+            shops = DEMO_SHOPS + synced_shops if role == "operator" else ()
             service.add_user(admin, name, role, shops, now)
         seeding.seed_requests(
             engine, count, seed=seed, now=now, shops=DEMO_SHOPS, rules=rules, key=key
@@ -119,7 +120,7 @@ def build(
             service.submit(BUYER, sub, at)
     finally:
         engine.dispose()
-    return DemoDatabase(path, url, login, users, DEMO_SHOPS, key)
+    return DemoDatabase(path, url, login, users, DEMO_SHOPS + synced_shops, key)
 
 
 def _cast(login: str, as_role: str) -> dict[str, str]:
@@ -296,9 +297,11 @@ def pace_from_env() -> float:
 # The command
 
 
-def main(as_role: str = "operator", keep: bool = False) -> int:
+def main(as_role: str = "operator", keep: bool = False, marketplace: bool = False) -> int:
     """Run the demo; the exit status of the command. Its database is removed at the end,
-    however the console ends (an error, ctrl+c, a hang-up), unless `keep`."""
+    however the console ends (an error, ctrl+c, a hang-up), unless `keep`. With
+    `marketplace`, a simulated TikTok Shop runs in-process and is synced both ways
+    (returns_tui.sync.demo_market)."""
     from returns_tui.settings import load_settings
 
     if as_role not in ("operator", "agent"):
@@ -314,7 +317,7 @@ def main(as_role: str = "operator", keep: bool = False) -> int:
     what = "kept when it ends" if keep else "removed when it ends; --keep keeps it"
     print(f"Demo database: {path} ({what})", flush=True)
     try:
-        return _run(directory, as_role, settings)
+        return _run(directory, as_role, settings, marketplace)
     finally:
         if keep:
             print(f"Demo database kept: {path}")
@@ -322,12 +325,18 @@ def main(as_role: str = "operator", keep: bool = False) -> int:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _run(directory: Path, as_role: str, settings: Any) -> int:
-    """Build the demo database in `directory`, start the buyers and open the console."""
+def _run(directory: Path, as_role: str, settings: Any, marketplace: bool = False) -> int:
+    """Build the demo database in `directory`, start the buyers (and the marketplace) and open
+    the console."""
     from returns_tui.identity import login_name
+    from returns_tui.sync.demo_market import SHOP
 
+    synced = (SHOP,) if marketplace else ()
     try:
-        demo = build(directory, login_name(), as_role, now=utc_now(), rules=settings.rules)
+        demo = build(
+            directory, login_name(), as_role, now=utc_now(), rules=settings.rules,
+            synced_shops=synced,
+        )  # fmt: skip
     except ReturnsError as exc:
         print(f"returns-tui: the demo database could not be made: {exc.message}", file=sys.stderr)
         return 1
@@ -337,15 +346,32 @@ def _run(directory: Path, as_role: str, settings: Any) -> int:
     buyers_engine = open_engine(demo.url)
     service = Returns(engine, settings.rules, chain_key=demo.key)
     buyers_service = Returns(buyers_engine, settings.rules, chain_key=demo.key)
-    buyers = BuyerThread(BuyerSimulator(buyers_service, demo.shops, pace=pace_from_env()))
+    buyers = BuyerThread(BuyerSimulator(buyers_service, DEMO_SHOPS, pace=pace_from_env()))
+    market = _marketplace(demo, settings, directory) if marketplace else None
     try:
         actor = service.login(demo.login)
         buyers.start()
+        title = "returns-tui demo"
+        if market is not None:
+            market.start()
+            market.ready.result(timeout=60)
+            title += " with TikTok Shop (simulated)"
         from returns_tui.app import run_console  # Textual loads only when a console opens
 
-        return run_console(service, actor, settings, title="returns-tui demo")
+        return run_console(service, actor, settings, title=title)
     finally:
         if buyers.is_alive():
             buyers.halt()
+        if market is not None and market.is_alive():
+            market.halt()
         buyers_engine.dispose()
         engine.dispose()
+
+
+def _marketplace(demo: DemoDatabase, settings: Any, directory: Path):
+    """The simulated marketplace and the sync, on an engine of their own (another process
+    would have one)."""
+    from returns_tui.sync.demo_market import MarketplaceDemo
+
+    sync_service = Returns(open_engine(demo.url), settings.rules, chain_key=demo.key)
+    return MarketplaceDemo(sync_service, directory, pace=pace_from_env())

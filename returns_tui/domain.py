@@ -75,6 +75,10 @@ class Kind(StrEnum):
     DECLINED = "declined"
     OFFER_LAPSED = "offer_lapsed"
     RECEIPT_REJECTED = "receipt_rejected"
+    # DESIGN §8: what the marketplace says of a synced request (its records, its changes of
+    # status), and its refusal of a decision sent to it.
+    MARKETPLACE = "marketplace"
+    PUSH_REFUSED = "push_refused"
 
 
 class RejectStage(StrEnum):
@@ -155,7 +159,15 @@ EDGES: dict[Kind, set[tuple[Status | None, Status]]] = {
     Kind.DECLINED: {(Status.AWAITING_BUYER_RESPONSE, Status.PENDING)},
     Kind.OFFER_LAPSED: {(Status.AWAITING_BUYER_RESPONSE, Status.PENDING)},
     Kind.RECEIPT_REJECTED: {(Status.BUYER_SHIPPED, Status.REJECTED)},
+    # The marketplace's clock and people move a synced request wherever it says (its first
+    # record creates it), and a refusal changes nothing.
+    Kind.MARKETPLACE: {(a, b) for a in (None, *Status) for b in Status},
+    Kind.PUSH_REFUSED: {(s, s) for s in Status},
 }
+# The kinds only the sync writes, on synced requests (tests/test_sync_ledger.py walks them).
+SYNC_KINDS = frozenset({Kind.MARKETPLACE, Kind.PUSH_REFUSED})
+# The record kinds a request may begin with: a local one is submitted, a synced one brought in.
+FIRST_KINDS = frozenset({Kind.SUBMITTED, Kind.MARKETPLACE})
 
 DEFAULT_REASONS: dict[str, str] = {
     "no_proof": "No proof provided",
@@ -234,6 +246,21 @@ class Request:
     offer_by: DateTime | None = None
     keep_item: bool = False
     reject_stage: RejectStage | None = None
+    # DESIGN §8: `marketplace` for a request the sync brought in (it moves by the
+    # marketplace's clock, and decisions on it are sent there), with the marketplace's raw
+    # status and its limits on the seller's decisions; for a local request these are None.
+    source: str = "local"
+    marketplace_status: str | None = None
+    can_keep_item: bool | None = None
+    quick_refund: bool | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self.source == SYNCED
+
+
+SOURCES = ("local", "marketplace")
+SYNCED = "marketplace"
 
 
 @dataclass(frozen=True)
@@ -259,7 +286,10 @@ class Change:
 
 
 def next_due(req: Request) -> DateTime | None:
-    """When this request next moves by itself, or None if nothing is due in its status."""
+    """When this request next moves by itself, or None if nothing is due in its status. A
+    synced request never moves by itself: the marketplace moves it (DESIGN §8)."""
+    if req.synced:
+        return None
     return req.deadline_at if req.status in TIMED_STATUSES else None
 
 
@@ -330,7 +360,10 @@ def passed_deadlines(
 
 def catch_up(req: Request, now: DateTime, rules: Rules) -> Change:
     """Apply, in deadline order, every deadline of `req` that is ≤ now. Each automatic
-    transition is stamped with its deadline, not with `now` (DESIGN §2)."""
+    transition is stamped with its deadline, not with `now` (DESIGN §2). A synced request
+    moves by the marketplace's clock, never by ours (DESIGN §8)."""
+    if req.synced:
+        return Change(req, ())
     status, deadline, steps = passed_deadlines(
         req.status, req.type, req.deadline_at, now, rules.ship_window, rules.respond_window
     )
@@ -883,7 +916,7 @@ def path_violations(status: Status, records: Sequence[Record], rtype: RequestTyp
     current: Status | None = None
     receipt = False  # the latest rejection was at receipt: a mediation for the buyer completes
     for i, rec in enumerate(records):
-        if i == 0 and rec.kind is not Kind.SUBMITTED:
+        if i == 0 and rec.kind not in FIRST_KINDS:
             problems.append("the first record is not 'submitted'")
         if rec.from_status != current:
             problems.append(f"record {i + 1} starts from {rec.from_status}, not {current}")

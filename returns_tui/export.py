@@ -98,6 +98,7 @@ _REQUEST_VALUES = itemgetter(*map(REQUEST_COLUMNS.index, (
     "id", "order_id", "shop", "type", "status", "attempt", "arbitration", "created_at",
     "respond_by", "amount_cents", "currency", "buyer", "product", "reason", "buyer_note",
     "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
+    "source", "sending", "marketplace_status", "deadline_at",
 )))  # fmt: skip
 _RECORD_VALUES = itemgetter(*map(RECORD_COLUMNS.index, (
     "at", "actor", "kind", "from_status", "to_status", "details",
@@ -110,7 +111,10 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
     times formatted from their microseconds."""
     (rid, order_id, shop, rtype, status, attempt, arbitration, created_at, respond_by,
      amount_cents, currency, buyer, product, reason, buyer_note, refund_cents, offer_cents,
-     offer_by, keep_item, reject_stage) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+     offer_by, keep_item, reject_stage, source, sending,
+     marketplace_status, deadline_at) = _REQUEST_VALUES(tuple(row))  # fmt: skip
+    if source == _SYNCED:  # the marketplace's own deadline for the seller, or none (§8)
+        respond_by = deadline_at
     created, respond = iso_micros(created_at), iso_micros(respond_by)
     records = []
     auto_approved = False
@@ -149,6 +153,11 @@ def _stored_object(row: tuple, recs: list[tuple]) -> dict[str, Any]:
         "offer_by": iso_micros(offer_by),
         "keep_item": bool(keep_item),
         "reject_stage": reject_stage,
+        # DESIGN §8's three: where the request comes from, whether a decision on it waits
+        # to be sent, and the marketplace's raw status (null for a local request)
+        "source": source,
+        "sending": bool(sending),
+        "marketplace_status": marketplace_status,
         "records": records,
     }
 
@@ -165,7 +174,7 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "attempt": row["attempt"],
         "arbitration": row["arbitration"],
         "created_at": iso_stored(row["created_at"]),
-        "respond_by": iso_stored(row["respond_by"]),
+        "respond_by": iso_stored(_respond_by(row)),
         "amount": _amount(row["amount_cents"], row["currency"]),
         "currency": row["currency"],
         "buyer": row["buyer"],
@@ -178,11 +187,21 @@ def request_object(row: Row, recs: list[Row]) -> dict[str, Any]:
         "offer_by": iso_stored(row["offer_by"]),
         "keep_item": bool(row["keep_item"]),
         "reject_stage": row["reject_stage"],
+        "source": row["source"],
+        "sending": bool(row["sending"]),
+        "marketplace_status": row["marketplace_status"],
         "records": [_record_object(rec) for rec in recs],
     }
 
 
 _AUTO_APPROVED = d.Kind.AUTO_APPROVED.value
+_SYNCED = d.SYNCED
+
+
+def _respond_by(row: Row) -> Any:
+    """respond_by as export writes it: for a synced request the deadline the marketplace
+    gives the seller now (DESIGN §8: `null` when it gives none), else ours."""
+    return row["deadline_at"] if row["source"] == _SYNCED else row["respond_by"]
 
 
 def auto_approved(recs: list[Row]) -> bool:
@@ -216,7 +235,8 @@ CSV_COLUMNS = (
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "buyer",
     "product", "sku", "quantity", "amount", "currency", "reason", "buyer_note", "created_at",
     "respond_by", "deadline", "rejected_at", "tracking", "refund_amount", "offer_amount",
-    "offer_by", "keep_item", "reject_stage", "records", "auto_approved",
+    "offer_by", "keep_item", "reject_stage", "source", "sending", "marketplace_status",
+    "records", "auto_approved",
 )  # fmt: skip
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("=HYPERLINK(...)" in
@@ -250,11 +270,12 @@ def _csv_values(row: Row, recs: list[Row]) -> tuple[Any, ...]:
         _TAB[row["status"]], row["attempt"], row["arbitration"] or "", row["buyer"],
         row["product"], row["sku"], row["quantity"],
         _amount(row["amount_cents"], row["currency"]), row["currency"], row["reason"],
-        row["buyer_note"], iso_stored(row["created_at"]), iso_stored(row["respond_by"]),
+        row["buyer_note"], iso_stored(row["created_at"]), iso_stored(_respond_by(row)),
         iso_stored(row["deadline_at"]), iso_stored(row["rejected_at"]), row["tracking"] or "",
         _maybe_amount(row["refund_cents"], row["currency"]) or "",
         _maybe_amount(row["offer_cents"], row["currency"]) or "", iso_stored(row["offer_by"]),
-        "true" if row["keep_item"] else "false", row["reject_stage"] or "", len(recs),
+        "true" if row["keep_item"] else "false", row["reject_stage"] or "", row["source"],
+        "true" if row["sending"] else "false", row["marketplace_status"] or "", len(recs),
         "true" if auto_approved(recs) else "false",
     )  # fmt: skip
 

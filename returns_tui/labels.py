@@ -45,6 +45,8 @@ KIND: dict[str, str] = {
     "declined": "declined",
     "offer_lapsed": "left unanswered",
     "receipt_rejected": "rejected at receipt",
+    "marketplace": "updated on the marketplace",
+    "push_refused": "refused by the marketplace",
 }
 
 # The stage of a request's latest rejection (DESIGN §7).

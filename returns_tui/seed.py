@@ -667,6 +667,7 @@ _REQUEST_COLUMNS = (
     "currency", "reason", "buyer_note", "created_at", "attempt", "status", "tab",
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
     "version", "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
+    "source", "marketplace_status", "can_keep_item", "quick_refund",
     "search_text", "seal", "chain",
 )  # fmt: skip
 _RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
@@ -721,7 +722,8 @@ def _request_row(life: _Life) -> tuple:
         _TEXT[status], _TAB_TEXT[status], _TEXT[arbitration],
         life.respond_by, life.deadline, life.rejected_at, life.tracking, life.status_since,
         len(life.records), life.refund, life.offer, life.offer_by, life.keep_item,
-        life.reject_stage, search.search_text(
+        life.reject_stage, "local", None, None, None,  # seeded requests are local (§8)
+        search.search_text(
             sub.id, sub.order_id, life.tracking, sub.shop, sub.buyer, sub.product, sub.sku,
             sub.reason,
         ),

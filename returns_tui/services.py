@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from operator import itemgetter
@@ -27,11 +28,12 @@ from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.roles import ALLOWED, BUYER, SYSTEM, Actor, Role, require, require_admin
-from returns_tui.store import chain, keys, users, writes
+from returns_tui.store import chain, keys, sync_tables, users, writes
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import WriteConflict, read, write
 from returns_tui.store.rows import request_values, to_record, to_request
+from returns_tui.sync import rules as synced
 from returns_tui.timefmt import (
     from_micros,
     iso_utc,
@@ -243,10 +245,13 @@ class Returns:
         values = {p: params.get(p) for p in spec.params}
         rule = spec.rule
 
-        def decide(r: d.Request, o: d.OrderHistory) -> d.Change:
-            return rule(r, Facts(actor.name, now, self.rules, o), values)
+        def decide(r: d.Request, o: d.OrderHistory, rules: d.Rules = self.rules) -> d.Change:
+            return rule(r, Facts(actor.name, now, rules, o), values)
 
-        return self._act(actor, spec.name, request_id, now, decide, order=spec.order, keyed=keyed)
+        return self._act(
+            actor, spec.name, request_id, now, decide, order=spec.order, keyed=keyed,
+            fields=values,
+        )  # fmt: skip
 
     def perform_keyed(
         self,
@@ -517,6 +522,42 @@ class Returns:
                 return [(me.name, me.role.value, tuple(sorted(me.shops)))]
             return users.every_user(conn)
 
+    # -----------------------------------------------------------------------------------------
+    # The marketplace sync (DESIGN §8): what the console reads of it
+
+    def sending(self, actor: Actor, request_id: str) -> tuple[str, str] | None:
+        """(action, who decided it) of the decision on the request waiting to be sent to the
+        marketplace, or None."""
+        with read(self.engine) as conn:
+            self._visible(conn, self._current(conn, actor), request_id)
+            out = sync_tables.outgoing_for(conn, request_id)
+            return None if out is None else (out.action, out.actor)
+
+    def reject_reasons(self, actor: Actor, request_id: str, stage: str) -> list[tuple[str, str]]:
+        """(name, text) of the reasons the marketplace offers for rejecting a synced request
+        at `stage` (request or receipt), in its order; empty until fetched."""
+        with read(self.engine) as conn:
+            self._visible(conn, self._current(conn, actor), request_id)
+            return sync_tables.reasons(conn, request_id, stage)
+
+    def refusals_after(
+        self, actor: Actor, after_id: int | None
+    ) -> tuple[int, list[synced.Refusal]]:
+        """The marketplace's refusals of `actor`'s own decisions recorded after the record
+        `after_id`, and the id to ask after next time. With None, none: only where to start
+        (a console tells what happens while it is open; the records keep the rest)."""
+        with read(self.engine) as conn:
+            actor = self._current(conn, actor)
+            if after_id is None:
+                return sync_tables.last_record_id(conn), []
+            found, last = [], after_id
+            for rid, request_id, shop, at, details in sync_tables.refusals_after(conn, after_id):
+                last = rid
+                refusal = synced.refusal(request_id, at, json.loads(details) if details else {})
+                if actor.sees(shop) and refusal.by == actor.name:
+                    found.append(refusal)
+            return last, found
+
     def has_users(self) -> bool:
         with read(self.engine) as conn:
             return users.any_user(conn)
@@ -572,6 +613,7 @@ class Returns:
         *,
         order: bool = False,
         keyed: Keyed | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> d.Request:
         def body(conn: Connection) -> d.Request:
             current = self._current(conn, actor)
@@ -579,6 +621,10 @@ class Returns:
             before = to_request(row)
             require(current, action, before.shop)
             _require_not_before_last_record(conn, [before.id], action, now)
+            if before.synced:
+                synced.check_action(before, action)
+                if action in synced.DECISIONS:
+                    return self._to_outbox(conn, current, action, before, now, decide, fields)
             caught = d.catch_up(before, now, self.rules)
             history = d.OrderHistory()
             seen = None
@@ -600,6 +646,47 @@ class Returns:
 
         return self._retrying(body, keyed)
 
+    def _to_outbox(
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        before: d.Request,
+        now: DateTime,
+        decide: Callable[..., d.Change],
+        fields: Mapping[str, Any] | None,
+    ) -> d.Request:
+        """A decision on a synced request (DESIGN §8, *Not optimistic*): checked by the same
+        rules, with the marketplace's reasons and limits, then written to the outbox with its
+        API body and a new idempotency key; the request keeps the marketplace's status until
+        the marketplace answers (sync/ledger.py writes the decision's record then)."""
+        fields = dict(fields or {})
+        if sync_tables.outgoing_for(conn, before.id) is not None:
+            raise synced.sending(before)
+        rules = synced.rules_for(
+            self.rules,
+            sync_tables.reasons(conn, before.id, d.RejectStage.REQUEST.value),
+            sync_tables.reasons(conn, before.id, d.RejectStage.RECEIPT.value),
+        )
+        synced.check_reasons_known(before, action, rules)
+        try:
+            decide(before, d.OrderHistory(), rules)  # refuses as for a local request
+        except WrongStatus as exc:
+            last = _last_change(conn, before, d.Change(before, ()))
+            raise WrongStatus(exc.request_id, exc.verb, exc.status, last) from None
+        synced.check_limits(before, action, fields)
+        verb, body = synced.body(before, action, fields)
+        sync_tables.hold_request(conn, before.id, before.version)
+        sync_tables.add_outgoing(
+            conn,
+            sync_tables.OutboxRow(
+                id=0, shop=before.shop, request_id=before.id, verb=verb, body=body,
+                idempotency_key=str(uuid.uuid4()), actor=actor.name, action=action,
+                fields=fields, attempts=0, created_at=now,
+            ),
+        )  # fmt: skip
+        return before
+
     def _submit(self, conn: Connection, sub: d.Submission, now: DateTime) -> d.Request:
         d.check_submission(sub)  # before its ids are used in a query
         if q.request_row(conn, sub.id) is not None:
@@ -607,6 +694,11 @@ class Returns:
         seen = writes.order_version(conn, sub.order_id)  # before the order's requests
         rows = q.order_rows(conn, sub.order_id)
         others = [to_request(r) for r in rows]
+        if any(r.synced for r in others):  # only the marketplace speaks for its buyers (§8)
+            raise Refused(
+                f"Order {d.quoted(sub.order_id, 64)} is on the marketplace: its buyer's requests "
+                "come from there."
+            )
         if others:
             _require_not_before_last_record(conn, [r.id for r in others], "submit", now)
         caught = [d.catch_up(r, now, self.rules) for r in others]

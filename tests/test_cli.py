@@ -290,11 +290,14 @@ def test_demo_is_handed_to_the_demo_without_a_database(run, monkeypatch):
 
     calls = []
     monkeypatch.setattr(
-        returns_tui.demo, "main", lambda role, keep: calls.append((role, keep)) or 0
+        returns_tui.demo,
+        "main",
+        lambda role, keep, marketplace: calls.append((role, keep, marketplace)) or 0,
     )
     assert run("demo", user="nobody-at-all").status == 0
     assert run("demo", "--as", "agent", "--keep").status == 0
-    assert calls == [("operator", False), ("agent", True)]
+    assert run("demo", "--marketplace").status == 0
+    assert calls == [("operator", False, False), ("agent", True, False), ("operator", False, True)]
 
 
 # ---------------------------------------------------------------------------------------------

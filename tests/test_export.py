@@ -27,7 +27,7 @@ KEYS = [
     "id", "order_id", "shop", "type", "status", "tab", "attempt", "arbitration", "created_at",
     "respond_by", "amount", "currency", "buyer", "product", "reason", "buyer_note",
     "auto_approved", "refund_amount", "offer_amount", "offer_by", "keep_item", "reject_stage",
-    "records",
+    "source", "sending", "marketplace_status", "records",
 ]  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def test_jsonl_has_the_designs_keys_in_order_one_request_a_line(story):
         "buyer": "Ana Lima", "product": "Stoneware mug", "reason": "damaged",
         "buyer_note": "cracked on arrival", "auto_approved": False, "refund_amount": "12.99",
         "offer_amount": None, "offer_by": None, "keep_item": False, "reject_stage": "request",
-        "records": None,
+        "source": "local", "sending": False, "marketplace_status": None, "records": None,
     }  # fmt: skip
     assert r1["records"] == [
         {"at": "2026-11-20T09:00:00Z", "actor": "buyer", "kind": "submitted", "from": None,

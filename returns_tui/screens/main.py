@@ -63,6 +63,7 @@ from returns_tui.screens.note import NoteScreen
 from returns_tui.screens.offer import OfferScreen
 from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
+from returns_tui.screens.sync_notices import SyncNotices, is_sent, sending_text
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.store.queries import DEFAULT_SORT, Sort
@@ -113,7 +114,7 @@ _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "sc
 # ---------------------------------------------------------------------------------------------
 
 
-class ConsoleScreen(LiveFeed):
+class ConsoleScreen(LiveFeed, SyncNotices):
     BINDINGS = [
         Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
         Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
@@ -257,6 +258,7 @@ class ConsoleScreen(LiveFeed):
             )
         if rid := self.table.highlighted_id:
             self.load_detail(rid)
+        self.load_refusals()  # the marketplace's answers to this user's decisions (§8)
 
     def load_rows(self, anchor: Anchor, keep_id: str | None, cursor: int) -> None:
         self._pending = (anchor, keep_id, cursor)
@@ -595,15 +597,21 @@ class ConsoleScreen(LiveFeed):
             return
         money = f"{format_amount(row.amount_cents, row.currency)} {row.currency}"
         # DESIGN §7: a return may be refunded at once with the item left with the buyer.
-        keep = row.type == d.RequestType.RETURN_AND_REFUND
+        # A synced return's marketplace may not let the buyer keep the item (DESIGN §7).
+        keepable = row.can_keep_item is None or bool(row.can_keep_item)
+        keep = row.type == d.RequestType.RETURN_AND_REFUND and keepable
         if row.type == d.RequestType.REFUND:
             body = f"{money} is refunded to {row.buyer} now; the buyer keeps {row.product}."
         else:
             body = (
                 f"{row.buyer} is asked to send {row.product} back; {money} is refunded "
-                f"when it arrives. Or {money} is refunded now and the buyer keeps "
-                f"{row.product}: {actions.KEEP_ITEM_LABEL} (k)."
+                "when it arrives."
             )
+            if keep:
+                body += (
+                    f" Or {money} is refunded now and the buyer keeps "
+                    f"{row.product}: {actions.KEEP_ITEM_LABEL} (k)."
+                )
 
         def done(answer: bool | str | None) -> None:
             if not answer:
@@ -680,6 +688,8 @@ class ConsoleScreen(LiveFeed):
     def action_reject(self) -> None:
         if (rid := self._current(d.Kind.REJECTED)) is None:
             return
+        if self._synced_row():
+            return self.reject_synced(rid, d.RejectStage.REQUEST.value)
 
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
@@ -701,6 +711,8 @@ class ConsoleScreen(LiveFeed):
     def action_reject_receipt(self) -> None:
         if (rid := self._current(d.Kind.RECEIPT_REJECTED)) is None:
             return
+        if self._synced_row():
+            return self.reject_synced(rid, d.RejectStage.RECEIPT.value)
 
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
@@ -716,6 +728,10 @@ class ConsoleScreen(LiveFeed):
             note_required=True,
         )
         self.app.push_screen(screen, done)
+
+    def _synced_row(self) -> bool:
+        row = self.table.highlighted_row
+        return row is not None and row.source == d.SYNCED
 
     def action_receive(self) -> None:
         row = self.table.highlighted_row
@@ -878,13 +894,14 @@ class ConsoleScreen(LiveFeed):
     @work(thread=True, group="act", exit_on_error=False)
     def _act(self, verb: str, ids: list[str], batch: bool, params: dict[str, Any]) -> None:
         done: list[str] = []
+        sending: list[str] = []  # synced: sent to the marketplace, not done yet (§8)
         refused: list[str] = []
         failed = ""
         method = getattr(self.service, verb)
         for rid in ids:
             try:
-                method(self.actor, rid, self.clock(), **params)
-                done.append(rid)
+                req = method(self.actor, rid, self.clock(), **params)
+                (sending if is_sent(req, verb) else done).append(rid)
             except StoreError as exc:
                 failed = exc.message
                 break
@@ -893,7 +910,7 @@ class ConsoleScreen(LiveFeed):
             except Exception as exc:  # a bug must not take the console down
                 log.exception("%s %s failed", verb, rid)
                 refused.append(f"{rid}: {exc.__class__.__name__}: {exc}")
-        self.post_message(ActionsDone(verb, done, refused, failed))
+        self.post_message(ActionsDone(verb, done, refused, failed, sending))
         if batch:
             self.post_message(MarksDone(ids))
 
@@ -906,6 +923,8 @@ class ConsoleScreen(LiveFeed):
             else:
                 text = f"{len(msg.done)} requests {word}."
             self.notify(safe(text), markup=False)
+        if msg.sending:
+            self.notify(safe(sending_text(msg.verb, msg.sending)), markup=False)
         if msg.refused:
             self.notify(
                 safe(

@@ -74,6 +74,8 @@ class ActionsDone(_Msg):
     done: list[str]
     refused: list[str]
     failed: str = ""
+    # Decisions on synced requests, written to the outbox: done once the marketplace says so.
+    sending: list[str] = field(default_factory=list)
 
 
 @dataclass

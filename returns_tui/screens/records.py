@@ -24,9 +24,11 @@ from textual.widgets import Static
 from returns_tui import labels
 from returns_tui.domain import Kind, Record, Rules, Status
 from returns_tui.screens.form import Dialog
+from returns_tui.sync.rules import refusal as refusal_of
 from returns_tui.textsafe import safe
 from returns_tui.timefmt import local_text
 from returns_tui.widgets.focus import focus_now
+from returns_tui.widgets.sync_marks import evidence
 
 
 def window_text(window: Duration) -> str:
@@ -92,6 +94,8 @@ def what_happened(rec: Record, rules: Rules, currency: str | None = None) -> str
             return "mediation decided for the buyer" + _approval_tail(rec)
         case Kind.NOTED:
             return "note added"
+        case Kind.MARKETPLACE | Kind.PUSH_REFUSED:
+            return marketplace_happened(rec)
     return safe(str(rec.kind))
 
 
@@ -118,6 +122,23 @@ def _offer_happened(rec: Record, rules: Rules, currency: str | None) -> str | No
             reason = reason_label(rec.details.get("reason", ""), rules, receipt=True)
             return f"returned package {word}: {reason}"
     return None
+
+
+def marketplace_happened(rec: Record) -> str:
+    """What the marketplace said (DESIGN §8), in words: a record of its own, a change of
+    status it made, or its refusal of a decision. Its words are data: made safe."""
+    details = rec.details
+    if rec.kind is Kind.PUSH_REFUSED:
+        return safe(refusal_of("this request", rec.at, details).sentence())
+    if event := details.get("event"):
+        said = f"on the marketplace: {event} ({details.get('role', '?')})"
+        if description := details.get("description"):
+            said += f": {description}"
+        return safe(str(said))
+    raw = safe(str(details.get("marketplace_status", "")))
+    if rec.from_status is None:
+        return f"brought in from the marketplace ({raw})"
+    return f"moved on the marketplace ({raw})"
 
 
 def _approval_tail(rec: Record) -> str:
@@ -164,7 +185,7 @@ def record_text(
         (what_happened(rec, rules, currency), "bold"),
     )
     details = rec.details
-    if (decision := details.get("decision")) is not None:
+    if rec.kind is Kind.MEDIATED and (decision := details.get("decision")) is not None:
         text.append("\n  Decision: ", style="dim")
         text.append(f"for the {safe(str(decision))}")
     if (tracking := details.get("tracking")) is not None:
@@ -174,12 +195,28 @@ def record_text(
     if rec.kind not in headline_reason and (reason := details.get("reason")) is not None:
         text.append("\n  Reason: ", style="dim")
         text.append(reason_label(reason, rules))
+    if rec.kind is Kind.MARKETPLACE:
+        _marketplace_details(text, details)
     if note := details.get("note"):
         label = "Buyer's note" if rec.kind is Kind.SUBMITTED else "Note"
         text.append(f"\n  {label}: ", style="dim")
         # Notes may span lines (from `apply`); keep the breaks, make the rest visible.
         text.append(safe(str(note), single_line=False).replace("\t", "    "))
     return text
+
+
+def _marketplace_details(text: Text, details: dict) -> None:
+    """A marketplace record's reason and its evidence: image and video links, each a
+    terminal hyperlink when it is a web address (widgets/sync_marks.web_link)."""
+    if reason_text := details.get("reason_text"):
+        text.append("\n  Reason: ", style="dim")
+        text.append(safe(str(reason_text)))
+    evidence(text, "Image", _listed(details.get("images")))
+    evidence(text, "Video", _listed(details.get("videos")))
+
+
+def _listed(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 class Timeline(ScrollView, can_focus=True):

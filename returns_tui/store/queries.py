@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
-from returns_tui.store.schema import UTCTime, records, requests
+from returns_tui.store.schema import UTCTime, records, requests, sync_outbox
 from returns_tui.timefmt import from_micros
 
 
@@ -79,6 +79,13 @@ class _StoredListRow(NamedTuple):
     superseded: int = 0
     # 1 for a completed request that the clock approved (its 48 hours ran out unanswered).
     auto_approved: int = 0
+    # DESIGN §8: `marketplace` for a synced request, and 1 while a decision on it waits to be
+    # sent (the row shows "sending").
+    source: str = "local"
+    sending: int = 0
+    # The marketplace's limit on keeping the item (None for a local request): the accept
+    # question of a synced return offers "keep the item" only when it allows it.
+    can_keep_item: bool | None = None
 
 
 class ListRow(_StoredListRow):
@@ -141,7 +148,11 @@ AUTO_APPROVED = sa.case(
     ),
     else_=0,
 ).label("auto_approved")
-_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED}
+# Whether a decision on the request waits in the outbox: one look at its unique key.
+SENDING = sa.case(
+    (sa.exists().where(sync_outbox.c.request_id == requests.c.id), 1), else_=0
+).label("sending")
+_COMPUTED = {"superseded": SUPERSEDED, "auto_approved": AUTO_APPROVED, "sending": SENDING}
 LIST_COLUMNS = [
     _COMPUTED[f] if f in _COMPUTED else requests.c[_COLUMN_OF.get(f, f)]
     for f in _StoredListRow._fields
@@ -474,7 +485,8 @@ def _due_sql(dialect: str, paramstyle: str) -> str:
     sql = (
         "SELECT id, shop, type, status, deadline_at, version, chain, amount_cents, respond_by, "
         "created_at FROM requests "
-        f"WHERE tab = {mark} AND deadline_at <= {mark} "
+        # A synced request moves by the marketplace's clock, never by the sweep (DESIGN §8).
+        f"WHERE tab = {mark} AND deadline_at <= {mark} AND source = 'local' "
         f"ORDER BY deadline_at, id LIMIT {mark}"
     )
     return sql if dialect == "sqlite" else sql + " FOR UPDATE SKIP LOCKED"
@@ -524,7 +536,7 @@ def export_rows(
     """Every request of the filter in id order with its records, read a batch at a time."""
     after: str | None = None
     while True:
-        query = sa.select(*_exported(requests)).order_by(requests.c.id).limit(batch)
+        query = sa.select(*_exported(requests), _SENDING).order_by(requests.c.id).limit(batch)
         for clause in Filter(shops, tab).where():
             query = query.where(clause)
         if after is not None:
@@ -576,15 +588,24 @@ def _exported(table: Any) -> list[Any]:
     return [c for c in table.columns if c.name != "search_text"]
 
 
-def _stored_row(table: Any) -> type[StoredRow]:
+def _stored_row(table: Any, extra: tuple[str, ...] = ()) -> type[StoredRow]:
     columns = _exported(table)
     times = frozenset(i for i, c in enumerate(columns) if isinstance(c.type, UTCTime))
     cls = type(f"Stored{table.name.title()}Row", (StoredRow,), {"__slots__": ()})
-    cls._index, cls._times = {c.name: i for i, c in enumerate(columns)}, times
+    names = [c.name for c in columns] + list(extra)
+    cls._index, cls._times = {name: i for i, name in enumerate(names)}, times
     return cls
 
 
-RequestRow = _stored_row(requests)
+# Whether a decision on the request waits in the outbox (DESIGN §8: export's `sending`),
+# read with it: the last column of an exported request.
+_SENDING = (
+    sa.exists()
+    .where(sync_outbox.c.request_id == requests.c.id)
+    .correlate(requests)
+    .label("sending")
+)
+RequestRow = _stored_row(requests, ("sending",))
 RecordRow = _stored_row(records)
 REQUEST_COLUMNS = tuple(RequestRow._index)
 RECORD_COLUMNS = tuple(RecordRow._index)
@@ -620,7 +641,7 @@ def export_tuples(
     # the whole table in id order looking for them (Filter.filtered).
     after = flt.filtered(requests.c.id) > sa.bindparam("after")
     query = (
-        sa.select(*_as_stored(requests))
+        sa.select(*_as_stored(requests), _SENDING)
         .where(*flt.where(), after)
         .order_by(requests.c.id)
         .limit(batch)

@@ -28,7 +28,22 @@ def to_request(row: Mapping[str, Any]) -> d.Request:
         # SQLite's driver hands a boolean back as 0 or 1 when read without SQLAlchemy.
         keep_item=bool(row["keep_item"]),
         reject_stage=d.RejectStage(stage) if stage else None,
+        **_sync_fields(row),
     )
+
+
+def _sync_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """DESIGN §8's fields (rows of code that selects only some columns may lack them)."""
+    get = getattr(row, "get", None)
+    if get is None:
+        return {}
+    keep, quick = get("can_keep_item"), get("quick_refund")
+    return {
+        "source": get("source") or "local",
+        "marketplace_status": get("marketplace_status"),
+        "can_keep_item": None if keep is None else bool(keep),
+        "quick_refund": None if quick is None else bool(quick),
+    }
 
 
 def request_values(req: d.Request) -> dict[str, Any]:
@@ -39,6 +54,10 @@ def request_values(req: d.Request) -> dict[str, Any]:
     values["arbitration"] = req.arbitration.value if req.arbitration else None
     values["keep_item"] = req.keep_item
     values["reject_stage"] = req.reject_stage.value if req.reject_stage else None
+    values["source"] = req.source
+    values["marketplace_status"] = req.marketplace_status
+    values["can_keep_item"] = req.can_keep_item
+    values["quick_refund"] = req.quick_refund
     values["tab"] = d.TAB_OF_STATUS[req.status].value
     values["search_text"] = search.search_text(
         req.id, req.order_id, req.tracking, req.shop, req.buyer, req.product, req.sku, req.reason

@@ -79,6 +79,13 @@ requests = Table(
     Column("offer_by", UTCTime),
     Column("keep_item", Boolean, nullable=False, server_default=false()),
     Column("reject_stage", String(8)),
+    # DESIGN §8 (migration 0007): where the request comes from (`local`, or `marketplace` for
+    # one the sync brought in), the marketplace's raw status, and its limits on the seller's
+    # decisions (NULL for a local request).
+    Column("source", String(16), nullable=False, server_default="local"),
+    Column("marketplace_status", String(64)),
+    Column("can_keep_item", Boolean),
+    Column("quick_refund", Boolean),
     # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
     # (store.search.search_text). Written with the request; indexed for search (migration 0004).
     Column("search_text", Text, nullable=False, server_default=""),
@@ -164,4 +171,78 @@ chain_key = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", String(64), nullable=False),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The marketplace sync (DESIGN §8, migration 0007). Times of these tables are plain BIGINT
+# microseconds too (UTCTime).
+
+# Per shop, the last update_time (Unix seconds) brought in: advanced in the same transaction.
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("shop", String(64), primary_key=True),
+    Column("cursor", BigInteger, nullable=False),
+)
+
+# Decisions on synced requests waiting to be sent, written in the operator's transaction.
+# `action` and `fields` are what the operator decided, to write their record once the
+# marketplace confirms; `body` is the API's JSON body for `verb` (approve or reject).
+sync_outbox = Table(
+    "sync_outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("shop", String(64), nullable=False),
+    Column("request_id", String(64), ForeignKey("requests.id"), nullable=False),
+    Column("verb", String(8), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCTime, nullable=False),
+    UniqueConstraint("idempotency_key", name="uq_sync_outbox_key"),
+    UniqueConstraint("request_id", name="uq_sync_outbox_request"),
+    Index("ix_sync_outbox_shop", "shop", "id"),
+)
+
+# The reject reasons the marketplace offers for a request at a stage (request or receipt),
+# in its order.
+sync_reject_reasons = Table(
+    "sync_reject_reasons",
+    metadata,
+    Column("request_id", String(64), ForeignKey("requests.id"), primary_key=True),
+    Column("stage", String(8), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+# The marketplace records already stored as records, by their hash (sync/ledger.py).
+sync_record_keys = Table(
+    "sync_record_keys",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("request_id", String(64), nullable=False),
+)
+
+# Webhook notification ids seen (tts_notification_id), so that a repeat fetches nothing.
+sync_notifications = Table(
+    "sync_notifications",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("at", UTCTime, nullable=False),
+)
+
+# One sync per shop at a time.
+sync_locks = Table(
+    "sync_locks",
+    metadata,
+    Column("shop", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("taken_at", UTCTime, nullable=False),
 )

@@ -87,11 +87,15 @@ def _record_row(request_id: str, seq: int, rec: d.Record) -> tuple:
     return tuple(values.values())
 
 
-def insert_request(conn: Connection, values: Mapping[str, Any], rows: list[tuple]) -> None:
-    """A new request (request_values with its seal and chain) and its records' rows."""
+def insert_request(
+    conn: Connection, values: Mapping[str, Any], rows: list[tuple], *, announced: bool = True
+) -> None:
+    """A new request (request_values with its seal and chain) and its records' rows. A caller
+    that writes many in one transaction may announce them once itself (`announced=False`)."""
     conn.execute(_INSERT_REQUEST, values)
     insert_records(conn, rows)
-    announce(conn)
+    if announced:
+        announce(conn)
 
 
 _INSERT_REQUEST = sa.insert(requests)
@@ -99,6 +103,8 @@ _INSERT_REQUEST = sa.insert(requests)
 
 def insert_records(conn: Connection, rows: list[tuple]) -> None:
     """Records' rows in the columns of record_values and their chain."""
+    if not rows:  # a synced request's fields may follow the marketplace without a record
+        return
     conn.exec_driver_sql(_moves_sql(conn.dialect.paramstyle)[1], rows)
 
 

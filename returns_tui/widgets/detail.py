@@ -19,6 +19,7 @@ from returns_tui.widgets.cells import (
     status_label,
     type_label,
 )
+from returns_tui.widgets.sync_marks import detail_line
 
 NOTE_SHOWN = 220  # characters of the buyer's note shown here; the records show all of it
 
@@ -75,6 +76,10 @@ class DetailPanel(Static):
         if req.arbitration is not None:
             field("arbitration", arbitration_label(req.arbitration))
         out.append("\n")
+        detail = self.detail
+        if (line := detail_line(req, detail.sending, detail.refusal, self.tz)) is not None:
+            out.append(line)
+            out.append("\n")
         field("buyer", req.buyer)
         field("product", req.product)
         field("sku", req.sku)

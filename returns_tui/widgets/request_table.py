@@ -31,6 +31,7 @@ from textual.strip import Strip
 
 from returns_tui.store.queries import ListRow
 from returns_tui.widgets.cells import amount_text, countdown_text, plain, status_label, type_label
+from returns_tui.widgets.sync_marks import synced_id, synced_status
 
 MARK = "●"
 ELLIPSIS = "…"
@@ -507,13 +508,16 @@ class RequestTable(ScrollView, can_focus=True):
                 return plain(type_label(row.type))
             case "status":
                 # In Completed, the refunds nobody answered in time are the ones to look at.
-                return plain("auto-approved" if row.auto_approved else status_label(row.status))
+                label = "auto-approved" if row.auto_approved else status_label(row.status)
+                return plain(synced_status(label, row))
+            case "id":
+                return plain(synced_id(row))
             case "due":
                 if row.id not in self._due:  # not painted since the window came: count it now
                     self._due[row.id] = self._countdown(row, self._now)
                 text, style = self._due[row.id]
                 return Text(text, style=style)
-            case "id" | "order" | "shop" | "buyer" | "product":
+            case "order" | "shop" | "buyer" | "product":
                 return plain(getattr(row, "order_id" if key == "order" else key))
         raise KeyError(key)
 
