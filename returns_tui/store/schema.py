@@ -165,3 +165,21 @@ chain_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", String(64), nullable=False),
 )
+
+# Automation rules (DESIGN §10, migration 0007r): an operator's rule that accepts a request as
+# it arrives. No foreign key to users: a removed owner's rule stays and does nothing.
+rules = Table(
+    "rules",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("conditions", Text, nullable=False),  # JSON: automation.Conditions
+    Column("keep_item", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("disabled_by", String(64)),
+    UniqueConstraint("owner", "name", name="uq_rules_owner_name"),
+)
