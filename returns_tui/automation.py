@@ -252,7 +252,10 @@ def new_conditions(
     mine = sorted(set(owner_shops))
     for shop in shops:
         if shop not in mine:
-            raise Refused(f"{d.quoted(shop, 64)} is not one of your shops; a rule covers only yours.")
+            raise Refused(
+                f"The shop {d.quoted(shop, 64)} is not one of yours; a rule covers only your "
+                "own shops."
+            )
     if rtype is not None and rtype not in TYPES:
         raise Refused(f"The type must be refund or return_and_refund, not {d.quoted(rtype, 64)}.")
     for reason in reasons:
