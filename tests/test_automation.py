@@ -435,6 +435,10 @@ def test_migration_0007r_adds_the_rules_to_a_database_with_data(scratch_url, tmp
     fresh.dispose()
     try:
         assert upgrade(old) == ("0006", HEAD)
+        with old.connect() as conn:
+            found = sa.inspect(conn)
+            assert found.has_table("rules")
+            assert "ix_requests_buyer_created" in {i["name"] for i in found.get_indexes("requests")}
         assert check(old, T0 + HOUR) == []
         svc = Returns(old)
         make(svc, "alice", "r", at=T0 + HOUR)

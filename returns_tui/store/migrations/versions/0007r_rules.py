@@ -8,6 +8,9 @@ users: a removed owner's rule stays, to be listed and to name its past records, 
 nothing (automation.on_arrival joins the owner's current shops). The id orders two rules
 made at the same moment.
 
+And an index on requests (buyer, created_at): a rule with a limit on the buyer's requests
+counts them on each arrival it may take, which without it reads every request of the period.
+
 Revision ID: 0007r
 Revises: 0006
 """
@@ -39,7 +42,9 @@ def upgrade() -> None:
         sa.Column("disabled_by", sa.String(64)),
         sa.UniqueConstraint("owner", "name", name="uq_rules_owner_name"),
     )
+    op.create_index("ix_requests_buyer_created", "requests", ["buyer", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_requests_buyer_created", table_name="requests")
     op.drop_table("rules")
