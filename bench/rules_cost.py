@@ -2,7 +2,9 @@
 requests: submit, accept, ship, receive; bench/cli_figures.py's) applied by the installed
 `returns-tui apply` on a fresh SQLite database with no rule, and with 20 rules of alice's that
 every arrival must weigh without any of them acting (so every line is still applied as the
-stream says). The two are run alternately, `--rounds` times each; medians.
+stream says). The two are run alternately, `--rounds` times each; medians of the wall time
+(lines per second, as cli_figures.py's apply) and of the CPU time the command used (user +
+system, from getrusage: on a shared, loaded machine it moves far less than the wall time).
 
     .venv/bin/python bench/rules_cost.py [--rounds 5] [--requests 1000]
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -68,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = args.requests * 4
     rates: dict[int, list[float]] = {0: [], 20: []}
+    cpu: dict[int, list[float]] = {0: [], 20: []}
     with tempfile.TemporaryDirectory(prefix="returns-rules-bench-") as tmp_name:
         tmp = Path(tmp_name)
         os.environ[KEY_ENV] = str(create_key(tmp / "chain.key")[0].path)
@@ -77,17 +81,28 @@ def main() -> None:
             for rules in rates:
                 env = database(tmp, rules)
                 out = tmp / "verdicts.jsonl"
+                used = _children_cpu()
                 with out.open("w") as verdicts:
                     seconds = cf.command(env, "apply", str(stream), stdout=verdicts)
+                cpu[rules].append(_children_cpu() - used)
                 refused = sum('"ok": true' not in x for x in out.read_text().splitlines())
                 assert refused == 0, f"{refused} lines were refused with {rules} rules"
                 rates[rules].append(lines / seconds)
     print(f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    print("| rules | apply lines/s (median) | each run |")
-    print("|---|---|---|")
+    print(f"| rules | apply {lines:,} lines: lines/s (median) | each run | CPU s (median) "
+          "| each run |")  # fmt: skip
+    print("|---|---|---|---|---|")
     for rules, got in rates.items():
         runs = " / ".join(f"{r:,.0f}" for r in got)
-        print(f"| {rules} | {statistics.median(got):,.0f} | {runs} |")
+        used = " / ".join(f"{c:.2f}" for c in cpu[rules])
+        print(f"| {rules} | {statistics.median(got):,.0f} | {runs} | "
+              f"{statistics.median(cpu[rules]):.2f} | {used} |")  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

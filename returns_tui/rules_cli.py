@@ -66,10 +66,12 @@ def register(commands: Any, common: argparse.ArgumentParser, date: Callable[[str
 
 
 def _whole(text: str) -> int:
-    # int() would take "٣", " 3" and "1_000"; the bound is automation's to tell.
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+    # int() would take "٣", " 3" and "1_000"; the bound is automation's to tell, and a number
+    # of more digits than it allows is simply above it.
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number")
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    return auto.MAX_BUYER_REQUESTS + 1 if len(digits) > 7 else int(digits)
 
 
 def rules_add(session: Any) -> int:

@@ -88,6 +88,8 @@ def test_an_operator_adds_lists_and_removes_their_rule(rules):
         (["--reason", "late\x1b[2J"], ["cannot be a reason"], 1),
         (["--max-buyer-requests", "0"], ["from 1"], 1),
         (["--max-buyer-requests", "two"], ["not a whole number"], 2),
+        (["--max-buyer-requests", "١"], ["not a whole number"], 2),
+        (["--max-buyer-requests", "9" * 5000], ["to 1,000,000"], 1),
         (["--type", "exchange"], ["invalid choice"], 2),
     ],
 )
