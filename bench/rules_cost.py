@@ -57,8 +57,10 @@ def database(tmp: Path, rules: int) -> dict[str, str]:
         if n % 2:
             new = rulebook.NewRule(reasons=["not_received"])
         else:
-            new = rulebook.NewRule(type="return_and_refund", reasons=["damaged"],
-                                   currency="USD", max_amount="20.00", max_buyer_requests=1)  # fmt: skip
+            new = rulebook.NewRule(
+                type="return_and_refund", reasons=["damaged"], currency="USD",
+                max_amount="20.00", max_buyer_requests=1,
+            )  # fmt: skip
         rulebook.add(svc, "alice", f"rule{n:02d}", new, start.subtract(hours=20 - n))
     engine.dispose()
     return env

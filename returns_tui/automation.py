@@ -178,9 +178,11 @@ class Firing:
 
 def on_arrival(conn: Connection, request: d.Request, now: DateTime) -> Firing | None:
     """The rule that acts on `request`, which has just arrived at `now` (written in this
-    transaction or about to be: the buyer's count adds it either way); None when none does. A rule acts
-    only on a pending request that just arrived. It changes nothing: the caller writes the
-    accept (a submit, at once, by `decision`; the sync queues it as an operator's)."""
+    transaction or about to be: the buyer's count adds it either way); None when none does.
+    A rule acts only on a pending request that just arrived: call this once, at its arrival,
+    in the transaction that writes it. It changes nothing: the caller writes the accept (a
+    submit, at once, by `decision`; the sync queues it as an operator's, and refuses to keep
+    the item where the marketplace forbids it)."""
     if request.status is not d.Status.PENDING:
         return None
     arrived = to_micros(now)
@@ -192,9 +194,7 @@ def on_arrival(conn: Connection, request: d.Request, now: DateTime) -> Firing | 
     def buyer_requests(owner: str) -> int:
         if owner not in counts:
             since = arrived - HISTORY_MICROS
-            others = rules_table.buyer_count(
-                conn, owner, request.buyer, since, arrived, request.id
-            )
+            others = rules_table.buyer_count(conn, owner, request.buyer, since, arrived, request.id)
             counts[owner] = others + 1  # this one, whether or not it is written yet
         return counts[owner]
 

@@ -331,7 +331,7 @@ def _race_worker(url: str, job: dict, barrier, out: str) -> None:
     try:
         svc = Returns(open_engine(url))
         barrier.wait()
-        for i, fields in enumerate(job["requests"]):
+        for fields in job["requests"]:
             at = pendulum.parse(fields.pop("at"))
             if job["who"] == "buyer":
                 svc.submit(BUYER, d.Submission(**fields), at)
@@ -409,9 +409,7 @@ def scratch_url(db_url, tmp_path):
 
 def test_migration_0007r_adds_the_rules_to_a_database_with_data(scratch_url, tmp_path, db_url):
     # Data made at the head, copied into a database at 0006, which is then upgraded.
-    fresh_url = (
-        f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
-    )
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
     fresh = open_engine(fresh_url)
     upgrade(fresh)
     svc = add_cast(Returns(fresh))

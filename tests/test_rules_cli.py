@@ -165,9 +165,11 @@ def test_a_rule_made_here_accepts_what_apply_brings_in_and_check_stays_clean(
 ):
     assert rules("alice", "add", "small", "--type", "refund", "--max-amount", "10.00")[0] == 0
     at = iso_utc(utc_now())  # after the rule was made, and not ahead of the clock
-    line = {"at": at, "actor": "buyer", "action": "submit", "request_id": "R1", "order_id": "O1",
-            "shop": "acme", "type": "refund", "buyer": "Ana", "product": "Mug", "sku": "M-1",
-            "quantity": 1, "amount": "9.99", "currency": "USD", "reason": "not_received"}  # fmt: skip
+    line = {
+        "at": at, "actor": "buyer", "action": "submit", "request_id": "R1", "order_id": "O1",
+        "shop": "acme", "type": "refund", "buyer": "Ana", "product": "Mug", "sku": "M-1",
+        "quantity": 1, "amount": "9.99", "currency": "USD", "reason": "not_received",
+    }  # fmt: skip
     status, out, err = run(
         db_url, "root-admin", "apply", "-", monkeypatch=monkeypatch, stdin=json.dumps(line) + "\n"
     )

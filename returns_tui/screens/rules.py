@@ -99,9 +99,13 @@ class RulesScreen(Screen):
                      rule.conditions.describe(rule.keep_item))  # fmt: skip
             table.add_row(*(Text(safe(cell)) for cell in cells), key=rule.actor)
         count = len(msg.rows)
-        said = "No rules yet: `returns-tui rules add` makes one." if not count else (
-            f"{count} rule{'' if count == 1 else 's'}; read-only here, changed with "
-            "`returns-tui rules`."
+        said = (
+            "No rules yet: `returns-tui rules add` makes one."
+            if not count
+            else (
+                f"{count} rule{'' if count == 1 else 's'}; read-only here, changed with "
+                "`returns-tui rules`."
+            )
         )
         self.query_one("#status", Static).update(Text(said))
 
