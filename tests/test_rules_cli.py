@@ -182,3 +182,23 @@ def test_a_rule_made_here_accepts_what_apply_brings_in_and_check_stays_clean(
     ]  # fmt: skip
     status, out, _ = run(db_url, "root-admin", "check", monkeypatch=monkeypatch)
     assert status == 0, out
+
+
+def test_the_rules_benches_run_small(tmp_path):
+    """bench/rules_cost.py and bench/apply_cpu.py (docs/PERFORMANCE.md's rules figures) run,
+    so that they cannot rot; no timing is asserted."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    command = str(Path(sys.executable).with_name("returns-tui"))
+    for script, args, row in (
+        ("rules_cost.py", ["--rounds", "1", "--requests", "5"], "| 20 | "),
+        ("apply_cpu.py", ["--rounds", "1", "--requests", "5", command], f"| {command} | "),
+    ):
+        done = subprocess.run(
+            [sys.executable, str(root / "bench" / script), *args],
+            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert row in done.stdout, done.stdout
