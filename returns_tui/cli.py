@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from returns_tui import apply as applying
 from returns_tui import export as exporting
-from returns_tui import labels
+from returns_tui import labels, rules_cli
 from returns_tui.check import check
 from returns_tui.clock import CLOCK_SLACK, EARLIEST, parse_time, utc_now
 from returns_tui.domain import Tab
@@ -198,6 +198,8 @@ def _parser() -> _Parser:
     )
     report.add_argument("--shop", metavar="SHOP", help="one shop only (one of yours)")
     report.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
+    rules_cli.register(commands, common, _date)  # DESIGN §10's automation rules
 
     seed = command("seed", _seed, "add N synthetic requests, reproducibly (admins only)")
     seed.add_argument("--count", type=_count, required=True, metavar="N")
@@ -610,4 +612,5 @@ _COMMAND_NAMES: dict[Callable[..., int], str] = {
     _seed: "seed",
     _sync: "sync",
     _demo: "demo",
+    **rules_cli.COMMAND_NAMES,
 }

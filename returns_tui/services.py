@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pendulum import DateTime, Duration
 from sqlalchemy.engine import Connection, Engine
 
-from returns_tui import actions
+from returns_tui import actions, automation
 from returns_tui import domain as d
 from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
@@ -712,12 +712,26 @@ class Returns:
             [(b, h, c.after, c.records) for b, h, c in zip(others, heads, caught, strict=True)],
         )
         writes.bump_order(conn, sub.order_id, sub.shop, seen)
-        new = replace(change.after, version=len(change.records))
+        new, recs = self._rule_on_arrival(conn, change, now)
         values = request_values(new)
         values["seal"] = seal = key.seal(writes.fixed_values(values))
-        recs, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, change.records))
-        writes.insert_request(conn, values, recs)
+        rows, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, recs))
+        writes.insert_request(conn, values, rows)
         return new
+
+    def _rule_on_arrival(
+        self, conn: Connection, change: d.Change, now: DateTime
+    ) -> tuple[d.Request, tuple[d.Record, ...]]:
+        """The new request and its records, after the automation rule that acts on it, if
+        one does (DESIGN §10): in the submit's own transaction, so nobody ever sees it
+        pending first."""
+        new, recs = replace(change.after, version=len(change.records)), change.records
+        firing = automation.on_arrival(conn, new, now)
+        if firing is not None:
+            accepted = automation.decision(firing.rule, new, now, self.rules)
+            recs += accepted.records
+            new = replace(accepted.after, version=len(recs))
+        return new, recs
 
     def _retrying(self, body: Callable[[Connection], T], keyed: Keyed | None = None) -> T:
         """Run `body` in a write transaction; on a lost compare-and-set or a unique-key

@@ -53,6 +53,12 @@ SESSION_COMMANDS = frozenset(
         "users remove",
         "apply",
         "seed",
+        # DESIGN §10: operators keep their own rules; an admin switches any off.
+        "rules add",
+        "rules list",
+        "rules remove",
+        "rules try",
+        "rules disable",
     }
 )
 
@@ -177,4 +183,5 @@ Over SSH:  ssh -t ACCOUNT@HOST              the console
 With sudo: sudo -u ACCOUNT returns-tui-session [COMMAND ...]
 
 COMMAND is one of: export, report, sweep, check, users list|add|remove, apply - (standard
-input), seed, with the options `returns-tui COMMAND --help` describes, except --db."""
+input), seed, rules add|list|remove|try|disable, with the options `returns-tui COMMAND
+--help` describes, except --db."""

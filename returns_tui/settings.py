@@ -46,7 +46,8 @@ class SettingsError(ReturnsError):
 # (screens/main.py, app.py; tests/test_settings.py keeps the two lists the same).
 KEY_ACTIONS = (
     "accept", "accept_next", "reject", "offer", "reject_receipt", "records", "receive", "note",
-    "mediate", "search", "sort", "export", "mark", "accept_marked", "insights", "help", "quit",
+    "mediate", "search", "sort", "export", "mark", "accept_marked", "insights", "rules", "help",
+    "quit",
     "tab_all", "tab_to_proceed", "tab_in_process", "tab_completed", "tab_closed", "tab_appeals",
 )  # fmt: skip
 

@@ -140,6 +140,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
         Binding("i", "insights", "Insights", id="insights"),
+        Binding("u", "rules", "Rules", id="rules", show=False),  # in help and the palette
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
     ]
 
@@ -160,6 +161,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
         ("insights", "Insights", "What returns cost and why, over 7, 30 or 90 days"),
+        ("rules", "Automation rules", "Your rules and what each accepted in the last 7 days"),
         ("help", "Help", "Every key and what it does"),
     ]
 
@@ -853,6 +855,11 @@ class ConsoleScreen(LiveFeed, SyncNotices):
                 self.service, self.actor, clock=self.clock, poll_seconds=self.settings.poll_seconds
             )
         )
+
+    def action_rules(self) -> None:
+        from returns_tui.screens.rules import RulesScreen
+
+        self.app.push_screen(RulesScreen(self.service, self.actor, clock=self.clock))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.key_rows(), rules=self.service.rules))

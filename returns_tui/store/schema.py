@@ -99,6 +99,9 @@ requests = Table(
     Index("ix_requests_tracking", "tracking"),
     # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
     Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
+    # A buyer's requests in a period, counted by the automation rules on every arrival that a
+    # rule with --max-buyer-requests may take (migration 0008).
+    Index("ix_requests_buyer_created", "buyer", "created_at"),
     # The Insights figures of a period, from the index alone (migration 0005).
     Index(
         "ix_requests_insight",
@@ -245,4 +248,22 @@ sync_locks = Table(
     Column("shop", String(64), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("taken_at", UTCTime, nullable=False),
+)
+
+# Automation rules (DESIGN §10, migration 0008): an operator's rule that accepts a request as
+# it arrives. No foreign key to users: a removed owner's rule stays and does nothing.
+rules = Table(
+    "rules",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("conditions", Text, nullable=False),  # JSON: automation.Conditions
+    Column("keep_item", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("disabled_by", String(64)),
+    UniqueConstraint("owner", "name", name="uq_rules_owner_name"),
 )
