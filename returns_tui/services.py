@@ -733,6 +733,38 @@ class Returns:
             new = replace(accepted.after, version=len(recs))
         return new, recs
 
+    def rule_on_synced_arrival(
+        self, conn: Connection, new: d.Request, arrived: DateTime, now: DateTime
+    ) -> None:
+        """The automation rule that acts on a synced request just brought in (DESIGN §10): its
+        accept is queued in the outbox like an operator's, in the sync's transaction, and the
+        record by `rule:OWNER/NAME` is written when the marketplace confirms. The rule sees
+        the request as arrived when the marketplace made it (`arrived`), so that a first sync
+        of old returns is not answered by a rule made after them. The item is kept only where
+        the marketplace lets the buyer keep it."""
+        firing = automation.on_arrival(conn, new, arrived)
+        if firing is None:
+            return
+        keep = (
+            firing.keep_item
+            and new.type is d.RequestType.RETURN_AND_REFUND
+            and bool(new.can_keep_item)
+        )
+        values = {"keep_item": True if keep else None}
+        rule = actions.get("accept").rule
+        actor = Actor(firing.actor, Role.OPERATOR, frozenset({new.shop}))
+
+        def decide(r: d.Request, o: d.OrderHistory, rules: d.Rules = self.rules) -> d.Change:
+            return rule(r, Facts(actor.name, now, rules, o), values)
+
+        try:
+            self._to_outbox(conn, actor, "accept", new, now, decide, values)
+        except Refused:
+            # The marketplace's own limits forbid what the rule would do (DESIGN §10: a rule
+            # never acts where the marketplace's state forbids it); the request waits for a
+            # person, and bringing it in goes on. _to_outbox refuses before it writes.
+            return
+
     def _retrying(self, body: Callable[[Connection], T], keyed: Keyed | None = None) -> T:
         """Run `body` in a write transaction; on a lost compare-and-set or a unique-key
         collision, run it again on fresh data. A keyed change (see perform_keyed) first looks

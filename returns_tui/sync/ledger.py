@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -87,7 +87,12 @@ class Ledger:
                         f"Return {d.quoted(market.return_id, 64)} is of shop "
                         f"{d.quoted(market.shop, 64)}, not {d.quoted(shop, 64)}."
                     )
-            page = _Page(conn, items, self.returns.rules)
+            now = self.clock()
+
+            def arrived(conn: Connection, new: d.Request, at: pendulum.DateTime) -> None:
+                self.returns.rule_on_synced_arrival(conn, new, at, now)
+
+            page = _Page(conn, items, self.returns.rules, arrived)
             for index, (market, recs) in enumerate(items):
                 _bring_one(conn, key, market, recs, out, page, index)
             page.finish(conn)
@@ -312,8 +317,11 @@ class _Page:
         conn: Connection,
         items: list[tuple[MarketReturn, list[MarketRecord]]],
         rules: d.Rules,
+        arrived: Callable[[Connection, d.Request, pendulum.DateTime], None] = lambda *_: None,
     ) -> None:
         self.rules = rules
+        # Called with each request created, in this transaction (an automation rule's turn).
+        self.arrived = arrived
         self.keys = [[synced.record_key(m.return_id, r) for r in recs] for m, recs in items]
         self.known = sync_tables.known_record_keys(conn, [k for ks in self.keys for k in ks])
         self.new_keys: list[tuple[str, str]] = []  # (key, request id), written with the page
@@ -410,3 +418,4 @@ def _create(
     values["seal"] = seal = key.seal(writes.fixed_values(values))
     rows, values["chain"] = key.chained(seal, writes.record_rows(new.id, 0, brought.records))
     writes.insert_request(conn, values, rows, announced=False)
+    page.arrived(conn, new, market.created_at)
