@@ -20,6 +20,7 @@ from pendulum import DateTime
 from sqlalchemy.engine import Connection
 
 from returns_tui.domain import Kind, Status, Tab, storable
+from returns_tui.filters import Narrowing
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
 from returns_tui.store.schema import UTCTime, records, requests
@@ -158,6 +159,11 @@ class Filter:
     # Read the rows in the page's order and keep those that match, rather than gather the
     # search index's candidates and sort them: for a search the index finds many of (page).
     in_order: bool = False
+    # The console's filters (DESIGN §10), with what they need from outside: who "mine" is,
+    # and the latest deadline of "due within", in stored microseconds.
+    narrow: Narrowing | None = None
+    viewer: str = ""
+    due_by_us: int | None = None
 
     @property
     def indexed_search(self) -> bool:
@@ -205,12 +211,42 @@ class Filter:
                 clauses.append(search.match_clause(text))
             else:
                 clauses.append(search.text_clause(text))
+        if self.narrow:
+            clauses += self.narrowed()
+        return clauses
+
+    def narrowed(self) -> list[Any]:
+        """The filters' conditions. "Mine" is the requests with a record by the viewer,
+        read from the records' (actor, request_id) index (migration 0007f) as one list of
+        ids, not a look at each request's records."""
+        n, col = self.narrow, self.filtered
+        assert n is not None
+        clauses: list[Any] = []
+        for name in ("shop", "type", "reason", "currency"):
+            value = getattr(n, name)
+            if value is not None:
+                clauses.append(col(requests.c[name]) == value if storable(value) else sa.false())
+        if n.min_cents is not None:
+            clauses.append(col(requests.c.amount_cents) >= n.min_cents)
+        if n.max_cents is not None:
+            clauses.append(col(requests.c.amount_cents) <= n.max_cents)
+        if n.due_hours is not None:
+            if self.due_by_us is None:
+                raise ValueError("a due-within filter needs due_by_us")
+            deadline = sa.type_coerce(col(requests.c.deadline_at), sa.BigInteger)
+            clauses.append(deadline <= self.due_by_us)
+        if n.mine:
+            handled = sa.select(records.c.request_id).where(records.c.actor == self.viewer)
+            clauses.append(col(requests.c.id).in_(handled))
         return clauses
 
 
-def counts(conn: Connection, shops: frozenset[str] | None, search: str = "") -> dict[Tab, int]:
-    """Requests per tab, All included, from one GROUP BY."""
-    flt = Filter(shops, Tab.ALL, search)
+def counts(
+    conn: Connection, shops: frozenset[str] | None, search: str = "", *, flt: Filter | None = None
+) -> dict[Tab, int]:
+    """Requests per tab, All included, from one GROUP BY: of the shops and search, or of
+    `flt` (its tab aside) when given."""
+    flt = Filter(shops, Tab.ALL, search) if flt is None else replace(flt, tab=Tab.ALL)
     query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
     for clause in flt.where():
         query = query.where(clause)
@@ -646,3 +682,39 @@ _RECORDS_OF = (
     .order_by(records.c.request_id, records.c.seq)
 )
 _OF = itemgetter(RECORD_COLUMNS.index("request_id"))
+
+
+class BuyerHistory(NamedTuple):
+    """A buyer's requests in the shops a viewer may see (DESIGN §10): on other orders than
+    the one shown, how many of those were rejected and how many appealed, and all of their
+    requests created since a moment (this one included)."""
+
+    other_orders: int
+    rejected: int
+    appealed: int
+    recent: int
+
+
+def buyer_history(
+    conn: Connection,
+    buyer: str,
+    shops: frozenset[str] | None,
+    order_id: str,
+    since_us: int,
+) -> BuyerHistory:
+    """One query, one range of ix_requests_buyer per shop, from the index alone."""
+    other = requests.c.order_id != order_id
+    created = sa.type_coerce(requests.c.created_at, sa.BigInteger)
+
+    def number(*conditions: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0)), 0)
+
+    query = sa.select(
+        number(other),
+        number(other, requests.c.rejected_at.is_not(None)),
+        number(other, requests.c.arbitration.is_not(None)),
+        number(created >= since_us),
+    ).where(requests.c.buyer == buyer)
+    if shops is not None:
+        query = query.where(requests.c.shop.in_(sorted(shops)))
+    return BuyerHistory(*(int(n) for n in conn.execute(query).one()))

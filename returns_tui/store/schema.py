@@ -97,6 +97,11 @@ requests = Table(
         "ix_requests_insight",
         "created_at", "shop", "status", "reason", "currency", "amount_cents", "sku",
     ),  # fmt: skip
+    # The buyer's history, from the index alone (migration 0007f, queries.buyer_history).
+    Index(
+        "ix_requests_buyer",
+        "buyer", "shop", "created_at", "order_id", "rejected_at", "arbitration",
+    ),  # fmt: skip
 )
 
 records = Table(
@@ -119,6 +124,8 @@ records = Table(
     UniqueConstraint("request_id", "seq", name="uq_records_request_seq"),
     # One range per kind and period for the Insights figures (migration 0005).
     Index("ix_records_kind_at", "kind", "at", "to_status", "request_id"),
+    # "Handled by me": the requests with a record by the viewer (migration 0007f).
+    Index("ix_records_actor", "actor", "request_id"),
 )
 
 # One row per order: the compare-and-set key for the actions whose rules look at the whole

@@ -8,7 +8,9 @@ from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 # Actions whose keys leave a footer too narrow for every key, in the order they go.
-GIVE_WAY = ("reject_receipt", "offer", "accept_marked", "mark", "sort", "receive", "note")
+GIVE_WAY = (
+    "reject_receipt", "offer", "accept_marked", "mark", "sort", "filter", "receive", "note",
+)  # fmt: skip
 
 
 class ConsoleFooter(Footer):
