@@ -97,6 +97,13 @@ requests = Table(
         "ix_requests_insight",
         "created_at", "shop", "status", "reason", "currency", "amount_cents", "sku",
     ),  # fmt: skip
+    # The console's filters: every column a filter asks about, counted without the table
+    # (migration 0007f, queries.Filter.filters_index).
+    Index(
+        "ix_requests_filters",
+        "tab", "shop", "type", "reason", "currency", "amount_cents", "deadline_at",
+        "created_at", "id",
+    ),  # fmt: skip
     # The buyer's history, from the index alone (migration 0007f, queries.buyer_history).
     Index(
         "ix_requests_buyer",
