@@ -190,14 +190,6 @@ class Filter:
         would walk reading each row (2.3 s for one reason's counts at 1M)."""
         return bool(self.narrow) and not self.search.strip()
 
-    def _matched(self) -> Any:
-        """The filter's requests as the rowids of their entries in ix_requests_filters (SQLite
-        reads the subquery from that index alone: every column it asks about is there), for
-        the page to read and sort. Not correlated: its `requests` is its own."""
-        inner = replace(self, by_matches=False).where()
-        rowids = sa.select(sa.literal_column("rowid")).select_from(requests).where(*inner)
-        return sa.literal_column("requests.rowid").in_(rowids.correlate(None))
-
     def ordered(self, column: Any) -> Any:
         """`column` for the page's ORDER BY: not an index's order when the matches are few."""
         return search.unindexed(column) if self.by_matches else column
@@ -214,8 +206,6 @@ class Filter:
     def where(self, *, by_shop_index: bool = True) -> list[Any]:
         """The conditions of the filter. Without `by_shop_index`, SQLite must not read the
         viewer's shops from a shop index (totals: the money index holds the shop)."""
-        if self.by_matches:
-            return [self._matched()]
         clauses: list[Any] = []
         text = self.search.strip()
         # NUL or a lone surrogate cannot be in any stored text (PostgreSQL refuses to even
@@ -402,8 +392,29 @@ class _PageShape:
         return [_SORT_COLUMN[self.sort], requests.c.id]
 
     def query(self) -> Any:
+        if not self.flt.by_matches:
+            return self._rows(sa.select(*LIST_COLUMNS))
+        # The few matches: their rowids found, ordered and cut to the page in
+        # ix_requests_filters (it holds the filters' columns and the page's key), and only
+        # then the page's rows read with what they show. The computed columns (superseded,
+        # auto-approved) cost a look each: for a page's rows, never for every match (1.3 s
+        # for 1 374 matches at 1M). The subquery's `requests` is its own (not correlated).
+        rowids = self._rows(sa.select(sa.literal_column("rowid")).select_from(requests))
+        order = self._order(search.unindexed)
+        return (
+            sa.select(*LIST_COLUMNS)
+            .where(sa.literal_column("requests.rowid").in_(rowids.correlate(None)))
+            .order_by(*order)
+        )
+
+    def _order(self, wrap: Any) -> list[Any]:
+        cols = [wrap(c) for c in self.key_columns]
+        return [c.desc() if self.descending else c.asc() for c in cols]
+
+    def _rows(self, query: Any) -> Any:
+        """`query` with the page's conditions, order and limit."""
         flt, column = self.flt, _SORT_COLUMN[self.sort]
-        query = sa.select(*LIST_COLUMNS).where(*flt.where())
+        query = query.where(*flt.where())
         if self.null_segment:
             query = query.where(flt.filtered(column).is_(None))
         elif self.sort is Sort.DEADLINE:
@@ -423,10 +434,7 @@ class _PageShape:
                 ]
             )
             query = query.where(cols < key if self.descending else cols > key)
-        ordered = [flt.ordered(c) for c in key_cols]
-        order = [c.desc() if self.descending else c.asc() for c in ordered]
-        query = query.order_by(*order).limit(self.limit)
-        return query
+        return query.order_by(*self._order(flt.ordered)).limit(self.limit)
 
 
 @lru_cache(maxsize=512)
