@@ -3,13 +3,18 @@ as a user does: keys, dialogs, what the screen then shows and what the files hol
 
 from __future__ import annotations
 
+import shutil
+import sys
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
 from textual.widgets import Checkbox, Input
 
 from returns_tui import domain as d
 from returns_tui.app import ReturnsApp
 from returns_tui.filters import Narrowing
+from returns_tui.identity import login_name
 from returns_tui.roles import BUYER
 from returns_tui.saved_views import load_views, views_file
 from returns_tui.screens.filters import FilterScreen
@@ -31,6 +36,10 @@ from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixt
     toasts,
     wait_for,
 )
+from tests.support.tmux import Tmux
+
+VENV_BIN = Path(sys.executable).parent
+LOGIN = login_name()
 
 
 def status_text(app) -> str:
@@ -210,3 +219,43 @@ async def test_hostile_filter_values_and_view_names_stay_text(svc, tmp_path):
         titles = [str(c.title) for c in app.get_system_commands(app.main)]
         assert "View: \\[red]x␛ (F1)" in titles  # escaped: the palette reads markup
         assert app.is_running
+
+
+# ---------------------------------------------------------------------------------------------
+# In a real terminal: the keys as tmux sends them (F1 is an escape sequence, not a name)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_filters_and_a_saved_view_on_f1_in_a_real_terminal(tmp_path):
+    env = {
+        "RETURNS_TUI_CONFIG": str(tmp_path / "config.toml"),  # none: views/ beside it
+        "RETURNS_TUI_DEMO_PACE": "0.2",
+        "TERM": "xterm-256color",
+        "TZ": "Asia/Jakarta",
+        "TMPDIR": str(tmp_path),
+    }
+    demo = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
+    tmux = Tmux(["sh", "-c", '"$@"; echo "[exited $?]"', "sh", *demo], history=50)
+    try:
+        tmux.wait(r"row 1 of \d+", timeout=30)
+        tmux.wait(r"\d\d:\d\d \+07")  # the header's clock, in the host's TZ with its offset
+        tmux.keys("f")
+        tmux.wait(r"Filter the requests")
+        tmux.keys("-l", "acme-home")  # the first field: the shop
+        tmux.keys("Enter")
+        tmux.wait(r"filters: shop acme-home")
+        tmux.keys("w")
+        tmux.wait(r"Save this view")
+        tmux.keys("-l", "acme")
+        tmux.keys("Enter")
+        tmux.wait(r"Saved the view acme on F1\.")
+        tmux.keys("F")
+        tmux.wait_gone(r"filters: shop acme-home")
+        tmux.keys("F1")
+        tmux.wait(r"filters: shop acme-home")
+        tmux.keys("C-q")
+        tmux.wait(r"\[exited 0\]")
+    finally:
+        tmux.kill()
+    saved = load_views(views_file(tmp_path / "views", LOGIN))
+    assert [(v.name, v.narrow) for v in saved] == [("acme", Narrowing(shop="acme-home"))]

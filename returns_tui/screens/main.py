@@ -910,7 +910,11 @@ class ConsoleScreen(LiveFeed):
             # Every key as the footer writes it (^p, ^q), each once.
             does = _KEY_HELP.get(binding.action, binding.description)
             rows.append((self.app.get_key_display(binding), does))
+        if not self.narrow:  # its key works only while there are filters: say it all the same
+            clear = next(b for b in self.BINDINGS if getattr(b, "id", None) == "clear_filters")
+            rows.append((self.app.get_key_display(clear), "Clear filters (once there are some)"))
         rows += [
+            ("F1–F9", "A saved view: its tab, sort, search and filters (w saves one)"),
             ("↑ ↓", "Move; past the window's end the next page is read"),
             ("← →", "A column sideways, on a terminal narrower than the table"),
             ("PgUp PgDn", "A screen up or down"),
