@@ -1,22 +1,43 @@
-"""The filter dialog and the save-view dialog (DESIGN §10). They only ask: the filters are
+"""Filters and saved views in the console (DESIGN §10): the filter dialog and the save-view
+dialog, and the console's keys that open them (`FiltersAndViews`, a part of ConsoleScreen
+kept here so that screens/main.py only wires it). The dialogs only ask: the filters are
 checked by `filters.narrowing_from_text` (a refusal is one sentence in the dialog, and
 nothing changes), and the answer goes back through `dismiss`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from returns_tui.domain import Tab
 from returns_tui.errors import Refused
 from returns_tui.filters import Narrowing, narrowing_from_text
 from returns_tui.money import format_amount
-from returns_tui.saved_views import check_name
+from returns_tui.saved_views import (
+    SavedView,
+    check_name,
+    load_views,
+    save_views,
+    with_view,
+    without_view,
+)
 from returns_tui.screens.form import ErrorLine, FormDialog
+from returns_tui.store.queries import Sort
+from returns_tui.textsafe import safe
 from returns_tui.widgets.focus import focus_now
 from returns_tui.widgets.safe_input import SafeInput
+from returns_tui.widgets.search_bar import SearchBar
+from returns_tui.widgets.tab_bar import TabBar
 
 # (field id, label, placeholder) of the dialog's text fields, in the order they show.
 FIELDS = (
@@ -159,3 +180,118 @@ class SaveViewScreen(FormDialog[str | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class FiltersAndViews(Screen):
+    """The console's filter keys and saved views. ConsoleScreen holds the state it reads
+    (`tab`, `sorts`, `search`, `narrow`, `views`, `views_path`, `window`, `table`, `_places`)
+    and `_view_changed`, which reads every tab again."""
+
+    narrow: Narrowing
+    views: list[SavedView]
+    views_path: Path
+    tab: Tab
+    sorts: dict[Tab, Sort]
+    search: str
+    window: Any
+    table: Any
+    _places: dict[Tab, Any]
+    _view_changed: Callable[[], None]
+
+    def action_filter(self) -> None:
+        def done(narrow: Narrowing | None) -> None:
+            if narrow is not None:
+                self._apply_filters(narrow)
+
+        self.app.push_screen(FilterScreen(self.narrow), done)
+
+    def action_clear_filters(self) -> None:
+        self._apply_filters(Narrowing())
+
+    def _apply_filters(self, narrow: Narrowing) -> None:
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        self._view_changed()
+        self.refresh_bindings()  # the clear key shows only while there are filters
+
+    def _read_views(self) -> None:
+        """The user's saved views (a small local file); a file that cannot be used is said
+        once, and its views are left out."""
+        try:
+            self.views = load_views(self.views_path)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="warning", markup=False, timeout=10)
+        self.refresh_bindings()
+
+    def action_save_view(self) -> None:
+        what = f"{self.tab.label}, {self.sorts[self.tab].label}"
+        if self.search:
+            what += f", search: {safe(self.search)}"
+        if self.narrow:
+            what += f", filters: {self.narrow.describe()}"
+        current = SavedView("", 0, self.tab, self.sorts[self.tab], self.search, self.narrow)
+
+        def done(name: str | None) -> None:
+            if name is not None:
+                self._save_view(replace(current, name=name))
+
+        self.app.push_screen(SaveViewScreen(what, [v.name for v in self.views]), done)
+
+    def _save_view(self, view: SavedView) -> None:
+        try:
+            # Read again: another console of the same user may have saved one meanwhile.
+            views = with_view(load_views(self.views_path), view)
+            save_views(self.views_path, views)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
+            return
+        self.views = views
+        self.refresh_bindings()
+        slot = next(v.slot for v in views if v.name == view.name)
+        self.notify(safe(f"Saved the view {view.name} on F{slot}."), markup=False)
+
+    def delete_view(self, name: str) -> None:
+        try:
+            views = without_view(load_views(self.views_path), name)
+            save_views(self.views_path, views)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
+            return
+        self.views = views
+        self.refresh_bindings()
+        self.notify(safe(f"Deleted the view {name}."), markup=False)
+
+    def action_view(self, slot: int) -> None:
+        view = next((v for v in self.views if v.slot == slot), None)
+        if view is not None:
+            self.apply_view(view)
+
+    def apply_view(self, view: SavedView) -> None:
+        """Show a saved view: its tab, that tab's sort, its search and its filters."""
+        if self.window is not None:
+            self._places[self.tab] = (self.window, self.table.highlighted_id)
+        self.tab = view.tab
+        self.sorts[view.tab] = view.sort
+        self.search, self.narrow = view.search, view.narrow
+        bar = self.query_one(SearchBar)
+        bar.value = view.search
+        bar.set_class(bool(view.search), "-shown")
+        self.query_one(TabBar).select(view.tab)
+        self.window = None
+        self._view_changed()
+        self.refresh_bindings()
+        self.notify(safe(f"View {view.name}."), markup=False, timeout=2)
+
+    def view_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """The palette's entries for the saved views: show each, delete each."""
+        shown = [
+            (f"View: {v.name} (F{v.slot})", "Show this saved view", partial(self.apply_view, v))
+            for v in self.views
+        ]
+        deleted = [
+            (f"Delete view: {v.name}", f"Forget this saved view (F{v.slot})",
+             partial(self.delete_view, v.name))
+            for v in self.views
+        ]  # fmt: skip
+        return shown + deleted

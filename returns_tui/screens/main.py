@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -42,18 +41,10 @@ from returns_tui.errors import Refused, ReturnsError, StoreError
 from returns_tui.filters import Narrowing
 from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
-from returns_tui.saved_views import (
-    SLOTS,
-    SavedView,
-    load_views,
-    save_views,
-    views_file,
-    with_view,
-    without_view,
-)
+from returns_tui.saved_views import SLOTS, SavedView, views_file
 from returns_tui.screens.confirm import EXTRA, ConfirmScreen
 from returns_tui.screens.export_dialog import ExportScreen
-from returns_tui.screens.filters import FilterScreen, SaveViewScreen
+from returns_tui.screens.filters import FiltersAndViews
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.live_feed import LiveFeed
 from returns_tui.screens.mediate import MediateScreen
@@ -125,7 +116,7 @@ _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "sc
 # ---------------------------------------------------------------------------------------------
 
 
-class ConsoleScreen(LiveFeed):
+class ConsoleScreen(FiltersAndViews, LiveFeed):
     BINDINGS = [
         Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
         Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
@@ -923,107 +914,6 @@ class ConsoleScreen(LiveFeed):
             ("^c", "Copy the text selected with the mouse"),
         ]
         return rows
-
-    # -----------------------------------------------------------------------------------------
-    # Filters and saved views (DESIGN §10)
-
-    def action_filter(self) -> None:
-        def done(narrow: Narrowing | None) -> None:
-            if narrow is not None:
-                self._apply_filters(narrow)
-
-        self.app.push_screen(FilterScreen(self.narrow), done)
-
-    def action_clear_filters(self) -> None:
-        self._apply_filters(Narrowing())
-
-    def _apply_filters(self, narrow: Narrowing) -> None:
-        if narrow == self.narrow:
-            return
-        self.narrow = narrow
-        self._view_changed()
-        self.refresh_bindings()  # the clear key shows only while there are filters
-
-    def _read_views(self) -> None:
-        """The user's saved views (a small local file); a file that cannot be used is said
-        once, and its views are left out."""
-        try:
-            self.views = load_views(self.views_path)
-        except Refused as exc:
-            self.notify(safe(exc.message), severity="warning", markup=False, timeout=10)
-        self.refresh_bindings()
-
-    def action_save_view(self) -> None:
-        what = f"{self.tab.label}, {self.sorts[self.tab].label}"
-        if self.search:
-            what += f", search: {safe(self.search)}"
-        if self.narrow:
-            what += f", filters: {self.narrow.describe()}"
-        current = SavedView("", 0, self.tab, self.sorts[self.tab], self.search, self.narrow)
-
-        def done(name: str | None) -> None:
-            if name is not None:
-                self._save_view(replace(current, name=name))
-
-        self.app.push_screen(SaveViewScreen(what, [v.name for v in self.views]), done)
-
-    def _save_view(self, view: SavedView) -> None:
-        try:
-            # Read again: another console of the same user may have saved one meanwhile.
-            views = with_view(load_views(self.views_path), view)
-            save_views(self.views_path, views)
-        except Refused as exc:
-            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
-            return
-        self.views = views
-        self.refresh_bindings()
-        slot = next(v.slot for v in views if v.name == view.name)
-        self.notify(safe(f"Saved the view {view.name} on F{slot}."), markup=False)
-
-    def delete_view(self, name: str) -> None:
-        try:
-            views = without_view(load_views(self.views_path), name)
-            save_views(self.views_path, views)
-        except Refused as exc:
-            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
-            return
-        self.views = views
-        self.refresh_bindings()
-        self.notify(safe(f"Deleted the view {name}."), markup=False)
-
-    def action_view(self, slot: int) -> None:
-        view = next((v for v in self.views if v.slot == slot), None)
-        if view is not None:
-            self.apply_view(view)
-
-    def apply_view(self, view: SavedView) -> None:
-        """Show a saved view: its tab, that tab's sort, its search and its filters."""
-        if self.window is not None:
-            self._places[self.tab] = (self.window, self.table.highlighted_id)
-        self.tab = view.tab
-        self.sorts[view.tab] = view.sort
-        self.search, self.narrow = view.search, view.narrow
-        bar = self.query_one(SearchBar)
-        bar.value = view.search
-        bar.set_class(bool(view.search), "-shown")
-        self.query_one(TabBar).select(view.tab)
-        self.window = None
-        self._view_changed()
-        self.refresh_bindings()
-        self.notify(safe(f"View {view.name}."), markup=False, timeout=2)
-
-    def view_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        """The palette's entries for the saved views: show each, delete each."""
-        shown = [
-            (f"View: {v.name} (F{v.slot})", "Show this saved view", partial(self.apply_view, v))
-            for v in self.views
-        ]
-        deleted = [
-            (f"Delete view: {v.name}", f"Forget this saved view (F{v.slot})",
-             partial(self.delete_view, v.name))
-            for v in self.views
-        ]  # fmt: skip
-        return shown + deleted
 
     # -----------------------------------------------------------------------------------------
     # Changes
