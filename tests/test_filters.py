@@ -364,3 +364,29 @@ def test_a_zone_that_is_not_one_falls_back_to_utc_in_one_sentence():
     assert why == "The time zone 'Mars/Olympus' is not one; times are shown in UTC."
     zone, why = viewer_zone(None, {"TZ": "x\x1b[31m"})
     assert zone == "UTC" and "\x1b" not in why
+
+
+@pytest.mark.parametrize("sort", list(Sort))
+def test_gathered_and_walked_pages_come_in_the_same_order(data, sort, monkeypatch):
+    """The two ways a filtered page is read on SQLite give the same rows in the same order,
+    page after page (the gathered one orders its matches itself)."""
+    from returns_tui.store import queries
+
+    sam, narrow = data.login("sam"), Narrowing(type="return_and_refund")
+
+    def pages(few: int) -> list[str]:
+        monkeypatch.setattr(queries, "FEW_MATCHES", few)
+        ids, after = [], None
+        while chunk := data.page(sam, d.Tab.ALL, sort, after=after, limit=3, narrow=narrow,
+                                 now=NOW):  # fmt: skip
+            ids += [r.id for r in chunk]
+            after = chunk[-1]
+        return ids
+
+    walked = pages(0)
+    assert len(walked) > 6
+    assert pages(10**9) == walked
+    # And backwards from the end, as the table jumps there.
+    monkeypatch.setattr(queries, "FEW_MATCHES", 10**9)
+    last = data.page(sam, d.Tab.ALL, sort, limit=3, backwards=True, narrow=narrow, now=NOW)
+    assert [r.id for r in last] == walked[-3:]
