@@ -390,3 +390,17 @@ def test_gathered_and_walked_pages_come_in_the_same_order(data, sort, monkeypatc
     monkeypatch.setattr(queries, "FEW_MATCHES", 10**9)
     last = data.page(sam, d.Tab.ALL, sort, limit=3, backwards=True, narrow=narrow, now=NOW)
     assert [r.id for r in last] == walked[-3:]
+
+
+def test_migration_0007f_makes_the_filters_indexes(engine):
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(engine)
+    on_requests = {ix["name"] for ix in inspector.get_indexes("requests")}
+    on_records = {ix["name"] for ix in inspector.get_indexes("records")}
+    assert {"ix_requests_filters", "ix_requests_buyer"} <= on_requests
+    assert "ix_records_actor" in on_records
+    # The reason's and the type's own indexes serve PostgreSQL's counts only.
+    pg_only = {"ix_requests_by_reason", "ix_requests_by_type"}
+    assert (pg_only <= on_requests) == (engine.dialect.name == "postgresql")
+    assert not (pg_only & on_requests) or engine.dialect.name == "postgresql"

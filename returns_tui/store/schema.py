@@ -104,6 +104,8 @@ requests = Table(
         "tab", "shop", "type", "reason", "currency", "amount_cents", "deadline_at",
         "created_at", "id",
     ),  # fmt: skip
+    # On PostgreSQL only (migration 0007f): ix_requests_by_reason and ix_requests_by_type,
+    # the counts of a reason or a type as one range.
     # The buyer's history, from the index alone (migration 0007f, queries.buyer_history).
     Index(
         "ix_requests_buyer",

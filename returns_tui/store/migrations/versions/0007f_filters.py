@@ -10,6 +10,14 @@ created_at, id): every column a filter asks about, so that the tab counts of any
 of filters read this index from end to end and no table row, and a filter that leaves few
 requests in a tab finds them in its tab's range (store/queries.py, Filter.filters_index).
 
+On PostgreSQL only, ix_requests_by_reason on requests(reason, tab, shop, type, currency,
+amount_cents) and ix_requests_by_type on requests(type, tab, shop, reason, currency,
+amount_cents): with them the tab counts of a reason or a type are one range of an index
+(44 and 69 ms at 1M, against 150-200 ms for the parallel scan of the table or of
+ix_requests_filters). SQLite counts from ix_requests_filters in 30 ms and would not use them
+(a filter column never leads it to an index: queries.Filter.narrowed), so they are not made
+there, where they would only cost every write.
+
 ix_records_actor on records(actor, request_id): "handled by me" is the requests with a record
 by the viewer, one range of this index, instead of a look at the records of every request.
 
@@ -38,11 +46,29 @@ INDEXES = {
 }
 
 
+PG_INDEXES = {
+    "ix_requests_by_reason": (
+        "requests",
+        ["reason", "tab", "shop", "type", "currency", "amount_cents"],
+    ),
+    "ix_requests_by_type": (
+        "requests",
+        ["type", "tab", "shop", "reason", "currency", "amount_cents"],
+    ),
+}
+
+
+def _indexes() -> dict[str, tuple[str, list[str]]]:
+    if op.get_bind().dialect.name == "postgresql":
+        return {**INDEXES, **PG_INDEXES}
+    return INDEXES
+
+
 def upgrade() -> None:
-    for name, (table, columns) in INDEXES.items():
+    for name, (table, columns) in _indexes().items():
         op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    for name, (table, _columns) in reversed(INDEXES.items()):
+    for name, (table, _columns) in reversed(_indexes().items()):
         op.drop_index(name, table_name=table)
