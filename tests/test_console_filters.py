@@ -197,9 +197,10 @@ async def test_a_zone_that_is_not_one_is_said_once_and_times_are_utc(svc, tmp_pa
     app = ReturnsApp(svc, svc.login("alice"), settings, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
-        assert toasts(app).count(
-            "The time zone 'Mars/Olympus' is not one; times are shown in UTC."
-        ) == 1
+        assert (
+            toasts(app).count("The time zone 'Mars/Olympus' is not one; times are shown in UTC.")
+            == 1
+        )
         assert f"{NOW.format('YYYY-MM-DD HH:mm')} UTC" in screen_text(app)
 
 
