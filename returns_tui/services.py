@@ -464,7 +464,12 @@ class Returns:
         return SweepNotices(due, approved, passed)
 
     def export(
-        self, actor: Actor, tab: d.Tab = d.Tab.ALL, search: str = ""
+        self,
+        actor: Actor,
+        tab: d.Tab = d.Tab.ALL,
+        search: str = "",
+        narrow: Narrowing | None = None,
+        now: DateTime | None = None,
     ) -> Iterator[tuple[Any, list[Any]]]:
         """Rows and records the actor may see (of a search, when given), in id order,
         streamed in batches: StoredRows, whose row["name"] is a mapping row's value and whose
@@ -472,20 +477,28 @@ class Returns:
         if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise NotAUser(f"{actor.name} is not a user.")
         with read(self.engine) as conn:
-            actor = self._current(conn, actor)
-            yield from q.export_tuples(conn, actor.visible_shops(), tab, search=search)
+            flt = self._filter(conn, actor, tab, search, narrow, now)
+            yield from q.export_tuples(conn, flt.shops, tab, search=search, flt=flt)
 
     def export_view(
-        self, actor: Actor, tab: d.Tab, search: str, path: str, fmt: str | None = None
+        self,
+        actor: Actor,
+        tab: d.Tab,
+        search: str,
+        path: str,
+        fmt: str | None = None,
+        *,
+        narrow: Narrowing | None = None,
+        now: DateTime | None = None,
     ) -> tuple[Path, int]:
-        """The console's view (a tab, a search) written to the new file `path`, as `export`
-        writes it (CSV, or JSON Lines for a name ending in .jsonl); the file's absolute path
-        and the number of requests. A name that cannot be a new file is refused before
+        """The console's view (a tab, a search, the filters) written to the new file `path`,
+        as `export` writes it (CSV, or JSON Lines for a name ending in .jsonl); its absolute
+        path and the number of requests. A name that cannot be a new file is refused before
         anything is read."""
         from returns_tui.export_file import target, write_file  # only when a view is saved
 
         target(path)
-        return write_file(self.export(actor, tab, search), path, fmt)
+        return write_file(self.export(actor, tab, search, narrow, now), path, fmt)
 
     def totals(
         self, actor: Actor, tab: d.Tab, search: str = "", *, narrow: Narrowing | None = None,

@@ -260,3 +260,19 @@ def test_filters_and_a_saved_view_on_f1_in_a_real_terminal(tmp_path):
         tmux.kill()
     saved = load_views(views_file(tmp_path / "views", LOGIN))
     assert [(v.name, v.narrow) for v in saved] == [("acme", Narrowing(shop="acme-home"))]
+
+
+async def test_export_writes_the_filtered_view(svc, tmp_path):
+    import csv
+
+    path = tmp_path / "refunds.csv"
+    async with opened(svc, "sam", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
+        await filtered(pilot, app, type="refund", shop="acme")
+        dialog = await opens(pilot, app, "e", "ExportScreen")
+        assert "Export All, filters: shop acme · refund" in screen_text(app)
+        dialog.query_one("#path", Input).value = str(path)
+        await dismiss(pilot, app, "enter")
+        await wait_for(pilot, lambda: any("Exported" in t for t in toasts(app)))
+        with path.open(newline="") as f:
+            ids = [row["id"] for row in csv.DictReader(f)]
+        assert sorted(ids) == sorted(table_ids(app)) and ids

@@ -840,8 +840,8 @@ class ConsoleScreen(FiltersAndViews, LiveFeed):
     def action_export(self) -> None:
         what = self.tab.label + (f", search: {safe(self.search)}" if self.search else "")
         if self.narrow:
-            what += " (the filters are not applied: every request of the tab)"
-        view = (self.tab, self.search)
+            what += f", filters: {self.narrow.describe()}"
+        view = (self.tab, self.search, self.narrow)
 
         def done(path: str | None) -> None:
             if path is not None:
@@ -850,10 +850,12 @@ class ConsoleScreen(FiltersAndViews, LiveFeed):
         self.app.push_screen(ExportScreen(what, f"returns-{self.tab.value}.csv"), done)
 
     @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, tab: d.Tab, search: str, path: str) -> None:
+    def _export(self, tab: d.Tab, search: str, narrow: Narrowing, path: str) -> None:
         with self._guard():
             try:
-                where, count = self.service.export_view(self.actor, tab, search, path)
+                where, count = self.service.export_view(
+                    self.actor, tab, search, path, narrow=narrow, now=self.clock()
+                )
             except Refused as exc:  # the name was taken meanwhile, the disk is full…
                 self.post_message(Exported(refusal=exc.message))
             else:

@@ -707,11 +707,13 @@ def export_tuples(
     tab: Tab,
     batch: int = 2000,
     search: str = "",
+    flt: Filter | None = None,
 ) -> Iterator[tuple[StoredRow, list[StoredRow]]]:
     """export_rows, the same requests and records in the same order, as StoredRows; with a
-    search, only the requests it finds (the console's "export this view"). Every id is after
-    "", the least text in any collation, so the first batch is one like the rest."""
-    flt = Filter(shops, tab, search)
+    search, only the requests it finds, and with `flt` (which then says the shops, tab and
+    search) only those its filters keep too: the console's "export this view". Every id is
+    after "", the least text in any collation, so the first batch is one like the rest."""
+    flt = Filter(shops, tab, search) if flt is None else flt
     # With an indexed search the candidates are few: SQLite must sort them rather than walk
     # the whole table in id order looking for them (Filter.filtered).
     after = flt.filtered(requests.c.id) > sa.bindparam("after")
