@@ -28,6 +28,7 @@ from returns_tui.screens.main import ConsoleScreen
 from returns_tui.services import Returns
 from returns_tui.settings import Settings
 from returns_tui.textsafe import safe
+from returns_tui.timefmt import viewer_zone
 from returns_tui.typeahead import TypeAhead
 
 log = logging.getLogger(__name__)  # debug only: nothing may reach the terminal under the TUI
@@ -65,6 +66,11 @@ class ReturnsApp(TypeAhead, App[int]):
         self.actor = actor
         self.settings = settings or Settings()
         self.clock = clock
+        # The viewer's zone: the caller's, else the setting `timezone`, else the host's; a
+        # name that is not a zone is said once at start, and the times are in UTC.
+        self._zone_problem = ""
+        if tz is None:
+            tz, self._zone_problem = viewer_zone(self.settings.timezone)
         self.tz = tz
         self.title_text = title
         self._on_start = on_start
@@ -161,6 +167,8 @@ class ReturnsApp(TypeAhead, App[int]):
     def on_mount(self) -> None:
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
+        if self._zone_problem:
+            self.notify(self._zone_problem, severity="warning", timeout=15)
         if self._on_start is not None:
             self._on_start(self)
         if self.is_headless:
@@ -183,6 +191,8 @@ class ReturnsApp(TypeAhead, App[int]):
         for action, title, help_text in console.PALETTE:
             if console.check_action(action, ()):
                 yield _command(title, help_text, getattr(console, f"action_{action}"))
+        for title, help_text, callback in console.view_commands():
+            yield _command(title, help_text, callback)
         for binding in console.BINDINGS:
             if isinstance(binding, Binding) and binding.action.startswith("tab("):
                 name = binding.action[5:-2]

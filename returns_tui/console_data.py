@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pendulum import DateTime
 
 from returns_tui import domain as d
+from returns_tui.filters import Narrowing
 from returns_tui.roles import Actor
 from returns_tui.services import Returns
-from returns_tui.store.queries import ListRow, Sort
+from returns_tui.store.queries import BuyerHistory, ListRow, Sort
 from returns_tui.sync.rules import MARKETPLACE as synced_marketplace
 from returns_tui.sync.rules import Refusal
 from returns_tui.sync.rules import refusal as synced_refusal
@@ -25,11 +26,12 @@ PAGE = 100
 
 @dataclass(frozen=True)
 class View:
-    """Which rows a table shows: a tab, its order, and a search text."""
+    """Which rows a table shows: a tab, its order, a search text and the filters."""
 
     tab: d.Tab
     sort: Sort
     search: str = ""
+    narrow: Narrowing = Narrowing()
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,12 @@ class Window:
 
 
 def load_window(
-    service: Returns, actor: Actor, view: View, anchor: Anchor, size: int = PAGE
+    service: Returns,
+    actor: Actor,
+    view: View,
+    anchor: Anchor,
+    size: int = PAGE,
+    now: DateTime | None = None,
 ) -> Window:
     """The window of `view` at `anchor`. One row more than a page is read to learn whether
     another page follows. A window that comes back short at the start (a page up that reached
@@ -74,22 +81,26 @@ def load_window(
         after=anchor.after,
         limit=size + 1,
         backwards=anchor.backwards,
+        narrow=view.narrow,
+        now=now,
     )
     if anchor.backwards:
         more_before = len(rows) > size
         rows = rows[-size:]
         more_after = anchor.after is not None
         if anchor.after is not None and not more_before:
-            return load_window(service, actor, view, FIRST, size)
+            return load_window(service, actor, view, FIRST, size, now)
     else:
         more_after = len(rows) > size
         rows = rows[:size]
         more_before = anchor.after is not None
         if anchor.after is not None and not rows:
-            return load_window(service, actor, view, LAST, size)
+            return load_window(service, actor, view, LAST, size, now)
     offset = 0
     if rows and not anchor.is_first_page:
-        offset = service.position(actor, view.tab, view.sort, view.search, rows[0])
+        offset = service.position(
+            actor, view.tab, view.sort, view.search, rows[0], narrow=view.narrow, now=now
+        )
     return Window(view, anchor, tuple(rows), offset, more_before, more_after)
 
 
@@ -107,6 +118,7 @@ class Detail:
     # marketplace's last refusal of one.
     sending: tuple[str, str] | None = None
     refusal: Refusal | None = None
+    buyer: BuyerHistory | None = None  # the buyer's other requests the viewer may see
 
 
 def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) -> Detail:
@@ -133,6 +145,7 @@ def load_detail(service: Returns, actor: Actor, request_id: str, now: DateTime) 
         found.get(d.Kind.AUTO_APPROVED),
         sending,
         refusal,
+        service.buyer_history(actor, request_id, now),
     )
 
 

@@ -27,6 +27,7 @@ from returns_tui import domain as d
 from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
+from returns_tui.filters import Narrowing
 from returns_tui.roles import ALLOWED, BUYER, SYSTEM, Actor, Role, require, require_admin
 from returns_tui.store import chain, keys, sync_tables, users, writes
 from returns_tui.store import queries as q
@@ -47,6 +48,8 @@ T = TypeVar("T")
 # How often a change is retried after losing a compare-and-set before giving up.
 MAX_TRIES = 8
 SWEEP_BATCH = 2000
+# The period of a buyer's recent requests, against which the console marks a buyer (DESIGN §10).
+BUYER_HISTORY_DAYS = 90
 KEY_MAX = 200  # applied_keys.key
 FIRST_ADMIN_BY_OWNER = (
     "Only the account that owns the data may make the first admin "
@@ -361,10 +364,30 @@ class Returns:
     # -----------------------------------------------------------------------------------------
     # Reads
 
-    def counts(self, actor: Actor, search: str = "") -> dict[d.Tab, int]:
+    def counts(
+        self, actor: Actor, search: str = "", *, narrow: Narrowing | None = None,
+        now: DateTime | None = None,
+    ) -> dict[d.Tab, int]:
         with read(self.engine) as conn:
-            actor = self._current(conn, actor)
-            return q.counts(conn, actor.visible_shops(), search)
+            flt = self._filter(conn, actor, d.Tab.ALL, search, narrow, now)
+            return q.counts(conn, flt.shops, flt=flt)
+
+    def _filter(
+        self, conn: Connection, actor: Actor, tab: d.Tab, search: str,
+        narrow: Narrowing | None, now: DateTime | None,
+    ) -> q.Filter:
+        """What the viewer may see of `tab`, searched and filtered (DESIGN §10). "Due within"
+        counts from `now` (the real clock when not given), to the minute: the page and the
+        counts read in the same minute agree, and a page's statement is reused that long."""
+        actor = self._current(conn, actor)
+        due_by = None
+        if narrow and narrow.due_hours is not None:
+            minute = to_micros(now or utc_now()) // 60_000_000 * 60_000_000
+            due_by = minute + narrow.due_hours * 3_600_000_000
+        return q.Filter(
+            actor.visible_shops(), tab, search, narrow=narrow or None, viewer=actor.name,
+            due_by_us=due_by,
+        )  # fmt: skip
 
     def page(
         self,
@@ -376,15 +399,20 @@ class Returns:
         after: q.ListRow | None = None,
         limit: int = 100,
         backwards: bool = False,
+        narrow: Narrowing | None = None,
+        now: DateTime | None = None,
     ) -> list[q.ListRow]:
         with read(self.engine) as conn:
-            flt = q.Filter(self._current(conn, actor).visible_shops(), tab, search)
+            flt = self._filter(conn, actor, tab, search, narrow, now)
             return q.page(conn, flt, sort, after=after, limit=limit, backwards=backwards)
 
-    def position(self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow) -> int:
+    def position(
+        self, actor: Actor, tab: d.Tab, sort: q.Sort, search: str, row: q.ListRow, *,
+        narrow: Narrowing | None = None, now: DateTime | None = None,
+    ) -> int:
         with read(self.engine) as conn:
-            actor = self._current(conn, actor)
-            return q.position(conn, q.Filter(actor.visible_shops(), tab, search), sort, row)
+            flt = self._filter(conn, actor, tab, search, narrow, now)
+            return q.position(conn, flt, sort, row)
 
     def get(self, actor: Actor, request_id: str) -> d.Request:
         with read(self.engine) as conn:
@@ -394,6 +422,20 @@ class Returns:
         with read(self.engine) as conn:
             req = self._visible(conn, self._current(conn, actor), request_id)
             return d.summarize_order(to_request(r) for r in q.order_rows(conn, req.order_id))
+
+    def buyer_history(
+        self, actor: Actor, request_id: str, now: DateTime, days: int = BUYER_HISTORY_DAYS
+    ) -> q.BuyerHistory | None:
+        """The request's buyer in the shops the actor may see (DESIGN §10): their requests
+        on other orders, rejected and appealed among them, and every one of theirs in the
+        last `days` days. None for a request whose buyer is not named (a synced request)."""
+        with read(self.engine) as conn:
+            actor = self._current(conn, actor)
+            req = self._visible(conn, actor, request_id)
+            if not req.buyer.strip():
+                return None
+            since = to_micros(now) - days * 86_400_000_000
+            return q.buyer_history(conn, req.buyer, actor.visible_shops(), req.order_id, since)
 
     def records(self, actor: Actor, request_id: str) -> list[d.Record]:
         with read(self.engine) as conn:
@@ -427,7 +469,12 @@ class Returns:
         return SweepNotices(due, approved, passed)
 
     def export(
-        self, actor: Actor, tab: d.Tab = d.Tab.ALL, search: str = ""
+        self,
+        actor: Actor,
+        tab: d.Tab = d.Tab.ALL,
+        search: str = "",
+        narrow: Narrowing | None = None,
+        now: DateTime | None = None,
     ) -> Iterator[tuple[Any, list[Any]]]:
         """Rows and records the actor may see (of a search, when given), in id order,
         streamed in batches: StoredRows, whose row["name"] is a mapping row's value and whose
@@ -435,27 +482,37 @@ class Returns:
         if actor.role not in (Role.OPERATOR, Role.AGENT, Role.ADMIN):
             raise NotAUser(f"{actor.name} is not a user.")
         with read(self.engine) as conn:
-            actor = self._current(conn, actor)
-            yield from q.export_tuples(conn, actor.visible_shops(), tab, search=search)
+            flt = self._filter(conn, actor, tab, search, narrow, now)
+            yield from q.export_tuples(conn, flt.shops, tab, search=search, flt=flt)
 
     def export_view(
-        self, actor: Actor, tab: d.Tab, search: str, path: str, fmt: str | None = None
+        self,
+        actor: Actor,
+        tab: d.Tab,
+        search: str,
+        path: str,
+        fmt: str | None = None,
+        *,
+        narrow: Narrowing | None = None,
+        now: DateTime | None = None,
     ) -> tuple[Path, int]:
-        """The console's view (a tab, a search) written to the new file `path`, as `export`
-        writes it (CSV, or JSON Lines for a name ending in .jsonl); the file's absolute path
-        and the number of requests. A name that cannot be a new file is refused before
+        """The console's view (a tab, a search, the filters) written to the new file `path`,
+        as `export` writes it (CSV, or JSON Lines for a name ending in .jsonl); its absolute
+        path and the number of requests. A name that cannot be a new file is refused before
         anything is read."""
         from returns_tui.export_file import target, write_file  # only when a view is saved
 
         target(path)
-        return write_file(self.export(actor, tab, search), path, fmt)
+        return write_file(self.export(actor, tab, search, narrow, now), path, fmt)
 
-    def totals(self, actor: Actor, tab: d.Tab, search: str = "") -> dict[str, int]:
-        """The money at stake in a tab (or a search in it) that the actor may see: the
-        amounts asked for, in minor units per currency, never summed across currencies."""
+    def totals(
+        self, actor: Actor, tab: d.Tab, search: str = "", *, narrow: Narrowing | None = None,
+        now: DateTime | None = None,
+    ) -> dict[str, int]:
+        """The money at stake in a tab (or a search in it, filtered) that the actor may see:
+        the amounts asked for, in minor units per currency, never summed across currencies."""
         with read(self.engine) as conn:
-            flt = q.Filter(self._current(conn, actor).visible_shops(), tab, search)
-            return q.totals(conn, flt)
+            return q.totals(conn, self._filter(conn, actor, tab, search, narrow, now))
 
     # -----------------------------------------------------------------------------------------
     # Users (DESIGN §3): the first user of an empty database must be an admin, made by the

@@ -16,6 +16,10 @@ key is optional:
     [console]
     sweep_seconds = 5      # how often the console applies deadlines
     poll_seconds = 1       # how often it looks for others' changes
+    timezone = "Asia/Jakarta"  # times on screen (IANA name); default the host's (TZ)
+    buyer_mark_threshold = 5   # mark a buyer with more requests than this in 90 days
+
+Saved views are each user's own: `views/<login>.toml` beside this file (saved_views.py).
 
     [keys]                 # action = "key" (Textual key names), e.g. accept = "y"
     accept = "a"
@@ -49,6 +53,7 @@ KEY_ACTIONS = (
     "mediate", "search", "sort", "export", "mark", "accept_marked", "insights", "rules", "help",
     "quit",
     "tab_all", "tab_to_proceed", "tab_in_process", "tab_completed", "tab_closed", "tab_appeals",
+    "filter", "clear_filters", "save_view",
 )  # fmt: skip
 
 
@@ -58,6 +63,11 @@ class Settings:
     sweep_seconds: float = 5.0
     poll_seconds: float = 1.0
     keys: dict[str, str] = field(default_factory=dict)
+    # The viewer's time zone (IANA); None: the host's. A bad name is told at start (UTC then).
+    timezone: str | None = None
+    buyer_mark_threshold: int = 5
+    # Where each user's saved views are kept; None: `views/` beside the config file.
+    views_dir: Path | None = None
 
 
 def config_path() -> Path:
@@ -121,9 +131,23 @@ def _parse(data: dict[str, Any], path: Path) -> Settings:
         offer_window=hours("offer_hours", 48),
         reasons=dict(reasons),
     )
+    timezone = console.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise SettingsError(f"{path}: console.timezone must be a time zone name in quotes.")
+    threshold = console.get("buyer_mark_threshold", 5)
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 < threshold < 10**9:
+        raise SettingsError(f"{path}: console.buyer_mark_threshold must be a whole number above 0.")
     return Settings(
         rules=rules,
         sweep_seconds=seconds("sweep_seconds", 5),
         poll_seconds=seconds("poll_seconds", 1),
         keys=dict(keys),
+        timezone=timezone,
+        buyer_mark_threshold=threshold,
+        views_dir=path.parent / "views",
     )
+
+
+def views_dir(settings: Settings) -> Path:
+    """Where the users' saved views are: the setting, else `views/` beside the config file."""
+    return settings.views_dir or config_path().parent / "views"

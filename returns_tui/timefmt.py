@@ -4,6 +4,8 @@ only here, at the edge) and for the machine (stored microseconds, ISO 8601 with 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Mapping
 
 import pendulum
 from pendulum import DateTime
@@ -26,9 +28,51 @@ def iso_utc_seconds(at: DateTime) -> str:
 
 
 def local_text(at: DateTime, tz: str | None = None) -> str:
-    """The viewer's local time: "2026-11-27 11:02 CET"."""
+    """The viewer's local time with its offset: "2026-11-27 11:02 +01", "… 15:32 +05:30";
+    in UTC itself "2026-11-27 10:02 UTC"."""
+    local = _in_zone(at, tz)
+    return f"{local.format('YYYY-MM-DD HH:mm')} {offset_text(local)}"
+
+
+def local_format(at: DateTime, tz: str | None, fmt: str) -> str:
+    """`at` in the viewer's zone, in pendulum's `fmt` (no offset: for a time beside one)."""
+    return _in_zone(at, tz).format(fmt)
+
+
+def offset_text(local: dt.datetime) -> str:
+    """The UTC offset of a local time: "+07", "-03:30", "+00"; "UTC" in UTC itself. Whole
+    hours without minutes, as people write them."""
+    if getattr(local.tzinfo, "name", None) in ("UTC", "Etc/UTC"):
+        return "UTC"
+    offset = local.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}" + (f":{mins:02d}" if mins else "")
+
+
+def _in_zone(at: DateTime, tz: str | None) -> DateTime:
     zone = pendulum.timezone(tz) if tz else pendulum.local_timezone()
-    return at.in_timezone(zone).format("YYYY-MM-DD HH:mm zz")
+    return pendulum.instance(at).in_timezone(zone)
+
+
+def viewer_zone(name: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The viewer's time zone (the setting `timezone`, else the host's: TZ, else the
+    system's) as an IANA name, and "" or the one sentence that says why it is UTC instead."""
+    given = name
+    if given is None:
+        env = os.environ if environ is None else environ
+        given = env.get("TZ", "").removeprefix(":") or None
+    if given is None:
+        try:
+            return pendulum.local_timezone().name, ""
+        except Exception:  # noqa: BLE001 - any failure to read the host's zone means UTC
+            return "UTC", "The host's time zone cannot be read; times are shown in UTC."
+    try:
+        return pendulum.timezone(given).name, ""
+    except Exception:  # noqa: BLE001 - zoneinfo raises several kinds for a bad name
+        shown = given.encode("ascii", "backslashreplace").decode()[:60]
+        return "UTC", f"The time zone {shown!r} is not one; times are shown in UTC."
 
 
 # From this many hours on a countdown counts days: "7d 22h" rather than "190h 00m". Below it

@@ -434,7 +434,7 @@ def test_an_unknown_action_under_keys_is_named_with_the_known_ones(ready, tmp_pa
     monkeypatch.setenv("RETURNS_TUI_CONFIG", str(config))
     assert ready("users", "list").failed(
         1, f"{config}: [keys] has no action 'acept'; the actions are accept, accept_next, reject,",
-        "tab_closed, tab_appeals.",
+        "tab_closed, tab_appeals, filter, clear_filters, save_view.",
     )
 
 

@@ -647,7 +647,7 @@ async def test_after_a_second_request_the_first_cannot_be_appealed_times_in_the_
         detail = detail_text(app)
         assert "The buyer can no longer appeal this request." in detail
         assert "Buyer may act until" not in detail  # the window is not theirs to use any more
-        assert "2026-11-21 18:00 JST" in detail  # rejected at 09:00 UTC
+        assert "2026-11-21 18:00 +09" in detail  # rejected at 09:00 UTC, with its offset
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import pendulum
 from pendulum import DateTime
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,10 +38,13 @@ from returns_tui.console_data import (
     load_window,
 )
 from returns_tui.errors import Refused, ReturnsError, StoreError
+from returns_tui.filters import Narrowing
 from returns_tui.money import format_amount
 from returns_tui.roles import ALLOWED, Actor
+from returns_tui.saved_views import SLOTS, SavedView, views_file
 from returns_tui.screens.confirm import EXTRA, ConfirmScreen
 from returns_tui.screens.export_dialog import ExportScreen
+from returns_tui.screens.filters import FiltersAndViews
 from returns_tui.screens.help import HelpScreen
 from returns_tui.screens.live_feed import LiveFeed
 from returns_tui.screens.mediate import MediateScreen
@@ -65,9 +67,10 @@ from returns_tui.screens.records import RecordsScreen
 from returns_tui.screens.reject import RejectScreen
 from returns_tui.screens.sync_notices import SyncNotices, is_sent, sending_text
 from returns_tui.services import Returns
-from returns_tui.settings import Settings
+from returns_tui.settings import Settings, views_dir
 from returns_tui.store.queries import DEFAULT_SORT, Sort
 from returns_tui.textsafe import safe
+from returns_tui.timefmt import local_format, local_text
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.focus import focus_now
@@ -114,7 +117,7 @@ _TEXTUAL_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "sc
 # ---------------------------------------------------------------------------------------------
 
 
-class ConsoleScreen(LiveFeed, SyncNotices):
+class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
     BINDINGS = [
         Binding("1", "tab('all')", "All", id="tab_all", group=_TABS),
         Binding("2", "tab('to_proceed')", "To Proceed", id="tab_to_proceed", group=_TABS),
@@ -136,6 +139,17 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         # Esc in the field clears it (SearchBar); this is Esc once the table has the keys back.
         Binding("escape", "clear_search", "Clear the search", show=False),
         Binding("s", "sort", "Sort", id="sort"),
+        # DESIGN §10: filters beside the search, cleared with one key; saved views on F1-F9
+        # (function keys reach the console through tmux and SSH, where ctrl+digit does not).
+        Binding("f", "filter", "Filter", id="filter"),
+        Binding(
+            "F", "clear_filters", "Clear filters", id="clear_filters", key_display="F", show=False
+        ),
+        Binding("w", "save_view", "Save view", id="save_view", show=False),
+        *[
+            Binding(f"f{n}", f"view({n})", f"Saved view {n}", show=False)
+            for n in range(1, SLOTS + 1)
+        ],
         Binding("e", "export", "Export", id="export", show=False),
         Binding("space", "mark", "Mark", id="mark", key_display="␣"),
         Binding("A", "accept_marked", "Accept marked", id="accept_marked", key_display="A"),
@@ -157,6 +171,9 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         _palette_of("mediate"),
         ("search", "Search", "Any part of ids, tracking, shop, buyer, product, SKU, reason"),
         ("sort", "Cycle sort", "Change the order of the table"),
+        ("filter", "Filter", "Shop, type, reason, currency, amount, due within, handled by me"),
+        ("clear_filters", "Clear filters", "Show every request of the tab again"),
+        ("save_view", "Save view", "Keep this tab, sort, search and filters by name, on a key"),
         ("export", "Export view", "Write this tab or search to a new CSV or JSON Lines file"),
         ("mark", "Mark row", "Mark or unmark the highlighted request"),
         ("accept_marked", "Accept marked", "Accept every marked request (asks first)"),
@@ -188,6 +205,9 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         self.tab = d.Tab.ALL
         self.sorts: dict[d.Tab, Sort] = dict(DEFAULT_SORT)
         self.search = ""
+        self.narrow = Narrowing()  # the filters (DESIGN §10)
+        self.views_path = views_file(views_dir(settings), actor.name)
+        self.views: list[SavedView] = []
         self.window: Window | None = None
         self.counts: dict[d.Tab, int] | None = None
         self.totals: dict[str, int] | None = None  # the money at stake in the view shown
@@ -197,7 +217,8 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         # to a tab shows it at once, where it was left.
         self._places: dict[d.Tab, tuple[Window, str | None]] = {}
         self._rows_seq = 0
-        self._counting: str | None = None  # the search being counted, if a count runs
+        # The search and filters being counted, if a count runs.
+        self._counting: tuple[str, Narrowing] | None = None
         self._count_again = False
         self._pending: tuple[Anchor, str | None, int] | None = None
         self._pending_edge: str | None = None  # the edge whose window is being read, if one
@@ -216,7 +237,12 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             id="table",
         )
         yield StatusLine(id="status")
-        yield DetailPanel(self.service.rules, self.tz, id="detail")
+        yield DetailPanel(
+            self.service.rules,
+            self.tz,
+            mark_threshold=self.settings.buyer_mark_threshold,
+            id="detail",
+        )
         yield ConsoleFooter()
 
     @property
@@ -225,12 +251,13 @@ class ConsoleScreen(LiveFeed, SyncNotices):
 
     @property
     def view(self) -> View:
-        return View(self.tab, self.sorts[self.tab], self.search)
+        return View(self.tab, self.sorts[self.tab], self.search, self.narrow)
 
     def on_mount(self) -> None:
         focus_now(self.table)
         # The footer lists the keys once it hears that bindings changed; say so once mounted.
         self.call_after_refresh(self.refresh_bindings)
+        self._read_views()
         self._tick()
         self.reload()
         self.start_sweep()
@@ -273,45 +300,49 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         self, seq: int, view: View, anchor: Anchor, keep_id: str | None, cursor: int
     ) -> None:
         with self._guard():
-            window = load_window(self.service, self.actor, view, anchor, self.page_size)
+            window = load_window(
+                self.service, self.actor, view, anchor, self.page_size, self.clock()
+            )
             self.post_message(WindowLoaded(seq, window, keep_id, cursor))
 
     def load_counts(self, search: str) -> None:
         """Count the tabs, one count at a time: a search counts by scanning, and a thread
         cannot be stopped, so changes arriving meanwhile ask for one more count afterwards
         instead of piling up scans."""
-        if self._counting == search:
+        key = (search, self.narrow)
+        if self._counting == key:
             self._count_again = True
             return
-        self._counting = search
-        self._read_counts(search)
+        self._counting = key
+        self._read_counts(search, self.narrow)
 
     @work(thread=True, group="counts", exit_on_error=False)
-    def _read_counts(self, search: str) -> None:
+    def _read_counts(self, search: str, narrow: Narrowing) -> None:
         try:
             with self._guard():
-                self.post_message(CountsLoaded(search, self.service.counts(self.actor, search)))
+                counts = self.service.counts(self.actor, search, narrow=narrow, now=self.clock())
+                self.post_message(CountsLoaded(search, counts, narrow))
         finally:
-            self.post_message(CountsFinished(search))
+            self.post_message(CountsFinished(search, narrow))
 
     def load_totals(self) -> None:
-        self._read_totals(self.tab, self.search)
+        self._read_totals(self.tab, self.search, self.narrow)
 
     @work(thread=True, exclusive=True, group="totals", exit_on_error=False)
-    def _read_totals(self, tab: d.Tab, search: str) -> None:
+    def _read_totals(self, tab: d.Tab, search: str, narrow: Narrowing) -> None:
         with self._guard():
-            totals = self.service.totals(self.actor, tab, search)
-            self.post_message(TotalsLoaded(tab, search, totals))
+            totals = self.service.totals(self.actor, tab, search, narrow=narrow, now=self.clock())
+            self.post_message(TotalsLoaded(tab, search, totals, narrow))
 
     @on(TotalsLoaded)
     def _show_totals(self, msg: TotalsLoaded) -> None:
-        if (msg.tab, msg.search) == (self.tab, self.search):
+        if (msg.tab, msg.search, msg.narrow) == (self.tab, self.search, self.narrow):
             self.totals = msg.totals
             self._show_status()
 
     @on(CountsFinished)
     def _counts_finished(self, msg: CountsFinished) -> None:
-        if self._counting == msg.search:
+        if self._counting == (msg.search, msg.narrow):
             self._counting = None
             if self._count_again:
                 self._count_again = False
@@ -361,7 +392,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
 
     @on(CountsLoaded)
     def _show_counts(self, msg: CountsLoaded) -> None:
-        if msg.search != self.search:
+        if (msg.search, msg.narrow) != (self.search, self.narrow):
             return
         self._store_ok()
         self.counts = msg.counts
@@ -402,6 +433,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             marked=len(self.table.marked),
             search=self.search,
             totals=self.totals,
+            filters=self.narrow.describe(),
         )
 
     @on(RequestTable.Highlighted)
@@ -480,7 +512,7 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         # To the minute: a clock ticking by the second repainted the header, and over SSH sent
         # it, every second for every user, for nothing (bench/run.py's countdown tick). The
         # countdowns under an hour still count seconds.
-        self.query_one(ConsoleHeader).set_clock(self._local(now, "YYYY-MM-DD HH:mm zz"))
+        self.query_one(ConsoleHeader).set_clock(self._local(now))
         self.table.repaint_countdowns(now)
         if self.detail is not None:
             self.query_one(DetailPanel).tick(now)
@@ -494,6 +526,10 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             return False
         if action == "clear_search":
             return bool(self.search)
+        if action == "clear_filters":
+            return bool(self.narrow)
+        if action == "view":
+            return any(v.slot == parameters[0] for v in self.views)
         return True
 
     def action_tab(self, name: str) -> None:
@@ -556,14 +592,18 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         if text == self.search:
             return
         self.search = text
+        self._view_changed()
+        if not text:
+            self.query_one(SearchBar).close()
+
+    def _view_changed(self) -> None:
+        """The search or the filters changed: every tab's rows, counts and money again."""
         self._places.clear()
         self.counts = None
         self.totals = None
-        self.load_counts(text)
+        self.load_counts(self.search)
         self.load_totals()
         self.load_rows(FIRST, keep_id=None, cursor=0)
-        if not text:
-            self.query_one(SearchBar).close()
         self._show_status()
 
     def action_mark(self) -> None:
@@ -817,7 +857,9 @@ class ConsoleScreen(LiveFeed, SyncNotices):
 
     def action_export(self) -> None:
         what = self.tab.label + (f", search: {safe(self.search)}" if self.search else "")
-        view = (self.tab, self.search)
+        if self.narrow:
+            what += f", filters: {self.narrow.describe()}"
+        view = (self.tab, self.search, self.narrow)
 
         def done(path: str | None) -> None:
             if path is not None:
@@ -826,10 +868,12 @@ class ConsoleScreen(LiveFeed, SyncNotices):
         self.app.push_screen(ExportScreen(what, f"returns-{self.tab.value}.csv"), done)
 
     @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, tab: d.Tab, search: str, path: str) -> None:
+    def _export(self, tab: d.Tab, search: str, narrow: Narrowing, path: str) -> None:
         with self._guard():
             try:
-                where, count = self.service.export_view(self.actor, tab, search, path)
+                where, count = self.service.export_view(
+                    self.actor, tab, search, path, narrow=narrow, now=self.clock()
+                )
             except Refused as exc:  # the name was taken meanwhile, the disk is full…
                 self.post_message(Exported(refusal=exc.message))
             else:
@@ -882,7 +926,11 @@ class ConsoleScreen(LiveFeed, SyncNotices):
             # Every key as the footer writes it (^p, ^q), each once.
             does = _KEY_HELP.get(binding.action, binding.description)
             rows.append((self.app.get_key_display(binding), does))
+        if not self.narrow:  # its key works only while there are filters: say it all the same
+            clear = next(b for b in self.BINDINGS if getattr(b, "id", None) == "clear_filters")
+            rows.append((self.app.get_key_display(clear), "Clear filters (once there are some)"))
         rows += [
+            ("F1–F9", "A saved view: its tab, sort, search and filters (w saves one)"),
             ("↑ ↓", "Move; past the window's end the next page is read"),
             ("← →", "A column sideways, on a terminal narrower than the table"),
             ("PgUp PgDn", "A screen up or down"),
@@ -956,9 +1004,9 @@ class ConsoleScreen(LiveFeed, SyncNotices):
 
     # -----------------------------------------------------------------------------------------
 
-    def _local(self, at: DateTime, fmt: str) -> str:
-        zone = pendulum.timezone(self.tz) if self.tz else pendulum.local_timezone()
-        return at.in_timezone(zone).format(fmt)
+    def _local(self, at: DateTime, fmt: str | None = None) -> str:
+        """`at` in the viewer's zone: with its offset, or in `fmt` (timefmt)."""
+        return local_text(at, self.tz) if fmt is None else local_format(at, self.tz, fmt)
 
 
 MARKED_LISTED = 10  # requests listed by name in the accept-marked question

@@ -11,6 +11,7 @@ from textual.message import Message
 
 from returns_tui import domain as d
 from returns_tui.console_data import Detail, Window
+from returns_tui.filters import Narrowing
 from returns_tui.services import Swept
 
 # Dataclass messages: Textual's Message initialises itself in __post_init__.
@@ -29,6 +30,7 @@ class WindowLoaded(_Msg):
 class CountsLoaded(_Msg):
     search: str
     counts: dict[d.Tab, int]
+    narrow: Narrowing = Narrowing()  # the filters counted with the search
 
 
 @dataclass
@@ -38,11 +40,13 @@ class TotalsLoaded(_Msg):
     tab: d.Tab
     search: str
     totals: dict[str, int]
+    narrow: Narrowing = Narrowing()
 
 
 @dataclass
 class CountsFinished(_Msg):
     search: str
+    narrow: Narrowing = Narrowing()
 
 
 @dataclass

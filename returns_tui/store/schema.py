@@ -107,6 +107,20 @@ requests = Table(
         "ix_requests_insight",
         "created_at", "shop", "status", "reason", "currency", "amount_cents", "sku",
     ),  # fmt: skip
+    # The console's filters: every column a filter asks about, counted without the table
+    # (migration 0009, queries.Filter.filters_index).
+    Index(
+        "ix_requests_filters",
+        "tab", "shop", "type", "reason", "currency", "amount_cents", "deadline_at",
+        "created_at", "id",
+    ),  # fmt: skip
+    # On PostgreSQL only (migration 0009): ix_requests_by_reason and ix_requests_by_type,
+    # the counts of a reason or a type as one range.
+    # The buyer's history, from the index alone (migration 0009, queries.buyer_history).
+    Index(
+        "ix_requests_buyer",
+        "buyer", "shop", "created_at", "order_id", "rejected_at", "arbitration",
+    ),  # fmt: skip
 )
 
 records = Table(
@@ -129,6 +143,8 @@ records = Table(
     UniqueConstraint("request_id", "seq", name="uq_records_request_seq"),
     # One range per kind and period for the Insights figures (migration 0005).
     Index("ix_records_kind_at", "kind", "at", "to_status", "request_id"),
+    # "Handled by me": the requests with a record by the viewer (migration 0009).
+    Index("ix_records_actor", "actor", "request_id"),
 )
 
 # One row per order: the compare-and-set key for the actions whose rules look at the whole

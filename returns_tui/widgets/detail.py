@@ -36,10 +36,18 @@ class DetailPanel(Static):
     DetailPanel { height: 10; border-top: solid $primary; padding: 0 1; overflow: hidden; }
     """
 
-    def __init__(self, rules: d.Rules, tz: str | None, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        rules: d.Rules,
+        tz: str | None,
+        *,
+        mark_threshold: int = 5,
+        id: str | None = None,  # noqa: A002 - Textual's own name
+    ) -> None:
         super().__init__(id=id)
         self.rules = rules
         self.tz = tz
+        self.mark_threshold = mark_threshold
         self.detail: Detail | None = None
         self._shown: Text | None = None
 
@@ -84,6 +92,7 @@ class DetailPanel(Static):
         field("product", req.product)
         field("sku", req.sku)
         field("qty", str(req.quantity), "\n")
+        self._buyer_history(out)
         field("type", type_label(req.type))
         field("amount", amount_text(req.amount_cents, req.currency))
         field("reason", reason_label(req.reason))
@@ -123,6 +132,24 @@ class DetailPanel(Static):
             out.append(self.detail.buyer_options.text + "\n")
         out.rstrip()
         return out
+
+    def _buyer_history(self, out: Text) -> None:
+        """The buyer's other requests in the shops this viewer sees (DESIGN §10), and a mark
+        when they asked more than the threshold in the last 90 days (this one included)."""
+        assert self.detail is not None
+        history = self.detail.buyer
+        if history is None:
+            return
+        out.append("buyer's history ", style="dim")
+        n = history.other_orders
+        out.append(
+            f"{n} request{'' if n == 1 else 's'} on other orders · {history.rejected} rejected"
+            f" · {history.appealed} appealed · {history.recent} in 90 days"
+        )
+        if history.recent > self.mark_threshold:
+            out.append("  ")
+            out.append(f"⚑ over {self.mark_threshold} in 90 days", style="bold reverse")
+        out.append("\n")
 
     def _rejection(self, out: Text) -> None:
         assert self.detail is not None

@@ -1,5 +1,5 @@
 """One line under the table: where the cursor is, the money at stake in the view, the order,
-marks and the search."""
+marks, the search and the filters."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class StatusLine(Static):
         marked: int,
         search: str,
         totals: dict[str, int] | None = None,
+        filters: str = "",
     ) -> None:
         parts: list[tuple[str, str] | str] = [(tab_label, "bold"), " · "]
         if total is None:
@@ -45,6 +46,9 @@ class StatusLine(Static):
         if search:
             parts.append(" · search: ")
             parts.append((safe(search), "italic"))
+        if filters:  # Narrowing.describe: its values already made safe
+            parts.append(" · filters: ")
+            parts.append((filters, "bold"))
         if totals and total:  # None while it is read. Last: many currencies run off the end.
             parts.append(" · at stake ")
             parts.append((at_stake(totals), "bold"))

@@ -1,0 +1,297 @@
+"""Filters and saved views in the console (DESIGN §10): the filter dialog and the save-view
+dialog, and the console's keys that open them (`FiltersAndViews`, a part of ConsoleScreen
+kept here so that screens/main.py only wires it). The dialogs only ask: the filters are
+checked by `filters.narrowing_from_text` (a refusal is one sentence in the dialog, and
+nothing changes), and the answer goes back through `dismiss`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from returns_tui.domain import Tab
+from returns_tui.errors import Refused
+from returns_tui.filters import Narrowing, narrowing_from_text
+from returns_tui.money import format_amount
+from returns_tui.saved_views import (
+    SavedView,
+    check_name,
+    load_views,
+    save_views,
+    with_view,
+    without_view,
+)
+from returns_tui.screens.form import ErrorLine, FormDialog
+from returns_tui.store.queries import Sort
+from returns_tui.textsafe import safe
+from returns_tui.widgets.focus import focus_now
+from returns_tui.widgets.safe_input import SafeInput
+from returns_tui.widgets.search_bar import SearchBar
+from returns_tui.widgets.tab_bar import TabBar
+
+# (field id, label, placeholder) of the dialog's text fields, in the order they show.
+FIELDS = (
+    ("shop", "Shop", "any shop"),
+    ("type", "Type", "refund or return_and_refund"),
+    ("reason", "Buyer's reason code", "e.g. damaged"),
+    ("currency", "Currency", "e.g. USD"),
+    ("min_amount", "Lowest amount", "e.g. 0.50"),
+    ("max_amount", "Highest amount", "e.g. 10.00"),
+    ("due_hours", "Due within (hours)", "e.g. 6"),
+)
+
+
+def _typed(narrow: Narrowing) -> dict[str, str]:
+    """The filters as the dialog's fields show them."""
+    cur = narrow.currency or "XXX"
+
+    def amount(cents: int | None) -> str:
+        return "" if cents is None else format_amount(cents, cur)
+
+    return {
+        "shop": narrow.shop or "",
+        "type": narrow.type or "",
+        "reason": narrow.reason or "",
+        "currency": narrow.currency or "",
+        "min_amount": amount(narrow.min_cents),
+        "max_amount": amount(narrow.max_cents),
+        "due_hours": "" if narrow.due_hours is None else str(narrow.due_hours),
+    }
+
+
+class FilterScreen(FormDialog[Narrowing | None]):
+    """Dismisses with the filters (an empty Narrowing: none), or None when cancelled."""
+
+    DEFAULT_CSS = """
+    FilterScreen .filter-row { height: auto; }
+    FilterScreen .filter-row Label { width: 22; padding: 1 1 0 0; color: $text-muted; }
+    FilterScreen .filter-row Input { width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Apply"),
+    ]
+
+    def __init__(self, current: Narrowing) -> None:
+        super().__init__()
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        values = _typed(self._current)
+        with Vertical(id="dialog"):
+            yield Static("Filter the requests", classes="dialog-title", markup=False)
+            for name, label, placeholder in FIELDS:
+                with Horizontal(classes="filter-row"):
+                    yield Label(label, markup=False)
+                    yield SafeInput(values[name], placeholder=placeholder, id=name)
+            yield Checkbox("Handled by me (a request with a record of mine)", self._current.mine,
+                           id="mine")  # fmt: skip
+            yield ErrorLine()
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Clear all", id="clear")
+                yield Button("Cancel", id="cancel")
+            yield Static(
+                "Blank is any · amounts in the currency's units, both ends included · "
+                "Enter or ctrl+s applies · Esc cancels",
+                classes="hint",
+                markup=False,
+            )
+
+    def on_mount(self) -> None:
+        focus_now(self.query_one("#shop", Input))
+
+    def field(self, name: str) -> Input:
+        return self.query_one(f"#{name}", Input)
+
+    @on(Checkbox.Changed)
+    def _ticked(self) -> None:
+        self.query_one(ErrorLine).clear()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply")
+    def action_submit(self) -> None:
+        typed = {name: self.field(name).value for name, _label, _hint in FIELDS}
+        try:
+            narrow = narrowing_from_text(**typed, mine=self.query_one("#mine", Checkbox).value)
+        except Refused as exc:
+            self.query_one(ErrorLine).show(exc.message)
+            return
+        self.dismiss(narrow)
+
+    @on(Button.Pressed, "#clear")
+    def _clear(self) -> None:
+        self.dismiss(Narrowing())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SaveViewScreen(FormDialog[str | None]):
+    """Asks for a view's name; dismisses with it, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str, names: list[str]) -> None:
+        super().__init__()
+        self._what = what
+        self._names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Save this view", classes="dialog-title", markup=False)
+            yield Static(self._what, classes="facts", markup=False)
+            yield Label("Name (a saved view of the same name is replaced)",
+                        classes="field-label", markup=False)  # fmt: skip
+            yield SafeInput(placeholder="e.g. acme, due soon", id="name")
+            yield ErrorLine()
+            with Horizontal(classes="buttons"):
+                yield Button("Save", variant="primary", id="save")
+                yield Button("Cancel", id="cancel")
+            hint = "Enter saves · Esc cancels"
+            if self._names:
+                hint = f"Saved: {', '.join(self._names)} · {hint}"
+            yield Static(hint, classes="hint", markup=False)
+
+    def on_mount(self) -> None:
+        focus_now(self.query_one("#name", Input))
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def action_submit(self) -> None:
+        try:
+            name = check_name(self.query_one("#name", Input).value)
+        except Refused as exc:
+            self.query_one(ErrorLine).show(exc.message)
+            return
+        self.dismiss(name)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class FiltersAndViews(Screen):
+    """The console's filter keys and saved views. ConsoleScreen holds the state it reads
+    (`tab`, `sorts`, `search`, `narrow`, `views`, `views_path`, `window`, `table`, `_places`)
+    and `_view_changed`, which reads every tab again."""
+
+    narrow: Narrowing
+    views: list[SavedView]
+    views_path: Path
+    tab: Tab
+    sorts: dict[Tab, Sort]
+    search: str
+    window: Any
+    table: Any
+    _places: dict[Tab, Any]
+    _view_changed: Callable[[], None]
+
+    def action_filter(self) -> None:
+        def done(narrow: Narrowing | None) -> None:
+            if narrow is not None:
+                self._apply_filters(narrow)
+
+        self.app.push_screen(FilterScreen(self.narrow), done)
+
+    def action_clear_filters(self) -> None:
+        self._apply_filters(Narrowing())
+
+    def _apply_filters(self, narrow: Narrowing) -> None:
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        self._view_changed()
+        self.refresh_bindings()  # the clear key shows only while there are filters
+
+    def _read_views(self) -> None:
+        """The user's saved views (a small local file); a file that cannot be used is said
+        once, and its views are left out."""
+        try:
+            self.views = load_views(self.views_path)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="warning", markup=False, timeout=10)
+        self.refresh_bindings()
+
+    def action_save_view(self) -> None:
+        what = f"{self.tab.label}, {self.sorts[self.tab].label}"
+        if self.search:
+            what += f", search: {safe(self.search)}"
+        if self.narrow:
+            what += f", filters: {self.narrow.describe()}"
+        current = SavedView("", 0, self.tab, self.sorts[self.tab], self.search, self.narrow)
+
+        def done(name: str | None) -> None:
+            if name is not None:
+                self._save_view(replace(current, name=name))
+
+        self.app.push_screen(SaveViewScreen(what, [v.name for v in self.views]), done)
+
+    def _save_view(self, view: SavedView) -> None:
+        try:
+            # Read again: another console of the same user may have saved one meanwhile.
+            views = with_view(load_views(self.views_path), view)
+            save_views(self.views_path, views)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
+            return
+        self.views = views
+        self.refresh_bindings()
+        slot = next(v.slot for v in views if v.name == view.name)
+        self.notify(safe(f"Saved the view {view.name} on F{slot}."), markup=False)
+
+    def delete_view(self, name: str) -> None:
+        try:
+            views = without_view(load_views(self.views_path), name)
+            save_views(self.views_path, views)
+        except Refused as exc:
+            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
+            return
+        self.views = views
+        self.refresh_bindings()
+        self.notify(safe(f"Deleted the view {name}."), markup=False)
+
+    def action_view(self, slot: int) -> None:
+        view = next((v for v in self.views if v.slot == slot), None)
+        if view is not None:
+            self.apply_view(view)
+
+    def apply_view(self, view: SavedView) -> None:
+        """Show a saved view: its tab, that tab's sort, its search and its filters."""
+        if self.window is not None:
+            self._places[self.tab] = (self.window, self.table.highlighted_id)
+        self.tab = view.tab
+        self.sorts[view.tab] = view.sort
+        self.search, self.narrow = view.search, view.narrow
+        bar = self.query_one(SearchBar)
+        bar.value = view.search
+        bar.set_class(bool(view.search), "-shown")
+        self.query_one(TabBar).select(view.tab)
+        self.window = None
+        self._view_changed()
+        self.refresh_bindings()
+        self.notify(safe(f"View {view.name}."), markup=False, timeout=2)
+
+    def view_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """The palette's entries for the saved views: show each, delete each."""
+        shown = [
+            (f"View: {v.name} (F{v.slot})", "Show this saved view", partial(self.apply_view, v))
+            for v in self.views
+        ]
+        deleted = [
+            (f"Delete view: {v.name}", f"Forget this saved view (F{v.slot})",
+             partial(self.delete_view, v.name))
+            for v in self.views
+        ]  # fmt: skip
+        return shown + deleted

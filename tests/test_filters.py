@@ -1,0 +1,416 @@
+"""The filters beside the search (DESIGN §10) on both databases: each filter alone and
+combined, with the search, paged, counted and summed, within the viewer's shops; the buyer's
+history; the saved views' file; the filters as typed, refused in one sentence."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from returns_tui import domain as d
+from returns_tui.errors import Refused
+from returns_tui.filters import Narrowing, narrowing_from_text
+from returns_tui.roles import BUYER
+from returns_tui.saved_views import (
+    SavedView,
+    load_views,
+    save_views,
+    toml_string,
+    views_file,
+    with_view,
+    without_view,
+)
+from returns_tui.settings import SettingsError, load_settings
+from returns_tui.store.queries import DEFAULT_SORT, Sort
+from returns_tui.timefmt import to_micros, viewer_zone
+from tests.support.console import NOW, seed
+
+ALL = 10_000  # a page larger than any test database: every row at once
+
+
+@pytest.fixture(params=["gathered", "walked"])
+def plan(request, monkeypatch):
+    """Both ways a filtered page is read on SQLite (queries.few_matches): the matches gathered
+    from the filters' index and sorted, or the page's order walked (what PostgreSQL does)."""
+    from returns_tui.store import queries
+
+    monkeypatch.setattr(queries, "FEW_MATCHES", 10**9 if request.param == "gathered" else 0)
+    return request.param
+
+
+@pytest.fixture
+def data(svc):
+    """The console tests' requests in every status, plus some of other reasons, currencies
+    and buyers (a JPY one among them), all before NOW."""
+    seed(svc)
+    extra = [
+        ("R2001", "acme", "refund", "Ana Lima", "5.00", "USD", "not_received"),
+        ("R2002", "acme", "refund", "Ana Lima", "10.00", "USD", "not_received"),
+        ("R2003", "acme", "return_and_refund", "Ana Lima", "10.01", "USD", "wrong_item"),
+        ("R2004", "globex", "refund", "Ana Lima", "1500", "JPY", "not_received"),
+        ("R2005", "globex", "refund", "[bold]x\x1b[31m", "7.50", "EUR", "damaged"),
+    ]
+    for i, (rid, shop, kind, buyer, amount, cur, reason) in enumerate(extra):
+        svc.submit(
+            BUYER,
+            d.Submission(
+                id=rid, order_id="O" + rid, shop=shop, type=kind, buyer=buyer,
+                product="Mug", sku="MUG-1", quantity=1, amount=amount, currency=cur,
+                reason=reason, note="",
+            ),
+            NOW.subtract(hours=5 - i),
+        )  # fmt: skip
+    return svc
+
+
+def every(svc, who: str, tab: d.Tab = d.Tab.ALL, search: str = "", narrow=None) -> list:
+    return svc.page(
+        svc.login(who), tab, DEFAULT_SORT[tab], search, limit=ALL, narrow=narrow, now=NOW
+    )
+
+
+def oracle(svc, who: str, keep) -> dict[d.Tab, set[str]]:
+    """What each tab should show under a filter: every row the viewer sees, kept by `keep`
+    (a test of the row and its full request), without the filter's SQL."""
+    shown: dict[d.Tab, set[str]] = {}
+    actor = svc.login(who)
+    for tab in d.Tab:
+        rows = every(svc, who, tab)
+        shown[tab] = {r.id for r in rows if keep(r, svc.get(actor, r.id))}
+    return shown
+
+
+def handled_by(svc, who: str):
+    actor = svc.login("root-admin")
+    return lambda row, req: any(rec.actor == who for rec in svc.records(actor, row.id))
+
+
+DUE_BY = to_micros(NOW.replace(second=0, microsecond=0)) + 6 * 3_600_000_000
+CASES = {
+    "shop": (Narrowing(shop="globex"), lambda r, q: r.shop == "globex"),
+    "type": (Narrowing(type="refund"), lambda r, q: r.type == "refund"),
+    "reason": (Narrowing(reason="not_received"), lambda r, q: q.reason == "not_received"),
+    "currency": (Narrowing(currency="JPY"), lambda r, q: r.currency == "JPY"),
+    "amount range": (
+        Narrowing(min_cents=500, max_cents=1000),
+        lambda r, q: 500 <= r.amount_cents <= 1000,
+    ),
+    "due within 6h": (
+        Narrowing(due_hours=6),
+        lambda r, q: r.deadline_us is not None and r.deadline_us <= DUE_BY,
+    ),
+    "shop+type+amount": (
+        Narrowing(shop="acme", type="refund", max_cents=1000),
+        lambda r, q: r.shop == "acme" and r.type == "refund" and r.amount_cents <= 1000,
+    ),
+    "reason+currency": (
+        Narrowing(reason="not_received", currency="USD"),
+        lambda r, q: q.reason == "not_received" and r.currency == "USD",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_filter_and_combination_shows_and_counts_what_it_names(data, case, plan):
+    narrow, keep = CASES[case]
+    expected = oracle(data, "sam", keep)
+    assert 0 < len(expected[d.Tab.ALL]) < len(every(data, "sam")), "the case must narrow"
+    counts = data.counts(data.login("sam"), narrow=narrow, now=NOW)
+    for tab in d.Tab:
+        assert {r.id for r in every(data, "sam", tab, narrow=narrow)} == expected[tab], tab
+        assert counts[tab] == len(expected[tab]), tab
+
+
+def test_handled_by_me_is_the_requests_with_a_record_of_mine(data, plan):
+    mine = Narrowing(mine=True)
+    for who in ("alice", "olga"):
+        expected = oracle(data, who, handled_by(data, who))
+        assert expected[d.Tab.ALL], who
+        assert {r.id for r in every(data, who, narrow=mine)} == expected[d.Tab.ALL]
+        counts = data.counts(data.login(who), narrow=mine, now=NOW)
+        assert counts == {tab: len(ids) for tab, ids in expected.items()}
+    # An agent handled none of them: nothing is theirs.
+    assert every(data, "sam", narrow=mine) == []
+
+
+def test_filters_combine_with_the_search(data):
+    narrow = Narrowing(shop="acme", type="refund")
+    found = {r.id for r in every(data, "sam", search="lima", narrow=narrow)}
+    searched = {r.id for r in every(data, "sam", search="lima")}
+    expected = {r.id for r in every(data, "sam", narrow=narrow)} & searched
+    assert found == expected and {"R2001", "R2002"} <= found and "R2003" not in found
+    assert data.counts(data.login("sam"), "lima", narrow=narrow, now=NOW)[d.Tab.ALL] == len(found)
+
+
+def test_filters_stay_inside_the_viewers_shops(data):
+    # olga sees globex only: asking for acme shows nothing, not acme's requests.
+    assert every(data, "olga", narrow=Narrowing(shop="acme")) == []
+    assert data.counts(data.login("olga"), narrow=Narrowing(shop="acme"), now=NOW)[d.Tab.ALL] == 0
+    refunds = {r.id for r in every(data, "olga", narrow=Narrowing(type="refund"))}
+    assert refunds and all(data.get(data.login("sam"), rid).shop == "globex" for rid in refunds)
+    assert refunds < {r.id for r in every(data, "sam", narrow=Narrowing(type="refund"))}
+
+
+def test_the_money_at_stake_follows_the_filter(data):
+    sam = data.login("sam")
+    narrow = Narrowing(reason="not_received")
+    rows = every(data, "sam", narrow=narrow)
+    expected = Counter()
+    for r in rows:
+        expected[r.currency] += r.amount_cents
+    assert data.totals(sam, d.Tab.ALL, narrow=narrow, now=NOW) == dict(sorted(expected.items()))
+    assert data.totals(sam, d.Tab.ALL, narrow=narrow, now=NOW) == {"JPY": 150000, "USD": 1500}
+
+
+@pytest.mark.parametrize("sort", list(Sort))
+def test_a_filtered_tab_pages_and_positions_as_one_page_would(data, sort, plan):
+    sam, narrow = data.login("sam"), Narrowing(shop="acme")
+    whole = data.page(sam, d.Tab.ALL, sort, limit=ALL, narrow=narrow, now=NOW)
+    paged, after = [], None
+    while True:
+        chunk = data.page(sam, d.Tab.ALL, sort, after=after, limit=4, narrow=narrow, now=NOW)
+        if not chunk:
+            break
+        paged += chunk
+        after = chunk[-1]
+    assert [r.id for r in paged] == [r.id for r in whole]
+    row = whole[len(whole) // 2]
+    assert data.position(sam, d.Tab.ALL, sort, "", row, narrow=narrow, now=NOW) == len(whole) // 2
+
+
+def test_the_amount_range_includes_both_ends(data):
+    narrow = Narrowing(currency="USD", min_cents=1000, max_cents=1000)
+    assert "R2002" in {r.id for r in every(data, "sam", narrow=narrow)}
+    assert not {"R2001", "R2003"} & {r.id for r in every(data, "sam", narrow=narrow)}
+
+
+def test_due_within_moves_with_the_clock(data):
+    sam, narrow = data.login("sam"), Narrowing(due_hours=1, type="refund")
+    now_ids = {r.id for r in data.page(sam, d.Tab.TO_PROCEED, Sort.DEADLINE, limit=ALL,
+                                       narrow=narrow, now=NOW)}  # fmt: skip
+    later = {r.id for r in data.page(sam, d.Tab.TO_PROCEED, Sort.DEADLINE, limit=ALL,
+                                     narrow=narrow, now=NOW.add(hours=30))}  # fmt: skip
+    assert now_ids < later
+
+
+# ---------------------------------------------------------------------------------------------
+# The filters as typed
+
+
+@pytest.mark.parametrize(
+    ("typed", "sentence"),
+    [
+        ({"type": "exchange"}, "The type must be refund or return_and_refund."),
+        ({"currency": "US"}, "The currency must be three letters, like USD."),
+        ({"min_amount": "1,5"}, "The lowest amount must be a decimal number"),
+        ({"max_amount": "-3"}, "The highest amount must be a decimal number"),
+        ({"max_amount": "1e3"}, "The highest amount must be a decimal number"),
+        ({"min_amount": "10.001"}, "The lowest amount must be a decimal number"),
+        ({"currency": "JPY", "max_amount": "10.5"}, "JPY amounts have no minor units"),
+        ({"min_amount": "20", "max_amount": "10"}, "The lowest amount must not be above"),
+        ({"due_hours": "0"}, "Due within must be a whole number of hours"),
+        ({"due_hours": "1.5"}, "Due within must be a whole number of hours"),
+        ({"due_hours": "٣"}, "Due within must be a whole number of hours"),
+        ({"shop": "a\x00b"}, "The shop cannot be"),
+    ],
+)
+def test_a_filter_that_cannot_be_one_is_refused_in_one_sentence(typed, sentence):
+    with pytest.raises(Refused) as caught:
+        narrowing_from_text(**typed)
+    assert caught.value.message.startswith(sentence)
+    assert "\n" not in caught.value.message and "\x00" not in caught.value.message
+
+
+def test_amounts_become_minor_units_without_a_float():
+    narrow = narrowing_from_text(min_amount="0.1", max_amount="19.99", currency="usd")
+    assert (narrow.min_cents, narrow.max_cents, narrow.currency) == (10, 1999, "USD")
+    assert narrowing_from_text(max_amount="1500", currency="JPY").max_cents == 150000
+    assert narrowing_from_text(max_amount="1500.00", currency="JPY").max_cents == 150000
+    with pytest.raises(Refused):  # more digits than any amount has
+        narrowing_from_text(max_amount="99999999999")
+    assert not narrowing_from_text()  # every field blank: no filter
+
+
+def test_the_status_line_text_makes_the_values_safe():
+    narrow = Narrowing(shop="[b]x\x1b]0;pwn\x07", reason="\u202eevil", mine=True, due_hours=6)
+    text = narrow.describe()
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "␛" in text and "due in 6h" in text and text.endswith("mine")
+
+
+# ---------------------------------------------------------------------------------------------
+# The buyer's history
+
+
+def test_the_buyers_history_counts_their_other_orders_in_the_viewers_shops(data):
+    sam, alice, olga = data.login("sam"), data.login("alice"), data.login("olga")
+    # Ana Lima: R1001 (globex, pending) and R1007 (acme) from the seed, and R2001-R2004.
+    ana = [r for r in every(data, "sam") if data.get(sam, r.id).buyer == "Ana Lima"]
+    assert len(ana) >= 5
+    others = [data.get(sam, r.id) for r in ana if r.id != "R2003"]
+    rejected = sum(q.rejected_at is not None for q in others if q.id not in ("R2001", "R2002"))
+    appealed = sum(q.arbitration is not None for q in others if q.id != "R2001")
+    data.reject(alice, "R2001", NOW, "no_proof")
+    data.appeal(BUYER, "R2001", NOW.add(minutes=1))
+    data.reject(alice, "R2002", NOW, "no_proof")
+    seen = data.buyer_history(sam, "R2003", NOW.add(minutes=2))
+    assert seen.other_orders == len(ana) - 1
+    assert (seen.rejected, seen.appealed) == (rejected + 2, appealed + 1)
+    assert seen.recent == len(ana)  # every one of them is within 90 days
+    # An operator counts only their own shops' requests.
+    acme = [r for r in ana if r.shop == "acme"]
+    mine = data.buyer_history(alice, "R2003", NOW.add(minutes=2))
+    assert (mine.other_orders, mine.recent) == (len(acme) - 1, len(acme))
+    globex = data.buyer_history(olga, "R2004", NOW.add(minutes=2))
+    theirs = [data.get(sam, r.id) for r in ana if r.shop == "globex" and r.id != "R2004"]
+    assert globex.other_orders == len(theirs) >= 1
+    assert globex.rejected == sum(q.rejected_at is not None for q in theirs)  # not acme's two
+    assert globex.appealed == 0
+    # 90 days later none of them is recent.
+    assert data.buyer_history(sam, "R2003", NOW.add(days=91)).recent == 0
+
+
+def test_the_buyers_history_is_read_from_its_index_alone(tmp_path):
+    from returns_tui.store import queries as q
+    from returns_tui.store.engine import open_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    captured = []
+    with engine.connect() as conn:
+        import sqlalchemy as sa
+
+        @sa.event.listens_for(conn, "before_cursor_execute")
+        def keep(conn_, cursor, statement, parameters, context, executemany):
+            captured.append((statement, parameters))
+
+        q.buyer_history(conn, "Ana", frozenset({"acme", "globex"}), "O1", 0)
+    engine.dispose()
+    plan = sqlite3.connect(tmp_path / "plan.db")
+    statement, params = captured[-1]
+    steps = " ".join(row[-1] for row in plan.execute("EXPLAIN QUERY PLAN " + statement, params))
+    assert "COVERING INDEX ix_requests_buyer" in steps, steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved views' file, and the settings
+
+
+def test_saved_views_round_trip_through_the_users_own_file(tmp_path):
+    path = views_file(tmp_path, "al/../ice")
+    assert path.parent == tmp_path and "/" not in path.name[:-5]
+    hostile = 'lima "quoted" \\ \x7f end'
+    first = SavedView("acme soon", 0, d.Tab.TO_PROCEED, Sort.DEADLINE, "",
+                      Narrowing(shop="ac\"me", due_hours=6, mine=True))  # fmt: skip
+    second = SavedView("big ones", 0, d.Tab.ALL, Sort.NEWEST, hostile,
+                       Narrowing(currency="JPY", min_cents=100000))  # fmt: skip
+    views = with_view(with_view([], first), second)
+    assert [v.slot for v in views] == [1, 2]
+    save_views(path, views)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    loaded = load_views(path)
+    assert loaded == views
+    # The same name replaces, in its slot; delete frees the slot for the next.
+    again = with_view(loaded, SavedView("acme soon", 0, d.Tab.CLOSED, Sort.OLDEST))
+    assert [(v.name, v.slot, v.tab) for v in again][0] == ("acme soon", 1, d.Tab.CLOSED)
+    fewer = without_view(again, "acme soon")
+    assert with_view(fewer, SavedView("new", 0, d.Tab.ALL, Sort.NEWEST))[0].slot == 1
+
+
+def test_nine_views_at_most_and_a_broken_file_is_said_not_overwritten(tmp_path):
+    views = []
+    for i in range(9):
+        views = with_view(views, SavedView(f"v{i}", 0, d.Tab.ALL, Sort.NEWEST))
+    with pytest.raises(Refused, match="All 9 views are saved"):
+        with_view(views, SavedView("tenth", 0, d.Tab.ALL, Sort.NEWEST))
+    path = tmp_path / "me.toml"
+    path.write_text('[[view]]\nname = "x"\nslot = 12\n')
+    with pytest.raises(Refused, match="cannot be used: a view's slot must be 1 to 9"):
+        load_views(path)
+    path.write_text("[[view]\n")
+    with pytest.raises(Refused, match="cannot be used"):
+        load_views(path)
+
+
+def test_toml_strings_escape_what_toml_allows_no_raw():
+    import tomllib
+
+    text = 'a"b\\c\x00\x1b\x7f\ttab é 🎸'
+    assert tomllib.loads(f"x = {toml_string(text)}")["x"] == text
+
+
+def test_timezone_and_the_mark_threshold_are_settings(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[console]\ntimezone = "Asia/Jakarta"\nbuyer_mark_threshold = 3\n')
+    settings = load_settings(path)
+    assert (settings.timezone, settings.buyer_mark_threshold) == ("Asia/Jakarta", 3)
+    assert settings.views_dir == tmp_path / "views"
+    path.write_text("[console]\nbuyer_mark_threshold = 0\n")
+    with pytest.raises(SettingsError, match="buyer_mark_threshold must be a whole number"):
+        load_settings(path)
+    path.write_text("[console]\ntimezone = 7\n")
+    with pytest.raises(SettingsError, match="timezone must be a time zone name"):
+        load_settings(path)
+
+
+def test_a_zone_that_is_not_one_falls_back_to_utc_in_one_sentence():
+    assert viewer_zone("Asia/Jakarta") == ("Asia/Jakarta", "")
+    assert viewer_zone(None, {"TZ": ":Europe/Berlin"}) == ("Europe/Berlin", "")
+    zone, why = viewer_zone("Mars/Olympus")
+    assert zone == "UTC"
+    assert why == "The time zone 'Mars/Olympus' is not one; times are shown in UTC."
+    zone, why = viewer_zone(None, {"TZ": "x\x1b[31m"})
+    assert zone == "UTC" and "\x1b" not in why
+
+
+@pytest.mark.parametrize("sort", list(Sort))
+def test_gathered_and_walked_pages_come_in_the_same_order(data, sort, monkeypatch):
+    """The two ways a filtered page is read on SQLite give the same rows in the same order,
+    page after page (the gathered one orders its matches itself)."""
+    from returns_tui.store import queries
+
+    sam, narrow = data.login("sam"), Narrowing(type="return_and_refund")
+
+    def pages(few: int) -> list[str]:
+        monkeypatch.setattr(queries, "FEW_MATCHES", few)
+        ids, after = [], None
+        while chunk := data.page(sam, d.Tab.ALL, sort, after=after, limit=3, narrow=narrow,
+                                 now=NOW):  # fmt: skip
+            ids += [r.id for r in chunk]
+            after = chunk[-1]
+        return ids
+
+    walked = pages(0)
+    assert len(walked) > 6
+    assert pages(10**9) == walked
+    # And backwards from the end, as the table jumps there.
+    monkeypatch.setattr(queries, "FEW_MATCHES", 10**9)
+    last = data.page(sam, d.Tab.ALL, sort, limit=3, backwards=True, narrow=narrow, now=NOW)
+    assert [r.id for r in last] == walked[-3:]
+
+
+def test_migration_0009_makes_the_filters_indexes(engine):
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(engine)
+    on_requests = {ix["name"] for ix in inspector.get_indexes("requests")}
+    on_records = {ix["name"] for ix in inspector.get_indexes("records")}
+    assert {"ix_requests_filters", "ix_requests_buyer"} <= on_requests
+    assert "ix_records_actor" in on_records
+    # The reason's and the type's own indexes serve PostgreSQL's counts only.
+    pg_only = {"ix_requests_by_reason", "ix_requests_by_type"}
+    assert (pg_only <= on_requests) == (engine.dialect.name == "postgresql")
+    assert not (pg_only & on_requests) or engine.dialect.name == "postgresql"
+
+
+def test_an_export_of_the_view_keeps_what_the_filters_keep(data, plan):
+    sam, narrow = data.login("sam"), Narrowing(shop="acme", type="refund")
+    exported = [row["id"] for row, _records in data.export(sam, d.Tab.ALL, "", narrow, NOW)]
+    assert exported == sorted(r.id for r in every(data, "sam", narrow=narrow))
+    assert exported and len(exported) < len(every(data, "sam"))
+    # And with a search beside them.
+    found = [row["id"] for row, _ in data.export(sam, d.Tab.ALL, "lima", narrow, NOW)]
+    assert found == sorted(r.id for r in every(data, "sam", search="lima", narrow=narrow))
