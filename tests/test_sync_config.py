@@ -136,12 +136,24 @@ def test_tokens_are_written_back_in_place_atomically_mode_0600(tmp_path):
     assert leftovers == []
 
 
-def test_a_table_written_another_way_is_rewritten_whole(tmp_path):
-    # A dotted-key form this editor does not recognise: the whole file is written anew.
-    text = "shops.acme = { " + ", ".join(f'{k} = "{v}"' for k, v in table().items()) + " }\n"
+@pytest.mark.parametrize(
+    "form",
+    [
+        "[shops.acme]  # the main shop\n{keys}",
+        '[shops."acme"]\n{keys}',
+        "shops.acme = {{ {inline} }}  # inline\n",
+    ],
+)
+def test_a_refresh_keeps_every_comment_and_form_of_the_file(tmp_path, form):
+    keys = "".join(f'{k} = "{v}"  # {k} here\n' for k, v in table().items())
+    inline = ", ".join(f'{k} = "{v}"' for k, v in table().items())
+    text = "# written by hand\n" + form.format(keys=keys, inline=inline) + "# the end\n"
     path = write(tmp_path / "sync.toml", text)
     cfg.write_tokens(path, "acme", {"access_token": "NEW-a", "refresh_token": "NEW-r"})
     got = cfg.load(path).shops["acme"]
     assert (got.access_token, got.refresh_token, got.app_secret) == (
         "NEW-a", "NEW-r", SECRETS["app_secret"])
-    assert tomllib.loads(path.read_text())["shops"]["acme"]["app_key"] == "6akey1"
+    new = path.read_text()
+    assert new.startswith("# written by hand\n") and new.endswith("# the end\n")
+    assert "# app_key here" in new or "# inline" in new
+    assert SECRETS["access_token"] not in new and SECRETS["refresh_token"] not in new

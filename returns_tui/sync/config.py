@@ -14,9 +14,7 @@ not undo each other's change.
 from __future__ import annotations
 
 import fcntl
-import math
 import os
-import re
 import stat
 import tempfile
 import threading
@@ -26,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import tomlkit
 
 from returns_tui.errors import ReturnsError
 from returns_tui.marketplace import protocol as p
@@ -43,7 +43,6 @@ _OPTIONAL_TEXT = ("auth_url", "shop_id")
 _OPTIONAL_TIMES = ("access_token_expires_at", "refresh_token_expires_at")
 _KNOWN = frozenset(_REQUIRED + _OPTIONAL_TEXT + _OPTIONAL_TIMES + ("interval", "parallel"))
 _TOKEN_KEYS = ("access_token", "refresh_token") + _OPTIONAL_TIMES
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(ReturnsError):
@@ -211,12 +210,15 @@ def write_tokens(path: Path, shop: str, tokens: dict[str, Any]) -> None:
         before = parse(raw, path)
         if shop not in before.shops:
             raise ConfigError(f"The sync config {safe(str(path))} no longer has shops.{shop}.")
-        text = raw.decode("utf-8")
-        edited = _edit_table(text, shop, tokens)
-        expected = replace(before.shops[shop], **tokens)
-        if edited is None or parse(edited.encode(), path).shops.get(shop) != expected:
-            edited = _render({**before.shops, shop: expected})
-        _replace_atomically(path, edited.encode("utf-8"))
+        # tomlkit edits the document in place: comments, order and quoting stay as written.
+        doc = tomlkit.parse(raw.decode("utf-8"))
+        table = doc["shops"][shop]
+        for name, value in tokens.items():
+            table[name] = value
+        edited = tomlkit.dumps(doc).encode("utf-8")
+        if parse(edited, path).shops.get(shop) != replace(before.shops[shop], **tokens):
+            raise ConfigError(f"The sync config {safe(str(path))} could not be updated.")
+        _replace_atomically(path, edited)
 
 
 @contextmanager
@@ -228,58 +230,6 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _edit_table(text: str, shop: str, values: dict[str, Any]) -> str | None:
-    """The text with the keys of [shops.<shop>] set in place (a key the table lacks is added
-    after its header); None when the table's header is not written in a form recognised here
-    (the caller then writes the whole file anew)."""
-    lines = text.splitlines(keepends=True)
-    headers = {f"[shops.{_key(shop)}]", f'[shops."{_escape(shop)}"]'}
-    start = next((i for i, line in enumerate(lines) if line.strip() in headers), None)
-    if start is None:
-        return None
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
-               len(lines))
-    todo = dict(values)
-    for i in range(start + 1, end):
-        name = lines[i].split("=", 1)[0].strip()
-        if "=" in lines[i] and name in todo:
-            lines[i] = f"{name} = {_value(todo.pop(name))}\n"
-    added = [f"{name} = {_value(value)}\n" for name, value in todo.items()]
-    lines[start + 1:start + 1] = added
-    return "".join(lines)
-
-
-def _render(tables: dict[str, ShopTable]) -> str:
-    out = ["# returns-tui sync configuration (DESIGN §8); rewritten by a token refresh.\n"]
-    for table in tables.values():
-        out.append(f"\n[shops.{_key(table.name)}]\n")
-        for name in ("marketplace", "base_url", "auth_url", "app_key", "app_secret",
-                     "shop_cipher", "access_token", "refresh_token", "shop_id", "interval",
-                     "parallel") + _OPTIONAL_TIMES:
-            value = getattr(table, name)
-            if value is not None:
-                out.append(f"{name} = {_value(value)}\n")
-    return "".join(out)
-
-
-def _key(name: str) -> str:
-    return name if _BARE_KEY.fullmatch(name) else f'"{_escape(name)}"'
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else "60.0"
-    return f'"{_escape(str(value))}"'
 
 
 def _replace_atomically(path: Path, data: bytes) -> None:
