@@ -82,6 +82,13 @@ requests = Table(
     # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
     # (store.search.search_text). Written with the request; indexed for search (migration 0004).
     Column("search_text", Text, nullable=False, server_default=""),
+    # The request's first answer (DESIGN §9: its first `accepted`, `rejected` or `offered`
+    # record, by a user or a rule, never the clock): when and by whom, written in the same
+    # transaction as that record (store/writes.note_first_answers) and never changed after,
+    # so that the Insights figures read it from an index instead of searching the records.
+    # NULL while unanswered (migration 0007i).
+    Column("first_answer_at", UTCTime),
+    Column("first_answer_by", String(64)),
     Index("ix_requests_tab_deadline", "tab", "deadline_at", "id"),
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
@@ -97,6 +104,11 @@ requests = Table(
         "ix_requests_insight",
         "created_at", "shop", "status", "reason", "currency", "amount_cents", "sku",
     ),  # fmt: skip
+    # Time to the first answer of the requests created in a period, by shop and by who
+    # answered, from the index alone (migration 0007i).
+    Index(
+        "ix_requests_first_answer", "created_at", "shop", "first_answer_by", "first_answer_at"
+    ),
 )
 
 records = Table(
