@@ -106,9 +106,7 @@ requests = Table(
     ),  # fmt: skip
     # Time to the first answer of the requests created in a period, by shop and by who
     # answered, from the index alone (migration 0007i).
-    Index(
-        "ix_requests_first_answer", "created_at", "shop", "first_answer_by", "first_answer_at"
-    ),
+    Index("ix_requests_first_answer", "created_at", "shop", "first_answer_by", "first_answer_at"),
 )
 
 records = Table(

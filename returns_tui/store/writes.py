@@ -34,8 +34,7 @@ FIRST_ANSWER_COLUMNS = ("first_answer_at", "first_answer_by")
 SAVED_COLUMNS = tuple(
     c.name
     for c in requests.columns
-    if c.name not in chain.FIXED_FIELDS
-    and c.name not in ("seal", "chain", *FIRST_ANSWER_COLUMNS)
+    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain", *FIRST_ANSWER_COLUMNS)
 )
 _SAVED_TIMES = tuple(
     i for i, name in enumerate(SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
