@@ -51,7 +51,7 @@ def screen_figures(suite: run.Suite, size: int, url: str) -> None:
 
             with run.captured(engine) as statements:
                 load()
-            sent = [(s, p) for s, p in statements if "requests r" in s or "records rec" in s]
+            sent = [(s, p) for s, p in statements if " r WHERE" in s or " r JOIN" in s]
             ours = run.timed(load, reps)
             bare = run.timed(lambda sent=sent: [floor(sql, params) for sql, params in sent], reps)
             limit = 1000.0

@@ -16,6 +16,7 @@ from returns_tui.check import check
 from returns_tui.roles import BUYER
 from returns_tui.seed import seed_requests
 from returns_tui.services import Returns
+from returns_tui.store import insight_rollups as rollups
 from returns_tui.store import queries as q
 from returns_tui.store import writes
 from returns_tui.store.engine import HEAD, _alembic_config, open_engine, read, upgrade, write
@@ -156,11 +157,18 @@ def test_migration_0007i_fills_the_first_answer_of_an_existing_database(
         assert upgrade(old) == ("0006", HEAD)
         assert first_answers(old) == written
         assert check(old, NOW, rules=RULES) == []
+        with read(old) as conn:  # and the rollups, filled from the tables
+            assert rollups.differences(conn) == {}
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM insight_events").scalar() > 10
         with old.connect() as conn, conn.begin():
             command.downgrade(_alembic_config(conn), "0006")
         assert "first_answer_at" not in stored_columns(old)
         upgrade(old)
         assert first_answers(old) == written
+        svc = Returns(old)  # the triggers are back: a new request is counted
+        svc.submit(BUYER, submission("NEW", "ONEW"), NOW)
+        with read(old) as conn:
+            assert rollups.differences(conn) == {}
     finally:
         old.dispose()
 

@@ -2,10 +2,13 @@
 each, as plain rows; returns_tui.insights turns them into the figures.
 
 Every statement takes a `Span`: the period as integer microseconds `[start, end)` (whole UTC
-days) and the shops the viewer may see (None: every shop). Days are counted in SQL as
-`(t - start) / DAY`: t >= start, so the integer division of both databases is a floor, and the
-day is a small integer, the same on SQLite and PostgreSQL. Weeks are folded from days in
-Python (there are at most a few hundred days). Money is summed per currency, never across.
+days) and the shops the viewer may see (None: every shop). The figures read the daily rollups
+the database keeps (store/insight_rollups.py: a few rows per day and shop instead of every
+request and record of the period), and the time to the first answer the first answer stored
+on each request (one covering range of an index). A rollup's day is the UTC day since the
+epoch; the rows give the day within the period (0 = the period's first), the same on SQLite
+and PostgreSQL. Weeks are folded from days in Python (there are at most a few hundred days).
+Money is summed per currency, never across.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ class Span:
     shops: frozenset[str] | None  # None: every shop
 
     def params(self) -> dict[str, Any]:
-        values: dict[str, Any] = {"start": self.start_us, "end": self.end_us, "day": DAY_US}
+        values: dict[str, Any] = {
+            "start": self.start_us,
+            "end": self.end_us,
+            "first_day": self.start_us // DAY_US,  # whole days: exact
+            "end_day": self.end_us // DAY_US,
+        }
         if self.shops is not None:
             values["shops"] = sorted(self.shops)
         return values
@@ -56,9 +64,9 @@ def requests_by_day(conn: Connection, span: Span) -> list[tuple[int, str, str, i
     name the screen's choices)."""
     return _run(
         conn,
-        "SELECT (r.created_at - :start) / :day AS d, r.shop, r.status, COUNT(*) "
-        "FROM requests r WHERE r.created_at >= :start AND r.created_at < :end {shops} "
-        "GROUP BY (r.created_at - :start) / :day, r.shop, r.status",
+        "SELECT r.day - :first_day, r.shop, r.status, SUM(r.requests) FROM insight_status r "
+        "WHERE r.day >= :first_day AND r.day < :end_day {shops} "
+        "GROUP BY r.day, r.shop, r.status HAVING SUM(r.requests) <> 0",
         span,
     )
 
@@ -67,8 +75,8 @@ def reasons(conn: Connection, span: Span) -> list[tuple[str, int]]:
     """(buyer's reason code, requests) of the requests created in the period."""
     return _run(
         conn,
-        "SELECT r.reason, COUNT(*) FROM requests r "
-        "WHERE r.created_at >= :start AND r.created_at < :end {shops} GROUP BY r.reason",
+        "SELECT r.reason, SUM(r.requests) FROM insight_reasons r "
+        "WHERE r.day >= :first_day AND r.day < :end_day {shops} GROUP BY r.reason",
         span,
     )
 
@@ -77,9 +85,8 @@ def skus(conn: Connection, span: Span) -> list[tuple[str, str, int, int]]:
     """(SKU, currency, requests, amount asked) of the requests created in the period."""
     return _run(
         conn,
-        "SELECT r.sku, r.currency, COUNT(*), SUM(r.amount_cents) FROM requests r "
-        "WHERE r.created_at >= :start AND r.created_at < :end {shops} "
-        "GROUP BY r.sku, r.currency",
+        "SELECT r.sku, r.currency, SUM(r.requests), SUM(r.amount) FROM insight_skus r "
+        "WHERE r.day >= :first_day AND r.day < :end_day {shops} GROUP BY r.sku, r.currency",
         span,
     )
 
@@ -89,10 +96,10 @@ def auto_approved(conn: Connection, span: Span) -> list[tuple[str, str, int, int
     records in the period (a request is approved by the clock at most once)."""
     return _run(
         conn,
-        "SELECT r.shop, r.currency, (rec.at - :start) / :day AS d, COUNT(*), "
-        "SUM(r.amount_cents) FROM records rec JOIN requests r ON r.id = rec.request_id "
-        "WHERE rec.kind = 'auto_approved' AND rec.at >= :start AND rec.at < :end {shops} "
-        "GROUP BY r.shop, r.currency, (rec.at - :start) / :day",
+        "SELECT r.shop, r.currency, r.day - :first_day, SUM(r.records), SUM(r.amount) "
+        "FROM insight_events r WHERE r.kind = 'auto_approved' "
+        "AND r.day >= :first_day AND r.day < :end_day {shops} "
+        "GROUP BY r.shop, r.currency, r.day",
         span,
     )
 
@@ -114,15 +121,13 @@ def first_answers(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
 def refunds(conn: Connection, span: Span) -> list[tuple[str, int, int, int]]:
     """(currency, day the request was completed, requests, amount refunded) of the requests
     completed in the period. The refund is what the request refunded (`refund_cents`: the
-    offer when the buyer agreed to one, DESIGN §7), else the amount asked."""
+    offer when the buyer agreed to one, DESIGN §7), else the amount asked: the rollup keeps
+    it as it was when the completing record was written, and completed is for good."""
     return _run(
         conn,
-        "SELECT r.currency, (rec.at - :start) / :day AS d, COUNT(*), "
-        "SUM(COALESCE(r.refund_cents, r.amount_cents)) "
-        "FROM records rec JOIN requests r ON r.id = rec.request_id "
-        "WHERE rec.kind IN :kinds AND rec.to_status = 'completed' "
-        "AND rec.at >= :start AND rec.at < :end {shops} "
-        "GROUP BY r.currency, (rec.at - :start) / :day",
+        "SELECT r.currency, r.day - :first_day, SUM(r.records), SUM(r.refund) "
+        "FROM insight_events r WHERE r.kind IN :kinds AND r.to_status = 'completed' "
+        "AND r.day >= :first_day AND r.day < :end_day {shops} GROUP BY r.currency, r.day",
         span,
         kinds=list(COMPLETING_KINDS),
     )
@@ -133,9 +138,8 @@ def appeals(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
     mediation for the seller leaves the request `rejected`; one for the buyer does not."""
     return _run(
         conn,
-        "SELECT rec.kind, rec.to_status, COUNT(*) FROM records rec "
-        "JOIN requests r ON r.id = rec.request_id "
-        "WHERE rec.kind IN ('appealed', 'mediated') "
-        "AND rec.at >= :start AND rec.at < :end {shops} GROUP BY rec.kind, rec.to_status",
+        "SELECT r.kind, r.to_status, SUM(r.records) FROM insight_events r "
+        "WHERE r.kind IN ('appealed', 'mediated') "
+        "AND r.day >= :first_day AND r.day < :end_day {shops} GROUP BY r.kind, r.to_status",
         span,
     )

@@ -175,3 +175,48 @@ chain_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", String(64), nullable=False),
 )
+
+# The daily rollups of the Insights figures (store/insight_rollups.py, migration 0007i), kept
+# by triggers on requests and records in the transaction of each new row. `day` is the UTC
+# day since the epoch: of the request's creation, or of the record.
+insight_status = Table(
+    "insight_status",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+insight_reasons = Table(
+    "insight_reasons",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("reason", Text, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+insight_skus = Table(
+    "insight_skus",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+insight_events = Table(
+    "insight_events",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("to_status", String(24), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("refund", BigInteger, nullable=False),
+)

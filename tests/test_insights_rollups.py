@@ -1,0 +1,90 @@
+"""The Insights rollups (store/insight_rollups.py, migration 0007i): kept by the database's
+triggers in the transaction of each new request and record, whoever writes it, they always
+add up to what the tables say; a big seed builds them once afterwards. On SQLite and
+PostgreSQL. (tests/test_insights.py checks the figures read from them, exactly.)"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from returns_tui import seed
+from returns_tui.roles import BUYER
+from returns_tui.services import Returns
+from returns_tui.store import insight_rollups as rollups
+from returns_tui.store.engine import read, write
+from tests.conftest import submission
+from tests.test_check import NOW, at, build_scenario, cast
+
+
+def differences(engine: sa.Engine) -> dict:
+    with read(engine) as conn:
+        return rollups.differences(conn)
+
+
+def rows(engine: sa.Engine, table: str) -> list[tuple]:
+    with read(engine) as conn:
+        return sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table}"))
+
+
+def test_every_action_and_the_sweep_keep_the_rollups(engine):
+    svc = Returns(engine)
+    cast(svc)
+    build_scenario(svc)  # every status, kind of record and decision, the clock's included
+    assert differences(engine) == {}
+    assert len(rows(engine, "insight_events")) > 10
+
+
+def test_a_request_moves_from_one_status_to_the_next(svc, alice):
+    svc.submit(BUYER, submission("R1", amount="12.50"), at(0))
+    day = int(at(0).timestamp()) // 86_400
+    assert rows(svc.engine, "insight_status") == [(day, "acme", "pending", 1)]
+    svc.accept(alice, "R1", at(1))
+    assert rows(svc.engine, "insight_status") == [
+        (day, "acme", "awaiting_buyer_ship", 1),
+        (day, "acme", "pending", 0),
+    ]
+    assert rows(svc.engine, "insight_skus")[0][-2:] == (1, 1250)
+    assert differences(svc.engine) == {}
+
+
+def test_a_write_that_fails_leaves_the_rollups_as_they_were(svc):
+    svc.submit(BUYER, submission("R1"), at(0))
+    before = [rows(svc.engine, t) for t in rollups.TABLES]
+    try:
+        with write(svc.engine) as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO records (request_id, seq, at, actor, kind, from_status, to_status) "
+                f"VALUES ('R1', 2, {int(at(1).timestamp()) * 10**6}, 'alice', 'accepted', "
+                "'pending', 'awaiting_buyer_ship')"
+            )
+            assert rows_in(conn, "insight_status") != before[0]
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert [rows(svc.engine, t) for t in rollups.TABLES] == before
+
+
+def rows_in(conn, table: str) -> list[tuple]:
+    return sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table}"))
+
+
+def test_a_big_seed_builds_the_rollups_once_and_the_triggers_work_after(engine, monkeypatch):
+    """A seed of at least REBUILD_FROM requests goes in without the triggers (bulk.py) and
+    builds the rollups from the tables afterwards; the triggers are back for what follows."""
+    monkeypatch.setattr(seed, "REBUILD_FROM", 100)
+    seed.seed_requests(engine, 300, seed=5, now=NOW, workers=0)
+    assert differences(engine) == {}
+    assert sum(r[-1] for r in rows(engine, "insight_status")) == 300
+    seed.seed_requests(engine, 40, seed=6, now=NOW, workers=0)  # a small one: the triggers
+    assert differences(engine) == {}
+    assert sum(r[-1] for r in rows(engine, "insight_status")) == 340
+
+
+def test_differences_finds_a_rollup_that_disagrees(svc):
+    svc.submit(BUYER, submission("R1"), at(0))
+    with svc.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE insight_reasons SET requests = 2")
+    found = differences(svc.engine)
+    assert list(found) == ["insight_reasons"]
+    (stored,), (expected,) = found["insight_reasons"]
+    assert (stored[-1], expected[-1]) == (2, 1)
