@@ -105,12 +105,16 @@ def test_check_reports_a_first_answer_the_records_do_not_say(svc, alice):
     svc.submit(BUYER, submission("R2", "O2"), at(0))
     with svc.engine.begin() as conn:
         conn.execute(sa.update(requests).where(requests.c.id == "R1").values(first_answer_by="bob"))
-        conn.execute(sa.update(requests).where(requests.c.id == "R2").values(first_answer_at=at(1)))
+        conn.execute(
+            sa.update(requests)
+            .where(requests.c.id == "R2")
+            .values(first_answer_at=at(1), first_answer_by="alice")
+        )
     found = sorted(str(v) for v in check(svc.engine, at(2), rules=RULES))
     when = iso_or_none(at(1))
     assert found == [
         f"R1: first answer {when} by bob but the records say {when} by alice",
-        f"R2: first answer {when} by None but the records say None by None",
+        f"R2: first answer {when} by alice but the records say None by None",
     ]
 
 

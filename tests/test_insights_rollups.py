@@ -88,3 +88,38 @@ def test_differences_finds_a_rollup_that_disagrees(svc):
     assert list(found) == ["insight_reasons"]
     (stored,), (expected,) = found["insight_reasons"]
     assert (stored[-1], expected[-1]) == (2, 1)
+
+
+def test_the_spreads_from_counts_per_bucket_are_exactly_those_of_every_answer():
+    """insights reads the answers of only the buckets where a median or p90 falls: for any
+    answers (ties, even and odd counts, one answer, buckets' edges), the spreads are those
+    of spread() over every answer, overall, per shop and per user."""
+    import random
+    from collections import defaultdict
+
+    from returns_tui import insights
+    from returns_tui.store.insight_queries import BUCKET_US
+
+    rng = random.Random(15)
+    for _ in range(300):
+        answers = [
+            (rng.choice("ab"), rng.choice("xyz"), rng.choice((
+                rng.randrange(0, 3 * BUCKET_US), rng.randrange(4) * BUCKET_US,
+                rng.randrange(0, 200 * BUCKET_US), BUCKET_US - 1,
+            )))
+            for _ in range(rng.randrange(1, 40))
+        ]  # fmt: skip
+        counts: dict[tuple, int] = defaultdict(int)
+        for shop, user, micros in answers:
+            counts[shop, user, micros // BUCKET_US] += 1
+        buckets = [(*key, n) for key, n in counts.items()]
+        needed = set(insights.answer_buckets_needed(buckets))
+        read = [a for a in answers if a[2] // BUCKET_US in needed]
+        overall, by_shop, by_user = insights._answers(buckets, read)
+        assert overall == insights.spread([m for *_, m in answers])
+        for shop in "ab":
+            sample = [m for s, _, m in answers if s == shop]
+            assert by_shop.get(shop, insights.spread([])) == insights.spread(sample)
+        for user in "xyz":
+            sample = [m for _, u, m in answers if u == user]
+            assert by_user.get(user, insights.spread([])) == insights.spread(sample)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 DAY_US = 86_400 * 1_000_000
+BUCKET_US = 900_000_000  # insight_answers' buckets: quarter hours (store/insight_rollups.py)
 
 # The records that answer a request (DESIGN §9: "a decision by a user or a rule"); `offered`
 # is the partial-refund offer of §7, counted when the store holds it.
@@ -47,16 +48,19 @@ class Span:
         return values
 
 
-def _run(conn: Connection, sql: str, span: Span, **extra: Any) -> list[tuple]:
+def _run(
+    conn: Connection, sql: str, span: Span, values: dict[str, Any] | None = None, **lists: Any
+) -> list[tuple]:
     """`sql` with `{shops}` replaced by the shop condition on `r.shop` (none for every
-    shop), run with the span's parameters."""
+    shop), run with the span's parameters, `values` and `lists` (expanded for IN)."""
     where = "" if span.shops is None else "AND r.shop IN :shops"
     stmt = sa.text(sql.format(shops=where))
     if span.shops is not None:
         stmt = stmt.bindparams(sa.bindparam("shops", expanding=True))
-    if extra:
-        stmt = stmt.bindparams(*(sa.bindparam(k, expanding=True) for k in extra))
-    return [tuple(row) for row in conn.execute(stmt, {**span.params(), **extra})]
+    if lists:
+        stmt = stmt.bindparams(*(sa.bindparam(k, expanding=True) for k in lists))
+    params = {**span.params(), **(values or {}), **lists}
+    return [tuple(row) for row in conn.execute(stmt, params)]
 
 
 def requests_by_day(conn: Connection, span: Span) -> list[tuple[int, str, str, int]]:
@@ -104,17 +108,33 @@ def auto_approved(conn: Connection, span: Span) -> list[tuple[str, str, int, int
     )
 
 
-def first_answers(conn: Connection, span: Span) -> list[tuple[str, str, int]]:
-    """(shop, who answered, microseconds from creation to the first answer) of each request
-    created in the period that was answered (the answer may fall after the period): the
-    first answer the services store on the request with its record (store/writes.py), one
-    covering range of ix_requests_first_answer."""
+def answer_buckets(conn: Connection, span: Span) -> list[tuple[str, str, int, int]]:
+    """(shop, who answered, bucket, requests) of the requests created in the period that were
+    answered (the answer may fall after the period): how many first answers took each
+    quarter hour (insight_rollups.BUCKET_US)."""
+    return _run(
+        conn,
+        "SELECT r.shop, r.answered_by, r.bucket, SUM(r.requests) FROM insight_answers r "
+        "WHERE r.day >= :first_day AND r.day < :end_day {shops} "
+        "GROUP BY r.shop, r.answered_by, r.bucket",
+        span,
+    )
+
+
+def answers_between(
+    conn: Connection, span: Span, low: int, high: int
+) -> list[tuple[str, str, int]]:
+    """(shop, who answered, microseconds from creation to the first answer) of the requests
+    created in the period whose first answer took from `low` to before `high` microseconds:
+    one range of ix_requests_answer_after."""
     return _run(
         conn,
         "SELECT r.shop, r.first_answer_by, r.first_answer_at - r.created_at FROM requests r "
-        "WHERE r.created_at >= :start AND r.created_at < :end {shops} "
-        "AND r.first_answer_at IS NOT NULL",
+        "WHERE (r.first_answer_at - r.created_at) >= :low "
+        "AND (r.first_answer_at - r.created_at) < :high "
+        "AND r.created_at >= :start AND r.created_at < :end {shops}",
         span,
+        values={"low": low, "high": high},
     )
 
 

@@ -11,6 +11,9 @@ so they can never lag the data. Days are UTC days since the epoch (DAY_SQL).
 - insight_events (day of the record, shop, currency, kind, status after, records, amount,
   refund): every record, with the request's amount asked and its refund at that moment
   (refund_cents, else the amount: what a completion refunded, DESIGN §7).
+- insight_answers (day created, shop, who answered, bucket, requests): the requests answered,
+  by the quarter hour their first answer took (BUCKET_US): where the median and the p90
+  fall, so that only the answers of those quarter hours are read (returns_tui.insights).
 
 A rollup row is never removed: a status all of whose requests moved on keeps 0.
 """
@@ -25,9 +28,11 @@ from sqlalchemy.engine import Connection
 from returns_tui.store.engine import is_sqlite
 
 DAY_US = 86_400_000_000
-TABLES = ("insight_status", "insight_reasons", "insight_skus", "insight_events")
+BUCKET_US = 900_000_000  # insight_answers: the time to the first answer in quarter hours
+TABLES = ("insight_status", "insight_reasons", "insight_skus", "insight_events", "insight_answers")
 TRIGGERS = {  # name: table
     "insight_request_added": "requests",
+    "insight_request_answered": "requests",
     "insight_record_moved": "records",
     "insight_record_added": "records",
 }
@@ -60,6 +65,12 @@ EXPECTED = {
         f"SELECT {day_sql('rec.at')}, r.shop, r.currency, rec.kind, rec.to_status, COUNT(*), "
         "SUM(r.amount_cents), SUM(COALESCE(r.refund_cents, r.amount_cents)) "
         "FROM records rec JOIN requests r ON r.id = rec.request_id GROUP BY 1, 2, 3, 4, 5",
+    ),
+    "insight_answers": (
+        "day, shop, answered_by, bucket, requests",
+        f"SELECT {day_sql('created_at')}, shop, first_answer_by, "
+        f"(first_answer_at - created_at) / {BUCKET_US}, COUNT(*) FROM requests "
+        "WHERE first_answer_at IS NOT NULL GROUP BY 1, 2, 3, 4",
     ),
 }
 

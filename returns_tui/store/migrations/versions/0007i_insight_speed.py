@@ -5,15 +5,15 @@ request's first `accepted`, `rejected` or `offered` record (a decision by a user
 the clock writes none of these), NULL while unanswered. The services write them in the same
 transaction as that record (store/writes.note_first_answers); here the requests already there
 get them from their records, in one UPDATE on both databases. Then the index
-ix_requests_first_answer (created_at, shop, first_answer_by, first_answer_at), built once
-after the backfill: the time to the first answer of a period's requests, per shop and per
-user, read from the index alone.
+ix_requests_answer_after ((first_answer_at - created_at), created_at, shop, first_answer_by),
+built once after the backfill: the exact times to the first answer within one stretch of
+time.
 
 And the daily rollups of store/insight_rollups.py (insight_status, insight_reasons,
-insight_skus, insight_events) with the triggers that keep them, on `requests` and `records`,
-in the transaction of each new row; filled here from the tables, in one INSERT ... SELECT
-each. The statements are this migration's own copies: a migration keeps what it was written
-with.
+insight_skus, insight_events, insight_answers) with the triggers that keep them, on
+`requests` and `records`, in the transaction of each new row; filled here from the tables,
+in one INSERT ... SELECT each. The statements are this migration's own copies: a migration
+keeps what it was written with.
 
 Revision ID: 0007i
 Revises: 0006
@@ -27,8 +27,10 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-INDEX = "ix_requests_first_answer"
-INDEX_COLUMNS = ["created_at", "shop", "first_answer_by", "first_answer_at"]
+INDEX = "ix_requests_answer_after"
+# The time to the first answer first: the exact answers of one stretch of time (a bucket of
+# insight_answers), whenever the request was created, are one range of it.
+INDEX_COLUMNS = [sa.text("(first_answer_at - created_at)"), "created_at", "shop", "first_answer_by"]
 # The records that answer a request, as store/insight_queries.ANSWER_KINDS has them today
 # (a migration keeps the meaning it was written with).
 _ANSWERS = "('accepted', 'rejected', 'offered')"
@@ -45,6 +47,8 @@ BACKFILL = (
 
 
 DAY_US = 86_400_000_000
+BUCKET_US = 900_000_000  # insight_answers: the time to the first answer in quarter hours
+_BUCKET = f"(first_answer_at - created_at) / {BUCKET_US}"
 
 
 def _day(column: str) -> str:
@@ -62,8 +66,11 @@ _ROLLUPS = {  # table: (key columns, counted columns)
         ("day", "shop", "currency", "kind", "to_status"),
         ("records", "amount", "refund"),
     ),
+    "insight_answers": (("day", "shop", "answered_by", "bucket"), ("requests",)),
 }
-_TEXT = {"shop": 64, "status": 24, "currency": 3, "kind": 16, "to_status": 24}
+_TEXT = {
+    "shop": 64, "status": 24, "currency": 3, "kind": 16, "to_status": 24, "answered_by": 64,
+}  # fmt: skip
 
 _FILL = {
     "insight_status": f"SELECT {_day('created_at')}, shop, status, COUNT(*) FROM requests "
@@ -75,6 +82,8 @@ _FILL = {
     "insight_events": f"SELECT {_day('rec.at')}, r.shop, r.currency, rec.kind, rec.to_status, "
     "COUNT(*), SUM(r.amount_cents), SUM(COALESCE(r.refund_cents, r.amount_cents)) "
     "FROM records rec JOIN requests r ON r.id = rec.request_id GROUP BY 1, 2, 3, 4, 5",
+    "insight_answers": f"SELECT {_day('created_at')}, shop, first_answer_by, {_BUCKET}, "
+    "COUNT(*) FROM requests WHERE first_answer_at IS NOT NULL GROUP BY 1, 2, 3, 4",
 }
 
 
@@ -88,6 +97,27 @@ def _column(name: str) -> sa.Column:
     return sa.Column(name, sa.BigInteger(), nullable=False)
 
 
+def _sqlite_answered(row: str) -> str:
+    """Count `row`'s first answer (none while it has none) in insight_answers."""
+    return (
+        "INSERT INTO insight_answers (day, shop, answered_by, bucket, requests) "
+        f"SELECT {_day(row + '.created_at')}, {row}.shop, {row}.first_answer_by, "
+        f"({row}.first_answer_at - {row}.created_at) / {BUCKET_US}, 1 "
+        f"WHERE {row}.first_answer_at IS NOT NULL "
+        "ON CONFLICT (day, shop, answered_by, bucket) DO UPDATE SET requests = requests + 1"
+    )
+
+
+_PG_ANSWERED = (
+    "IF NEW.first_answer_at IS NOT NULL THEN "
+    "INSERT INTO insight_answers AS t (day, shop, answered_by, bucket, requests) "
+    f"VALUES ({_day('NEW.created_at')}, NEW.shop, NEW.first_answer_by, "
+    f"(NEW.first_answer_at - NEW.created_at) / {BUCKET_US}, 1) "
+    "ON CONFLICT (day, shop, answered_by, bucket) DO UPDATE SET requests = t.requests + 1; "
+    "END IF; "
+)
+
+
 def _sqlite_triggers() -> list[str]:
     day = _day("created_at")
     return [
@@ -98,7 +128,11 @@ def _sqlite_triggers() -> list[str]:
         "INSERT INTO insight_skus (day, shop, sku, currency, requests, amount) "
         f"VALUES ({_day('new.created_at')}, new.shop, new.sku, new.currency, 1, "
         "new.amount_cents) ON CONFLICT (day, shop, sku, currency) DO UPDATE SET "
-        "requests = requests + 1, amount = amount + excluded.amount; END",
+        "requests = requests + 1, amount = amount + excluded.amount; "
+        f"{_sqlite_answered('new')}; END",
+        "CREATE TRIGGER insight_request_answered AFTER UPDATE OF first_answer_at ON requests "
+        "WHEN old.first_answer_at IS NULL AND new.first_answer_at IS NOT NULL BEGIN "
+        f"{_sqlite_answered('new')}; END",
         "CREATE TRIGGER insight_record_moved AFTER INSERT ON records "
         "WHEN new.from_status IS NOT new.to_status BEGIN "
         "UPDATE insight_status SET requests = requests - 1 WHERE status = new.from_status "
@@ -128,9 +162,14 @@ def _pg_triggers() -> list[str]:
         "VALUES (d_, NEW.shop, NEW.sku, NEW.currency, 1, NEW.amount_cents) "
         "ON CONFLICT (day, shop, sku, currency) DO UPDATE SET "
         "requests = t.requests + 1, amount = t.amount + EXCLUDED.amount; "
-        "RETURN NULL; END $$",
+        f"{_PG_ANSWERED}RETURN NULL; END $$",
         "CREATE TRIGGER insight_request_added AFTER INSERT ON requests "
         "FOR EACH ROW EXECUTE FUNCTION insight_request_added()",
+        "CREATE FUNCTION insight_request_answered() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {_PG_ANSWERED}RETURN NULL; END $$",
+        "CREATE TRIGGER insight_request_answered AFTER UPDATE OF first_answer_at ON requests "
+        "FOR EACH ROW WHEN (OLD.first_answer_at IS NULL AND NEW.first_answer_at IS NOT NULL) "
+        "EXECUTE FUNCTION insight_request_answered()",
         "CREATE FUNCTION insight_record_moved() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "DECLARE d_ bigint; shop_ text; BEGIN "
         f"SELECT {_day('created_at')}, shop INTO d_, shop_ FROM requests "
@@ -169,6 +208,7 @@ def upgrade() -> None:
             table,
             *(_column(name) for name in (*key, *counted)),
             sa.PrimaryKeyConstraint(*key, name=f"pk_{table}"),
+            sqlite_with_rowid=False,  # a day's rows are one range of the key, read in place
         )
         columns = ", ".join((*key, *counted))
         op.execute(f"INSERT INTO {table} ({columns}) {_FILL[table]}")
@@ -192,6 +232,7 @@ def downgrade() -> None:
 
 _TRIGGERS = {
     "insight_request_added": "requests",
+    "insight_request_answered": "requests",
     "insight_record_moved": "records",
     "insight_record_added": "records",
 }
