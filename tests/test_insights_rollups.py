@@ -5,14 +5,16 @@ PostgreSQL. (tests/test_insights.py checks the figures read from them, exactly.)
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 
 from returns_tui import seed
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import insight_rollups as rollups
-from returns_tui.store.engine import read, write
-from tests.conftest import submission
+from returns_tui.store.engine import WriteConflict, open_engine, read, upgrade, write
+from tests.conftest import needs_pg, submission
 from tests.test_check import NOW, at, build_scenario, cast
 
 
@@ -123,3 +125,38 @@ def test_the_spreads_from_counts_per_bucket_are_exactly_those_of_every_answer():
         for user in "xyz":
             sample = [m for _, u, m in answers if u == user]
             assert by_user.get(user, insights.spread([])) == insights.spread(sample)
+
+
+@needs_pg
+def test_two_writers_that_deadlock_on_rollup_rows_are_a_conflict_to_retry(pg_url):
+    """PostgreSQL keeps a rollup row locked until the writer commits, so two writers that
+    lock two rows in opposite orders deadlock; the one it ends is a WriteConflict, which the
+    services retry (a lost race), not an error for the user."""
+    engine = open_engine(pg_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO insight_reasons (day, shop, reason, requests) "
+            "VALUES (1, 'a', 'x', 0), (1, 'b', 'x', 0)"
+        )
+    both_hold = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def writer(first: str, second: str) -> None:
+        bump = "UPDATE insight_reasons SET requests = requests + 1 WHERE shop = %s"
+        try:
+            with write(engine) as conn:
+                conn.exec_driver_sql(bump, (first,))
+                both_hold.wait(timeout=10)
+                conn.exec_driver_sql(bump, (second,))
+            outcomes.append("committed")
+        except WriteConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    engine.dispose()
+    assert sorted(outcomes) == ["committed", "conflict"]
