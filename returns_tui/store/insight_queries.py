@@ -13,7 +13,7 @@ Money is summed per currency, never across.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -126,16 +126,19 @@ def answers_between(
 ) -> list[tuple[str, str, int]]:
     """(shop, who answered, microseconds from creation to the first answer) of the requests
     created in the period whose first answer took from `low` to before `high` microseconds:
-    one range of ix_requests_answer_after."""
-    return _run(
+    one range of ix_requests_answer_after. The shops are kept here, not in SQL: with a shop
+    in the WHERE, SQLite reads the shop's whole range of ix_requests_shop_tab_created
+    instead (1.3 s for a 30-day period at a million requests, against milliseconds)."""
+    rows = _run(
         conn,
         "SELECT r.shop, r.first_answer_by, r.first_answer_at - r.created_at FROM requests r "
         "WHERE (r.first_answer_at - r.created_at) >= :low "
         "AND (r.first_answer_at - r.created_at) < :high "
-        "AND r.created_at >= :start AND r.created_at < :end {shops}",
-        span,
+        "AND r.created_at >= :start AND r.created_at < :end",
+        replace(span, shops=None),
         values={"low": low, "high": high},
     )
+    return rows if span.shops is None else [row for row in rows if row[0] in span.shops]
 
 
 def refunds(conn: Connection, span: Span) -> list[tuple[str, int, int, int]]:
