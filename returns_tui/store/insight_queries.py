@@ -86,10 +86,12 @@ def reasons(conn: Connection, span: Span) -> list[tuple[str, int]]:
 
 
 def skus(conn: Connection, span: Span) -> list[tuple[str, str, int, int]]:
-    """(SKU, currency, requests, amount asked) of the requests created in the period."""
+    """(SKU, currency, requests, amount asked) of the requests created in the period; for
+    every shop from the rollup without shops, a sixth of the rows of the one with them."""
+    table = "insight_sku_totals" if span.shops is None else "insight_skus"
     return _run(
         conn,
-        "SELECT r.sku, r.currency, SUM(r.requests), SUM(r.amount) FROM insight_skus r "
+        f"SELECT r.sku, r.currency, SUM(r.requests), SUM(r.amount) FROM {table} r "
         "WHERE r.day >= :first_day AND r.day < :end_day {shops} GROUP BY r.sku, r.currency",
         span,
     )

@@ -7,7 +7,10 @@ so they can never lag the data. Days are UTC days since the epoch (DAY_SQL).
   are in each status now. A record that moves a request takes one from its `from` status
   and adds one to its `to` status (the `submitted` record only adds).
 - insight_reasons (day created, shop, reason, requests) and insight_skus (day created,
-  shop, SKU, currency, requests, amount): a request's fixed fields, added once.
+  shop, SKU, currency, requests, amount): a request's fixed fields, added once; and
+  insight_sku_totals, the same without the shop, for every shop at once: a SKU sold in many
+  shops is one row a day instead of one a shop (a sixth of the rows to add up in the
+  benchmark's data, whose SKUs are in every shop).
 - insight_events (day of the record, shop, currency, kind, status after, records, amount,
   refund): every record, with the request's amount asked and its refund at that moment
   (refund_cents, else the amount: what a completion refunded, DESIGN §7).
@@ -29,7 +32,10 @@ from returns_tui.store.engine import is_sqlite
 
 DAY_US = 86_400_000_000
 BUCKET_US = 900_000_000  # insight_answers: the time to the first answer in quarter hours
-TABLES = ("insight_status", "insight_reasons", "insight_skus", "insight_events", "insight_answers")
+TABLES = (
+    "insight_status", "insight_reasons", "insight_skus", "insight_sku_totals", "insight_events",
+    "insight_answers",
+)  # fmt: skip
 TRIGGERS = {  # name: table
     "insight_request_added": "requests",
     "insight_request_answered": "requests",
@@ -59,6 +65,11 @@ EXPECTED = {
         "day, shop, sku, currency, requests, amount",
         f"SELECT {day_sql('created_at')}, shop, sku, currency, COUNT(*), SUM(amount_cents) "
         "FROM requests GROUP BY 1, 2, 3, 4",
+    ),
+    "insight_sku_totals": (
+        "day, sku, currency, requests, amount",
+        f"SELECT {day_sql('created_at')}, sku, currency, COUNT(*), SUM(amount_cents) "
+        "FROM requests GROUP BY 1, 2, 3",
     ),
     "insight_events": (
         "day, shop, currency, kind, to_status, records, amount, refund",

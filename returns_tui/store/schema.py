@@ -214,6 +214,16 @@ insight_skus = Table(
     Column("amount", BigInteger, nullable=False),
 )
 
+insight_sku_totals = Table(  # insight_skus of every shop at once
+    "insight_sku_totals",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
 insight_events = Table(
     "insight_events",
     metadata,

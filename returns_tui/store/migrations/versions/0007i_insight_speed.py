@@ -10,10 +10,10 @@ built once after the backfill: the exact times to the first answer within one st
 time.
 
 And the daily rollups of store/insight_rollups.py (insight_status, insight_reasons,
-insight_skus, insight_events, insight_answers) with the triggers that keep them, on
-`requests` and `records`, in the transaction of each new row; filled here from the tables,
-in one INSERT ... SELECT each. The statements are this migration's own copies: a migration
-keeps what it was written with.
+insight_skus, insight_sku_totals, insight_events, insight_answers) with the triggers that
+keep them, on `requests` and `records`, in the transaction of each new row; filled here from
+the tables, in one INSERT ... SELECT each. The statements are this migration's own copies: a
+migration keeps what it was written with.
 
 Revision ID: 0007i
 Revises: 0006
@@ -62,6 +62,7 @@ _ROLLUPS = {  # table: (key columns, counted columns)
     "insight_status": (("day", "shop", "status"), ("requests",)),
     "insight_reasons": (("day", "shop", "reason"), ("requests",)),
     "insight_skus": (("day", "shop", "sku", "currency"), ("requests", "amount")),
+    "insight_sku_totals": (("day", "sku", "currency"), ("requests", "amount")),
     "insight_events": (
         ("day", "shop", "currency", "kind", "to_status"),
         ("records", "amount", "refund"),
@@ -79,6 +80,8 @@ _FILL = {
     "GROUP BY 1, 2, 3",
     "insight_skus": f"SELECT {_day('created_at')}, shop, sku, currency, COUNT(*), "
     "SUM(amount_cents) FROM requests GROUP BY 1, 2, 3, 4",
+    "insight_sku_totals": f"SELECT {_day('created_at')}, sku, currency, COUNT(*), "
+    "SUM(amount_cents) FROM requests GROUP BY 1, 2, 3",
     "insight_events": f"SELECT {_day('rec.at')}, r.shop, r.currency, rec.kind, rec.to_status, "
     "COUNT(*), SUM(r.amount_cents), SUM(COALESCE(r.refund_cents, r.amount_cents)) "
     "FROM records rec JOIN requests r ON r.id = rec.request_id GROUP BY 1, 2, 3, 4, 5",
@@ -129,6 +132,10 @@ def _sqlite_triggers() -> list[str]:
         f"VALUES ({_day('new.created_at')}, new.shop, new.sku, new.currency, 1, "
         "new.amount_cents) ON CONFLICT (day, shop, sku, currency) DO UPDATE SET "
         "requests = requests + 1, amount = amount + excluded.amount; "
+        "INSERT INTO insight_sku_totals (day, sku, currency, requests, amount) "
+        f"VALUES ({_day('new.created_at')}, new.sku, new.currency, 1, new.amount_cents) "
+        "ON CONFLICT (day, sku, currency) DO UPDATE SET "
+        "requests = requests + 1, amount = amount + excluded.amount; "
         f"{_sqlite_answered('new')}; END",
         "CREATE TRIGGER insight_request_answered AFTER UPDATE OF first_answer_at ON requests "
         "WHEN old.first_answer_at IS NULL AND new.first_answer_at IS NOT NULL BEGIN "
@@ -161,6 +168,10 @@ def _pg_triggers() -> list[str]:
         "INSERT INTO insight_skus AS t (day, shop, sku, currency, requests, amount) "
         "VALUES (d_, NEW.shop, NEW.sku, NEW.currency, 1, NEW.amount_cents) "
         "ON CONFLICT (day, shop, sku, currency) DO UPDATE SET "
+        "requests = t.requests + 1, amount = t.amount + EXCLUDED.amount; "
+        "INSERT INTO insight_sku_totals AS t (day, sku, currency, requests, amount) "
+        "VALUES (d_, NEW.sku, NEW.currency, 1, NEW.amount_cents) "
+        "ON CONFLICT (day, sku, currency) DO UPDATE SET "
         "requests = t.requests + 1, amount = t.amount + EXCLUDED.amount; "
         f"{_PG_ANSWERED}RETURN NULL; END $$",
         "CREATE TRIGGER insight_request_added AFTER INSERT ON requests "
