@@ -87,7 +87,8 @@ def reasons(conn: Connection, span: Span) -> list[tuple[str, int]]:
 
 def skus(conn: Connection, span: Span) -> list[tuple[str, str, int, int]]:
     """(SKU, currency, requests, amount asked) of the requests created in the period; for
-    every shop from the rollup without shops, a sixth of the rows of the one with them."""
+    every shop from the rollup without shops, fewer rows than the one with them (a SKU sold
+    in several shops is one row a day)."""
     table = "insight_sku_totals" if span.shops is None else "insight_skus"
     return _run(
         conn,

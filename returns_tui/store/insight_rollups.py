@@ -9,8 +9,8 @@ so they can never lag the data. Days are UTC days since the epoch (DAY_SQL).
 - insight_reasons (day created, shop, reason, requests) and insight_skus (day created,
   shop, SKU, currency, requests, amount): a request's fixed fields, added once; and
   insight_sku_totals, the same without the shop, for every shop at once: a SKU sold in many
-  shops is one row a day instead of one a shop (a sixth of the rows to add up in the
-  benchmark's data, whose SKUs are in every shop).
+  shops is one row a day instead of one a shop (203 359 rows against 523 277 in the
+  benchmark's million).
 - insight_events (day of the record, shop, currency, kind, status after, records, amount,
   refund): every record, with the request's amount asked and its refund at that moment
   (refund_cents, else the amount: what a completion refunded, DESIGN §7).
