@@ -76,7 +76,7 @@ def paint_figure(suite: run.Suite, size: int, url: str) -> None:
     ))  # fmt: skip
 
 
-async def _paints(url: str, reps: int) -> list[float]:
+async def _paints(url: str, reps: int, timeout: float = 60) -> list[float]:
     from textual import events
 
     from returns_tui.app import ReturnsApp
@@ -111,7 +111,7 @@ async def _paints(url: str, reps: int) -> list[float]:
                 count = len(shown)
                 start = time.perf_counter()
                 app._driver.send_message(_key(events, app, "i"))
-                deadline = start + 60
+                deadline = start + timeout
                 while len(shown) == count:
                     if time.perf_counter() > deadline:
                         raise TimeoutError("the figures never came")
