@@ -7,11 +7,12 @@ What it checks, per request: the tab matches the status; the version is the numb
 records, and the records are numbered 1..n in time order; the records are a path of the
 state machine from `submitted` ending in the status; no record is doubled; only the system
 makes automatic transitions, and it makes nothing else; the request's own fields agree with
-its records (created_at, status_since, rejected_at, tracking, arbitration, deadlines); and
-no timed request is past its deadline (beyond `grace`). Per order: the order is recorded for
-the request's shop, at most one request is open, at most two were rejected, at most one was
-appealed, and each request's `attempt` counts the rejections before it. For the whole
-database: the tabs' counts add up to All, and no record belongs to no request.
+its records (created_at, status_since, rejected_at, tracking, arbitration, deadlines, the
+first answer); and no timed request is past its deadline (beyond `grace`). Per order: the
+order is recorded for the request's shop, at most one request is open, at most two were
+rejected, at most one was appealed, and each request's `attempt` counts the rejections
+before it. For the whole database: the tabs' counts add up to All, and no record belongs to
+no request.
 
 And the chains (store/chain.py): each request's seal matches its fixed fields, each record
 its chain, and the request's head its last record, with the chain key; the database's key
@@ -39,6 +40,7 @@ from returns_tui.store import audit, chain, sync_tables
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
+from returns_tui.store.insight_queries import ANSWER_KINDS
 from returns_tui.store.rows import to_record, to_request
 from returns_tui.timefmt import iso_or_none
 
@@ -142,9 +144,23 @@ def _request_problems(
         yield from _synced_fields_agree(req, recs)
     elif recs:
         yield from _fields_agree(req, recs, rules)
+    yield from _first_answer_problems(row, recs)
     due = d.next_due(req)
     if due is not None and due < late_before:
         yield f"{req.status} past its deadline {iso_or_none(due)} (not swept)"
+
+
+def _first_answer_problems(row: Mapping[str, Any], recs: list[d.Record]) -> Iterator[str]:
+    """The first answer stored on the request (the Insights figures read it) is its first
+    `accepted`, `rejected` or `offered` record's time and author, or none without one."""
+    answer = next((r for r in recs if r.kind in ANSWER_KINDS), None)
+    recorded = (answer.at, answer.actor) if answer else (None, None)
+    stored = (row["first_answer_at"], row["first_answer_by"])
+    if stored != recorded:
+        yield (
+            f"first answer {iso_or_none(stored[0])} by {stored[1]} "
+            f"but the records say {iso_or_none(recorded[0])} by {recorded[1]}"
+        )
 
 
 def _fields_agree(req: d.Request, recs: list[d.Record], rules: d.Rules | None) -> Iterator[str]:

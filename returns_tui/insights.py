@@ -163,7 +163,9 @@ class Rows:
     reasons: list[tuple[str, int]]
     skus: list[tuple[str, str, int, int]]
     auto_approved: list[tuple[str, str, int, int, int]]
-    first_answers: list[tuple[str, str, int]]
+    answer_buckets: list[tuple[str, str, int, int]]  # (shop, user, bucket, requests)
+    # The exact durations of the answers in the buckets where a median or p90 falls.
+    answers: list[tuple[str, str, int]]  # (shop, user, microseconds)
     refunds: list[tuple[str, int, int, int]]
     appeals: list[tuple[str, str, int]]
 
@@ -177,7 +179,7 @@ def figures(period: Period, shops: frozenset[str] | None, rows: Rows) -> Insight
             by_status[status] = by_status.get(status, 0) + n
     auto, auto_shop, auto_week = _tallies(period, rows.auto_approved)
     refunds, _, refunds_week = _tallies(period, [("", *row) for row in rows.refunds])
-    answers, by_shop, by_user = _answers(rows.first_answers)
+    answers, by_shop, by_user = _answers(rows.answer_buckets, rows.answers)
     return Insights(
         period=period,
         shops=None if shops is None else tuple(sorted(shops)),
@@ -237,18 +239,82 @@ def spread(durations: list[int]) -> Spread:
     return Spread(n, median, values[rank - 1])
 
 
-def _answers(rows: Iterable[tuple[str, str, int]]):
-    every: list[int] = []
-    by_shop: dict[str, list[int]] = defaultdict(list)
-    by_user: dict[str, list[int]] = defaultdict(list)
-    for shop, actor, micros in rows:
-        every.append(int(micros))
-        by_shop[shop].append(int(micros))
-        by_user[actor].append(int(micros))
+# ---------------------------------------------------------------------------------------------
+# The time to the first answer, exactly, from the counts per quarter hour
+#
+# The rollup insight_answers counts the first answers of each group (every shop, one shop, one
+# user) per bucket of BUCKET_US. A rank (the median's one or two, the p90's) then lies in a
+# known bucket at a known place: only the answers of those buckets are read, and the value at
+# that place among them, sorted, is the exact one, as spread() would find it among them all.
+
+Group = tuple[str, str]  # ("", ""), ("shop", name) or ("user", name)
+_ALL: Group = ("", "")
+
+
+def _groups(shop: str, user: str) -> tuple[Group, Group, Group]:
+    return _ALL, ("shop", shop), ("user", user)
+
+
+def _ranks(n: int) -> tuple[int, ...]:
+    """The 1-based ranks spread() reads among n sorted values: the median's, then the p90's."""
+    middle = (n // 2, n // 2 + 1) if n % 2 == 0 else ((n + 1) // 2,)
+    return (*middle, -(-9 * n // 10))
+
+
+def _counts(buckets: Iterable[tuple[str, str, int, int]]) -> dict[Group, dict[int, int]]:
+    counts: dict[Group, dict[int, int]] = defaultdict(dict)
+    for shop, user, bucket, n in buckets:
+        for group in _groups(shop, user):
+            counts[group][int(bucket)] = counts[group].get(int(bucket), 0) + int(n)
+    return counts
+
+
+def _place(per_bucket: dict[int, int], rank: int) -> tuple[int, int]:
+    """The bucket the rank-th smallest value lies in, and its 0-based place in that bucket."""
+    below = 0
+    for bucket in sorted(per_bucket):
+        if rank <= below + per_bucket[bucket]:
+            return bucket, rank - below - 1
+        below += per_bucket[bucket]
+    raise ValueError(f"rank {rank} beyond {below} values")
+
+
+def answer_buckets_needed(buckets: Iterable[tuple[str, str, int, int]]) -> list[int]:
+    """The buckets where some group's median or p90 falls: the ones whose answers are read."""
+    needed = set()
+    for per_bucket in _counts(buckets).values():
+        n = sum(per_bucket.values())
+        needed.update(_place(per_bucket, rank)[0] for rank in _ranks(n))
+    return sorted(needed)
+
+
+def _answers(buckets: list[tuple[str, str, int, int]], values: list[tuple[str, str, int]]):
+    """The spreads of every answer, per shop and per user, from the counts per bucket and
+    the exact values of the needed buckets (answer_buckets_needed)."""
+    found: dict[tuple[Group, int], list[int]] = defaultdict(list)
+    for shop, user, micros in values:
+        for group in _groups(shop, user):
+            found[group, int(micros) // iq.BUCKET_US].append(int(micros))
+    for sample in found.values():
+        sample.sort()
+    counts = _counts(buckets)
+
+    def spread_of(group: Group) -> Spread:
+        per_bucket = counts.get(group)
+        if not per_bucket:
+            return Spread(0, None, None)
+        n = sum(per_bucket.values())
+        picked = [found[group, bucket][place] for bucket, place in
+                  (_place(per_bucket, rank) for rank in _ranks(n))]  # fmt: skip
+        median = Decimal(picked[0]) if n % 2 else Decimal(picked[0] + picked[1]) / 2
+        return Spread(n, median, picked[-1])
+
+    shops = sorted({key for kind, key in counts if kind == "shop"})
+    users = sorted({key for kind, key in counts if kind == "user"})
     return (
-        spread(every),
-        {shop: spread(by_shop[shop]) for shop in sorted(by_shop)},
-        {user: spread(by_user[user]) for user in sorted(by_user)},
+        spread_of(_ALL),
+        {shop: spread_of(("shop", shop)) for shop in shops},
+        {user: spread_of(("user", user)) for user in users},
     )
 
 
@@ -306,8 +372,25 @@ def load(service, actor: Actor, period: Period, shop: str | None = None) -> Insi
             reasons=iq.reasons(conn, span),
             skus=iq.skus(conn, span),
             auto_approved=iq.auto_approved(conn, span),
-            first_answers=iq.first_answers(conn, span),
+            answer_buckets=(buckets := iq.answer_buckets(conn, span)),
+            answers=_answers_needed(conn, span, buckets),
             refunds=iq.refunds(conn, span),
             appeals=iq.appeals(conn, span),
         )
     return figures(period, shops, rows)
+
+
+def _answers_needed(conn, span: iq.Span, buckets: list[tuple[str, str, int, int]]) -> list:
+    """The exact first answers of the buckets where a median or p90 falls, one range of
+    runs of consecutive buckets each."""
+    needed = answer_buckets_needed(buckets)
+    runs: list[list[int]] = []
+    for bucket in needed:
+        if runs and runs[-1][1] == bucket:
+            runs[-1][1] = bucket + 1
+        else:
+            runs.append([bucket, bucket + 1])
+    values: list[tuple[str, str, int]] = []
+    for low, high in runs:
+        values += iq.answers_between(conn, span, low * iq.BUCKET_US, high * iq.BUCKET_US)
+    return values

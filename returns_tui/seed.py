@@ -47,6 +47,7 @@ from returns_tui.money import format_amount, minor_digits, parse_amount
 from returns_tui.store import bulk, chain, search
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import write
+from returns_tui.store.insight_queries import ANSWER_KINDS
 from returns_tui.store.schema import orders, records, requests
 from returns_tui.timefmt import span_micros, to_micros
 
@@ -668,7 +669,7 @@ _REQUEST_COLUMNS = (
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
     "version", "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
     "source", "marketplace_status", "can_keep_item", "quick_refund",
-    "search_text", "seal", "chain",
+    "first_answer_at", "first_answer_by", "search_text", "seal", "chain",
 )  # fmt: skip
 _RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
 # The fixed fields lead a request's row, in the order the chain seals them.
@@ -723,11 +724,20 @@ def _request_row(life: _Life) -> tuple:
         life.respond_by, life.deadline, life.rejected_at, life.tracking, life.status_since,
         len(life.records), life.refund, life.offer, life.offer_by, life.keep_item,
         life.reject_stage, "local", None, None, None,  # seeded requests are local (§8)
-        search.search_text(
+        *_first_answer(life.records), search.search_text(
             sub.id, sub.order_id, life.tracking, sub.shop, sub.buyer, sub.product, sub.sku,
             sub.reason,
         ),
     )  # fmt: skip
+
+
+def _first_answer(recs: list[RecordRow]) -> tuple[int | None, str | None]:
+    """(at, actor) of the first answer among a request's records, as the services store it
+    (store/writes.note_first_answers); (None, None) while unanswered."""
+    for at, actor, kind, *_ in recs:
+        if kind in ANSWER_KINDS:
+            return at, actor
+    return None, None
 
 
 # Enum members' `.value` is a descriptor call: these tables cost a lookup.

@@ -256,10 +256,12 @@ def test_check_at_the_command_line_names_the_tampered_request(svc, engine, db_ur
 # Migration 0003: a database made before it
 
 
-# The columns migrations 0003 (the chain), 0004 (search) and 0006 (decisions) add.
+# The columns migrations 0003 (the chain), 0004 (search), 0006 (decisions) and 0010 (the
+# first answer) add.
 NEW_COLUMNS = {"seal", "chain", "digest", "search_text"} | {
     "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
     "source", "marketplace_status", "can_keep_item", "quick_refund",
+    "first_answer_at", "first_answer_by",
 }  # fmt: skip
 TABLES = ("users", "user_shops", "orders", "requests", "records", "applied_keys")
 

@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Every start checks the database against it; knowing it here
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
-HEAD = "0009"
+HEAD = "0010"
 # The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
 # DB-API paramstyle: sqlite3's qmark, psycopg's format.
 PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -155,6 +155,9 @@ def _configure_sqlite(engine: Engine) -> None:
             raise DBAPIError.instance(statement, (), exc, dbapi.Error) from exc
 
 
+_RETRIED_STATES = ("40P01", "40001")  # deadlock_detected, serialization_failure
+
+
 class WriteConflict(StoreError):
     """Two writers collided on a unique key or a serialization check; the caller retries."""
 
@@ -167,6 +170,10 @@ def translated_errors() -> Iterator[None]:
     except IntegrityError as exc:
         raise WriteConflict(describe(exc)) from exc
     except DBAPIError as exc:
+        # PostgreSQL ended one of two transactions that waited for each other (say, on the
+        # same Insights rollup rows, locked in another order): retried like a lost race.
+        if getattr(exc.orig, "sqlstate", None) in _RETRIED_STATES:
+            raise WriteConflict(describe(exc)) from exc
         raise StoreError(describe(exc)) from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"The database could not be used: {exc.__class__.__name__}.") from exc

@@ -89,6 +89,13 @@ requests = Table(
     # What a search looks in: the request's ids, shop, buyer, product, SKU and reason, folded
     # (store.search.search_text). Written with the request; indexed for search (migration 0004).
     Column("search_text", Text, nullable=False, server_default=""),
+    # The request's first answer (DESIGN §9: its first `accepted`, `rejected` or `offered`
+    # record, by a user or a rule, never the clock): when and by whom, written in the same
+    # transaction as that record (store/writes.note_first_answers) and never changed after,
+    # so that the Insights figures read it from an index instead of searching the records.
+    # NULL while unanswered (migration 0010).
+    Column("first_answer_at", UTCTime),
+    Column("first_answer_by", String(64)),
     Index("ix_requests_tab_deadline", "tab", "deadline_at", "id"),
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
@@ -121,6 +128,15 @@ requests = Table(
         "ix_requests_buyer",
         "buyer", "shop", "created_at", "order_id", "rejected_at", "arbitration",
     ),  # fmt: skip
+)
+# The exact times to the first answer within one stretch of time, whenever the requests were
+# created (returns_tui.insights reads only those where a median or p90 falls; migration 0010).
+Index(
+    "ix_requests_answer_after",
+    requests.c.first_answer_at - requests.c.created_at,
+    requests.c.created_at,
+    requests.c.shop,
+    requests.c.first_answer_by,
 )
 
 records = Table(
@@ -282,4 +298,69 @@ rules = Table(
     Column("disabled", Boolean, nullable=False, server_default=false()),
     Column("disabled_by", String(64)),
     UniqueConstraint("owner", "name", name="uq_rules_owner_name"),
+)
+
+# The daily rollups of the Insights figures (store/insight_rollups.py, migration 0010), kept
+# by triggers on requests and records in the transaction of each new row. `day` is the UTC
+# day since the epoch: of the request's creation, or of the record.
+insight_status = Table(
+    "insight_status",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("status", String(24), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+insight_reasons = Table(
+    "insight_reasons",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("reason", Text, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+insight_skus = Table(
+    "insight_skus",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+insight_sku_totals = Table(  # insight_skus of every shop at once
+    "insight_sku_totals",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+insight_events = Table(
+    "insight_events",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("to_status", String(24), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("refund", BigInteger, nullable=False),
+)
+
+insight_answers = Table(
+    "insight_answers",
+    metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("answered_by", String(64), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),  # quarter hours to the first answer
+    Column("requests", BigInteger, nullable=False),
 )

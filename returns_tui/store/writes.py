@@ -16,6 +16,7 @@ from returns_tui import domain as d
 from returns_tui.store import chain
 from returns_tui.store.changes import announce
 from returns_tui.store.engine import PLACEHOLDER
+from returns_tui.store.insight_queries import ANSWER_KINDS
 from returns_tui.store.rows import record_values, request_values
 from returns_tui.store.schema import UTCTime, orders, requests
 from returns_tui.timefmt import to_micros
@@ -25,12 +26,15 @@ class Lost(Exception):
     """A compare-and-set found the row changed: the caller retries on fresh data."""
 
 
+# Written once, by note_first_answers, not by an action's UPDATE: the domain's Request has
+# no first answer, and an action must not clear one.
+FIRST_ANSWER_COLUMNS = ("first_answer_at", "first_answer_by")
 # Every column an action may change, in the order of update_request's UPDATE (the fixed
 # fields never change, and the chain's columns are written from the key); the times among them.
 SAVED_COLUMNS = tuple(
     c.name
     for c in requests.columns
-    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain")
+    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain", *FIRST_ANSWER_COLUMNS)
 )
 _SAVED_TIMES = tuple(
     i for i, name in enumerate(SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
@@ -56,6 +60,7 @@ def update_request(
     if result.rowcount != 1:
         raise Lost
     insert_records(conn, rows)
+    note_first_answers(conn, rows)
     announce(conn)
 
 
@@ -94,6 +99,7 @@ def insert_request(
     that writes many in one transaction may announce them once itself (`announced=False`)."""
     conn.execute(_INSERT_REQUEST, values)
     insert_records(conn, rows)
+    note_first_answers(conn, rows)
     if announced:
         announce(conn)
 
@@ -139,7 +145,34 @@ def write_moves(conn: Connection, moves: list[tuple], recs: list[tuple]) -> None
     if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(moves):
         raise Lost
     conn.exec_driver_sql(insert, recs)
+    note_first_answers(conn, recs)
     announce(conn)
+
+
+# The first answer (DESIGN §9)
+
+_AT, _ACTOR, _KIND = (chain.RECORD_FIELDS.index(name) for name in ("at", "actor", "kind"))
+
+
+def note_first_answers(conn: Connection, rows: list[tuple]) -> None:
+    """Store on each request the time and author of the first answer among records' `rows`
+    (as insert_records takes them, in their order), in the caller's transaction, unless it
+    has one already: the first answer stays what it was when a later decision comes."""
+    firsts: dict[str, tuple] = {}
+    for row in rows:
+        if row[_KIND] in ANSWER_KINDS and row[0] not in firsts:
+            firsts[row[0]] = (row[_AT], row[_ACTOR], row[0])
+    if firsts:
+        conn.exec_driver_sql(_first_answer_sql(conn.dialect.paramstyle), list(firsts.values()))
+
+
+@lru_cache(maxsize=4)
+def _first_answer_sql(paramstyle: str) -> str:
+    mark = PLACEHOLDER[paramstyle]
+    return (
+        f"UPDATE requests SET first_answer_at = {mark}, first_answer_by = {mark} "
+        f"WHERE id = {mark} AND first_answer_at IS NULL"
+    )
 
 
 _ORDER_VERSION = sa.select(orders.c.version).where(orders.c.order_id == sa.bindparam("order_id"))
