@@ -674,6 +674,8 @@ def test_check_finds_a_decision_waiting_for_a_local_request(svc, ledger):
 # Migration 0007 on a database with data in it
 
 NEW_IN_0007 = {"source", "marketplace_status", "can_keep_item", "quick_refund"}
+# And a later migration's (0010, the first answer), which a database at 0006 has not either.
+NEW_IN_0007 |= {"first_answer_at", "first_answer_by"}
 
 
 def test_migration_0007_keeps_every_request_local_and_the_sync_works_after(
