@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import traceback
-import uuid
 from pathlib import Path
 
 import pendulum
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from returns_tui import automation as auto
 from returns_tui import domain as d
@@ -23,10 +21,15 @@ from returns_tui.check import check
 from returns_tui.errors import Forbidden, Refused
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
-from returns_tui.store.engine import HEAD, _alembic_config, open_engine, upgrade
+from returns_tui.store.engine import HEAD, open_engine, upgrade
 from returns_tui.store.schema import metadata
-from tests.conftest import PG_URL, T0, submission
+from tests.conftest import T0, submission
 from tests.support.cast import add_cast
+from tests.support.old_databases import (
+    at_revision,
+    copy_into_older,
+    scratch_url,  # noqa: F401 (a fixture)
+)
 
 HOUR = pendulum.duration(hours=1)
 US = pendulum.duration(microseconds=1)
@@ -390,24 +393,9 @@ def test_a_rule_racing_an_operators_reject_one_outcome_and_the_loser_is_told(
 # Migration 0008 on a database with data in it
 
 
-@pytest.fixture
-def scratch_url(db_url, tmp_path):
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = "rt_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def test_migration_0008_adds_the_rules_to_a_database_with_data(scratch_url, tmp_path, db_url):
+def test_migration_0008_adds_the_rules_to_a_database_with_data(
+    scratch_url, tmp_path, db_url  # noqa: F811 (the fixture)
+):
     # Data made at the head, copied into a database at 0007, which is then upgraded.
     fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
     fresh = open_engine(fresh_url)
@@ -416,27 +404,8 @@ def test_migration_0008_adds_the_rules_to_a_database_with_data(scratch_url, tmp_
     arrive(svc, "R1", at=T0)
     svc.reject(svc.login("alice"), "R1", T0 + HOUR, "no_proof", "")
     arrive(svc, "R2", at=T0)
-    old = open_engine(scratch_url)
-    with old.connect() as conn, conn.begin():
-        command.upgrade(_alembic_config(conn), "0007")
-    # What 0007 has: later migrations' tables and columns (the rules, the filters' indexes,
-    # the Insights' first answers and rollups) are left out of the copy.
-    found = sa.inspect(old)
-    at_0007 = {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names()}
-    with fresh.connect() as src, old.begin() as dst:
-        for table in metadata.sorted_tables:
-            if table.name not in at_0007:
-                continue
-            # The records' own ids are left to the target (PostgreSQL's sequence), in order.
-            records = table.name == "records"
-            columns = [
-                c for c in table.columns
-                if c.name in at_0007[table.name] and not (records and c.name == "id")
-            ]  # fmt: skip
-            order = [table.c.id] if records else list(table.primary_key)
-            rows = src.execute(sa.select(*columns).order_by(*order))
-            if values := [dict(r._mapping) for r in rows]:
-                dst.execute(sa.insert(table), values)
+    old = at_revision(scratch_url, "0007")
+    copy_into_older(fresh, old)
     fresh.dispose()
     try:
         assert upgrade(old) == ("0007", HEAD)

@@ -11,7 +11,6 @@ import os
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from returns_tui import cli
 from returns_tui import domain as d
@@ -29,12 +27,18 @@ from returns_tui.seed import seed_requests
 from returns_tui.services import Returns
 from returns_tui.store import chain
 from returns_tui.store.chain import ChainKey, ChainKeyError, chain_values, create_key, load_key
-from returns_tui.store.engine import HEAD, _alembic_config, open_engine, upgrade
+from returns_tui.store.engine import HEAD, open_engine, upgrade
 from returns_tui.store.rows import record_values, request_values
-from returns_tui.store.schema import metadata, orders, records, requests
-from tests.conftest import PG_URL, T0, submission
+from returns_tui.store.schema import orders, records, requests
+from tests.conftest import T0, submission
 from tests.support.cast import add_cast
-from tests.test_check import NOW, RULES, build_scenario, cast, pg_database, sql
+from tests.support.old_databases import (
+    at_revision,
+    copy_into_older,
+    emptied,
+    scratch_url,  # noqa: F401 (a fixture)
+)
+from tests.test_check import NOW, RULES, build_scenario, cast, sql
 from tests.test_services import dump, hours
 
 RETURNS_TUI = Path(sys.executable).with_name("returns-tui")
@@ -256,59 +260,8 @@ def test_check_at_the_command_line_names_the_tampered_request(svc, engine, db_ur
 # Migration 0003: a database made before it
 
 
-# The columns migrations 0003 (the chain), 0004 (search), 0006 (decisions) and 0010 (the
-# first answer) add.
-NEW_COLUMNS = {"seal", "chain", "digest", "search_text"} | {
-    "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
-    "source", "marketplace_status", "can_keep_item", "quick_refund",
-    "first_answer_at", "first_answer_by",
-}  # fmt: skip
-TABLES = ("users", "user_shops", "orders", "requests", "records", "applied_keys")
-
-
-def at_revision_0002(url: str) -> sa.Engine:
-    engine = open_engine(url)
-    with engine.connect() as conn:
-        with conn.begin():
-            command.upgrade(_alembic_config(conn), "0002")
-    return engine
-
-
-def copy_rows(source: sa.Engine, target: sa.Engine) -> None:
-    """Every row of the source, without the columns 0003 adds, as a 0002 database held them
-    (records in their order, numbered anew by the target)."""
-    with source.connect() as src, target.begin() as dst:
-        for name in TABLES:
-            table = metadata.tables[name]
-            columns = [c for c in table.columns if c.name not in NEW_COLUMNS | {"id"}]
-            if name != "records":
-                columns = [c for c in table.columns if c.name not in NEW_COLUMNS]
-            order = table.c.id if name == "records" else list(table.primary_key)[0]
-            rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
-            if rows:
-                dst.execute(sa.insert(table), [dict(r) for r in rows])
-
-
 @pytest.fixture
-def scratch_url(db_url, tmp_path) -> Iterator[str]:
-    """Another fresh database on db_url's backend."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = "rt_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_database(name)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture
-def old_database(engine, db_url, scratch_url) -> Iterator[sa.Engine]:
+def old_database(engine, db_url, scratch_url) -> Iterator[sa.Engine]:  # noqa: F811
     """A database at revision 0002 holding check's scenario (every status and record kind,
     an idempotency key), built by the services on a scratch database and copied."""
     scratch = open_engine(scratch_url)
@@ -317,16 +270,9 @@ def old_database(engine, db_url, scratch_url) -> Iterator[sa.Engine]:
     cast(svc)
     build_scenario(svc, decisions=False)
     svc.perform_keyed(svc.login("alice"), "note", "P", NOW, key="evt-1", note="keyed")
-    engine.dispose()
-    if db_url.startswith("sqlite"):
-        Path(db_url.removeprefix("sqlite:///")).unlink()
-        for suffix in ("-wal", "-shm"):
-            Path(db_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    old = at_revision_0002(db_url)
-    copy_rows(scratch, old)
+    emptied(engine, db_url)
+    old = at_revision(db_url, "0002")
+    copy_into_older(scratch, old)
     scratch.dispose()
     yield old
     old.dispose()

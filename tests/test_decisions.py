@@ -8,13 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
-from pathlib import Path
 
 import pendulum
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from returns_tui import apply as applying
 from returns_tui import domain as d
@@ -23,10 +20,16 @@ from returns_tui.check import check
 from returns_tui.errors import Refused, WrongStatus
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
-from returns_tui.store.engine import HEAD, _alembic_config, open_engine, upgrade
+from returns_tui.store.engine import HEAD, open_engine, upgrade
 from returns_tui.store.schema import metadata
-from tests.conftest import PG_URL, T0, submission
-from tests.test_check import NOW, RULES, build_scenario, cast, pg_database
+from tests.conftest import T0, submission
+from tests.support.old_databases import (
+    at_revision,
+    copy_into_older,
+    emptied,
+    scratch_url,  # noqa: F401 (a fixture)
+)
+from tests.test_check import NOW, RULES, build_scenario, cast
 
 S, K = d.Status, d.Kind
 SEC = pendulum.duration(seconds=1)
@@ -175,8 +178,10 @@ def test_an_answer_one_second_before_offer_by_wins_at_offer_by_it_finds_the_offe
     req = offered()
     offer_by = req.offer_by
     before = d.catch_up(req, offer_by - SEC, RULES).after
-    done = d.agree(before, offer_by - SEC) if answer == "agree" else d.decline(
-        before, offer_by - SEC, RULES
+    done = (
+        d.agree(before, offer_by - SEC)
+        if answer == "agree"
+        else d.decline(before, offer_by - SEC, RULES)
     )
     assert done.records[-1].kind in (K.AGREED, K.DECLINED)
     lapsed = d.catch_up(req, offer_by, RULES)
@@ -412,63 +417,20 @@ def test_export_writes_the_five_fields_on_every_request(svc, alice, sam):
 # ---------------------------------------------------------------------------------------------
 # Migration 0006 on a database with data in it
 
-NEW_IN_0006 = {"refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage"}
-# And the columns of the migrations after 0006, which a database at 0005 does not have either.
-NEW_IN_0006 |= {"source", "marketplace_status", "can_keep_item", "quick_refund"}
-# And a later migration's (0010, the first answer), which a database at 0005 has not either.
-LATER = {"first_answer_at", "first_answer_by"}
 
-
-def _at_revision(url: str, revision: str) -> sa.Engine:
-    engine = open_engine(url)
-    with engine.connect() as conn:
-        with conn.begin():
-            command.upgrade(_alembic_config(conn), revision)
-    return engine
-
-
-@pytest.fixture
-def scratch_url(db_url, tmp_path):
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = "rt_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_database(name)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def test_migration_0006_fills_the_new_fields_of_an_existing_database(engine, db_url, scratch_url):
+def test_migration_0006_fills_the_new_fields_of_an_existing_database(
+    engine,
+    db_url,
+    scratch_url,  # noqa: F811 (the fixture)
+):
     scratch = open_engine(scratch_url)
     upgrade(scratch)
     svc = Returns(scratch)
     cast(svc)
     build_scenario(svc, decisions=False)  # every pre-§7 status, with records and chains
-    engine.dispose()
-    if db_url.startswith("sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(db_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    old = _at_revision(db_url, "0005")
-    with scratch.connect() as src, old.begin() as dst:
-        for name in ("users", "user_shops", "orders", "requests", "records", "applied_keys",
-                     "chain_key"):  # fmt: skip
-            table = metadata.tables[name]
-            # The records' own ids are left to the target (PostgreSQL's sequence), in order.
-            skip = NEW_IN_0006 | LATER | ({"id"} if name == "records" else set())
-            columns = [c for c in table.columns if c.name not in skip]
-            order = table.c.id if name == "records" else list(table.primary_key)[0]
-            rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
-            if rows:
-                dst.execute(sa.insert(table), [dict(r) for r in rows])
+    emptied(engine, db_url)
+    old = at_revision(db_url, "0005")
+    copy_into_older(scratch, old)
     scratch.dispose()
     try:
         assert upgrade(old) == ("0005", HEAD)

@@ -5,8 +5,6 @@ there; `check` compares it with the records. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import command
 
@@ -18,15 +16,19 @@ from returns_tui.seed import seed_requests
 from returns_tui.services import Returns
 from returns_tui.store import insight_rollups as rollups
 from returns_tui.store import queries as q
-from returns_tui.store import writes
 from returns_tui.store.engine import HEAD, _alembic_config, open_engine, read, upgrade, write
 from returns_tui.store.insight_queries import ANSWER_KINDS
 from returns_tui.store.rows import to_request
-from returns_tui.store.schema import metadata, requests
+from returns_tui.store.schema import requests
 from returns_tui.timefmt import iso_or_none, to_micros
 from tests.conftest import submission
+from tests.support.old_databases import (
+    at_revision,
+    copy_into_older,
+    emptied,
+    scratch_url,  # noqa: F401 (a fixture)
+)
 from tests.test_check import NOW, RULES, at, build_scenario, cast
-from tests.test_decisions import _at_revision, scratch_url  # noqa: F401  (a fixture)
 
 RULE = "rule:fast-refunds"  # how an automation rule signs its records (services.RESERVED_PREFIX)
 
@@ -145,15 +147,9 @@ def test_migration_0010_fills_the_first_answer_of_an_existing_database(
     build_scenario(svc)  # every status and decision, the clock's approvals included
     written = first_answers(scratch)
     assert {who for _when, who in written.values()} >= {None, "alice", "olga"}
-    engine.dispose()
-    if db_url.startswith("sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(db_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    old = _at_revision(db_url, "0009")
-    copy_without_first_answers(scratch, old)
+    emptied(engine, db_url)
+    old = at_revision(db_url, "0009")
+    copy_into_older(scratch, old)
     scratch.dispose()
     try:
         assert stored_columns(old) >= {"refund_cents"}
@@ -181,23 +177,6 @@ def open_engine_at_head(url: str) -> sa.Engine:
     engine = open_engine(url)
     upgrade(engine)
     return engine
-
-
-NEW_IN_0010 = set(writes.FIRST_ANSWER_COLUMNS)
-
-
-def copy_without_first_answers(source: sa.Engine, target: sa.Engine) -> None:
-    with source.connect() as src, target.begin() as dst:
-        for name in ("users", "user_shops", "orders", "requests", "records", "applied_keys",
-                     "chain_key"):  # fmt: skip
-            table = metadata.tables[name]
-            # The records' own ids are left to the target (PostgreSQL's sequence), in order.
-            skip = NEW_IN_0010 | ({"id"} if name == "records" else set())
-            columns = [c for c in table.columns if c.name not in skip]
-            order = table.c.id if name == "records" else list(table.primary_key)[0]
-            rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
-            if rows:
-                dst.execute(sa.insert(table), [dict(r) for r in rows])
 
 
 def stored_columns(engine: sa.Engine) -> set[str]:

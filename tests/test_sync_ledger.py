@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import pendulum
 import pytest
@@ -32,8 +31,13 @@ from returns_tui.sync.ledger import Ledger
 from returns_tui.sync.values import MarketRecord, MarketReturn
 from returns_tui.timefmt import iso_utc
 from tests.conftest import T0, submission
+from tests.support.old_databases import (
+    at_revision,
+    copy_into_older,
+    emptied,
+    scratch_url,  # noqa: F401 (a fixture)
+)
 from tests.test_check import RULES, build_scenario, cast
-from tests.test_decisions import _at_revision, scratch_url  # noqa: F401 (a fixture)
 
 H = pendulum.duration(hours=1)
 S = d.Status
@@ -673,11 +677,6 @@ def test_check_finds_a_decision_waiting_for_a_local_request(svc, ledger):
 # ---------------------------------------------------------------------------------------------
 # Migration 0007 on a database with data in it
 
-NEW_IN_0007 = {"source", "marketplace_status", "can_keep_item", "quick_refund"}
-# And a later migration's (0010, the first answer), which a database at 0006 has not either.
-NEW_IN_0007 |= {"first_answer_at", "first_answer_by"}
-
-
 def test_migration_0007_keeps_every_request_local_and_the_sync_works_after(
     engine, db_url, scratch_url  # noqa: F811 (the fixture)
 ):
@@ -686,24 +685,9 @@ def test_migration_0007_keeps_every_request_local_and_the_sync_works_after(
     old_svc = Returns(scratch)
     cast(old_svc)
     build_scenario(old_svc)  # every status and kind of §2 and §7, with records and chains
-    engine.dispose()
-    if db_url.startswith("sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(db_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    old = _at_revision(db_url, "0006")
-    with scratch.connect() as src, old.begin() as dst:
-        for name in ("users", "user_shops", "orders", "requests", "records", "applied_keys",
-                     "chain_key"):  # fmt: skip
-            tbl = metadata.tables[name]
-            skip = NEW_IN_0007 | ({"id"} if name == "records" else set())
-            columns = [c for c in tbl.columns if c.name not in skip]
-            order = tbl.c.id if name == "records" else list(tbl.primary_key)[0]
-            rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
-            if rows:
-                dst.execute(sa.insert(tbl), [dict(r) for r in rows])
+    emptied(engine, db_url)
+    old = at_revision(db_url, "0006")
+    copy_into_older(scratch, old)
     scratch.dispose()
     try:
         assert upgrade(old) == ("0006", HEAD)
