@@ -412,7 +412,6 @@ def test_migration_0008_adds_the_rules_to_a_database_with_data(
         with old.connect() as conn:
             found = sa.inspect(conn)
             assert found.has_table("rules")
-            assert "ix_requests_buyer_created" in {i["name"] for i in found.get_indexes("requests")}
         assert check(old, T0 + HOUR) == []
         svc = Returns(old)
         make(svc, "alice", "r", at=T0 + HOUR)
@@ -421,3 +420,22 @@ def test_migration_0008_adds_the_rules_to_a_database_with_data(
         assert check(old, T0 + 2 * HOUR) == []
     finally:
         old.dispose()
+
+
+def test_the_buyers_count_reads_a_range_of_the_buyer_index(tmp_path):
+    # The count runs on every arrival a rule with --max-buyer-requests weighs: a range of
+    # ix_requests_buyer (buyer, shop, created_at, ...) per shop; only the rows in it are read.
+    import sqlite3
+
+    from returns_tui.store import rules_table
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    statement = rules_table._count_sql("qmark")
+    engine.dispose()
+    plan = sqlite3.connect(tmp_path / "plan.db")
+    rows = plan.execute("EXPLAIN QUERY PLAN " + statement, ("ana", 0, 1, "R0", "alice"))
+    steps = " ".join(row[-1] for row in rows)
+    wanted = "USING INDEX ix_requests_buyer (buyer=? AND shop=? AND created_at>? AND created_at<?)"
+    assert wanted in steps, steps

@@ -106,9 +106,6 @@ requests = Table(
     Index("ix_requests_tracking", "tracking"),
     # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
     Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
-    # A buyer's requests in a period, counted by the automation rules on every arrival that a
-    # rule with --max-buyer-requests may take (migration 0008).
-    Index("ix_requests_buyer_created", "buyer", "created_at"),
     # The Insights figures of a period, from the index alone (migration 0005).
     Index(
         "ix_requests_insight",

@@ -8,8 +8,8 @@ users: a removed owner's rule stays, to be listed and to name its past records, 
 nothing (automation.on_arrival joins the owner's current shops). The id orders two rules
 made at the same moment.
 
-And an index on requests (buyer, created_at): a rule with a limit on the buyer's requests
-counts them on each arrival it may take, which without it reads every request of the period.
+A rule with a limit on the buyer's requests counts them on each arrival it may take, by
+0009's ix_requests_buyer (buyer, shop, created_at, ...), which the buyer's history reads too.
 
 Revision ID: 0008
 Revises: 0007
@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.Column("disabled_by", sa.String(64)),
         sa.UniqueConstraint("owner", "name", name="uq_rules_owner_name"),
     )
-    op.create_index("ix_requests_buyer_created", "requests", ["buyer", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_requests_buyer_created", table_name="requests")
     op.drop_table("rules")
