@@ -60,7 +60,10 @@ def test_the_marketplace_demo_syncs_both_ways(tmp_path, monkeypatch, capsys):
     assert demo.main("operator", marketplace=True) == 0
     assert "TikTok Shop" in seen["title"]
     assert "returns-tui-demo-marketplace" in seen["threads"]
-    assert seen["decided"].status in (d.Status.COMPLETED, d.Status.AWAITING_BUYER_SHIP)
+    # Accepted by the marketplace; its simulated buyer may have shipped already by the time
+    # the next round brings the return in.
+    after_accept = (d.Status.COMPLETED, d.Status.AWAITING_BUYER_SHIP, d.Status.BUYER_SHIPPED)
+    assert seen["decided"].status in after_accept
     assert "tester" in seen["records"] and "marketplace" in seen["records"]
     out = capsys.readouterr()
     assert out.err == ""
