@@ -295,6 +295,28 @@ def test_the_buyers_history_is_read_from_its_index_alone(tmp_path):
     assert "COVERING INDEX ix_requests_buyer" in steps, steps
 
 
+def test_a_pages_auto_approved_mark_reads_the_requests_own_records(tmp_path):
+    """A completed row's "approved by the clock" is one look at its records by request id;
+    led by the kind to ix_records_kind_at, SQLite read every auto-approval's entry per row
+    (0.74 s for a page of Completed at 1M, 0.14 s for "handled by me")."""
+    from returns_tui.store import queries as q
+    from returns_tui.store.engine import open_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    flt = q.Filter(None, d.Tab.COMPLETED, narrow=Narrowing(mine=True), viewer="alice")
+    shape = q._PageShape(flt, Sort.NEWEST, False, False, True, 101)
+    with engine.connect() as conn:
+        statement, _names, values = q._page_sql(conn.dialect, shape)
+    engine.dispose()
+    plan = sqlite3.connect(tmp_path / "plan.db")
+    params = tuple(values[n] for n in _names) if _names else values
+    steps = " ".join(row[-1] for row in plan.execute("EXPLAIN QUERY PLAN " + statement, params))
+    assert "ix_records_kind_at" not in steps, steps
+    assert "sqlite_autoindex_records_1" in steps, steps
+
+
 # ---------------------------------------------------------------------------------------------
 # Saved views' file, and the settings
 
