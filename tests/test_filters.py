@@ -319,7 +319,7 @@ def test_a_pages_auto_approved_mark_reads_the_requests_own_records(tmp_path):
 
 def test_due_within_on_a_page_newest_first_reads_the_deadline_from_an_index(tmp_path):
     """All, newest first, "due within": the walk past the newest requests (far deadlines)
-    checks each deadline in ix_requests_created_due (migration 0010), not in the table."""
+    checks each deadline in ix_requests_created_due (migration 0011), not in the table."""
     from returns_tui.store import queries as q
     from returns_tui.store.engine import open_engine, upgrade
 

@@ -100,7 +100,7 @@ requests = Table(
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
     Index("ix_requests_created", "created_at", "id"),
-    # "Due within" on a page newest first, its deadline read from the index (migration 0010).
+    # "Due within" on a page newest first, its deadline read from the index (migration 0011).
     Index("ix_requests_created_due", "created_at", "id", "deadline_at"),
     Index("ix_requests_shop_tab_deadline", "shop", "tab", "deadline_at", "id"),
     Index("ix_requests_shop_tab_created", "shop", "tab", "created_at", "id"),

@@ -6,14 +6,14 @@ have the furthest deadlines, so it walks ~150 000 of them at 1M before its hundr
 deadline in the index that walk reads the index alone and only the matches' rows (SQLite: 336
 -> 16 ms for the page at 1M); through ix_requests_created it read each row it passed.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
