@@ -239,28 +239,28 @@ class FiltersAndViews(Screen):
         self.app.push_screen(SaveViewScreen(what, [v.name for v in self.views]), done)
 
     def _save_view(self, view: SavedView) -> None:
-        try:
-            # Read again: another console of the same user may have saved one meanwhile.
-            views = with_view(load_views(self.views_path), view)
-            save_views(self.views_path, views)
-        except Refused as exc:
-            self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
-            return
-        self.views = views
-        self.refresh_bindings()
-        slot = next(v.slot for v in views if v.name == view.name)
-        self.notify(safe(f"Saved the view {view.name} on F{slot}."), markup=False)
+        if (views := self._rewrite_views(lambda views: with_view(views, view))) is not None:
+            slot = next(v.slot for v in views if v.name == view.name)
+            self.notify(safe(f"Saved the view {view.name} on F{slot}."), markup=False)
 
     def delete_view(self, name: str) -> None:
+        if self._rewrite_views(lambda views: without_view(views, name)) is not None:
+            self.notify(safe(f"Deleted the view {name}."), markup=False)
+
+    def _rewrite_views(
+        self, change: Callable[[list[SavedView]], list[SavedView]]
+    ) -> list[SavedView] | None:
+        """The views file changed and written, read again first: another console of the same
+        user may have changed it meanwhile. None, and a toast, when it could not be."""
         try:
-            views = without_view(load_views(self.views_path), name)
+            views = change(load_views(self.views_path))
             save_views(self.views_path, views)
         except Refused as exc:
             self.notify(safe(exc.message), severity="error", markup=False, timeout=10)
-            return
+            return None
         self.views = views
         self.refresh_bindings()
-        self.notify(safe(f"Deleted the view {name}."), markup=False)
+        return views
 
     def action_view(self, slot: int) -> None:
         view = next((v for v in self.views if v.slot == slot), None)
