@@ -82,7 +82,7 @@ def filter_figures(suite: run.Suite, size: int, url: str) -> None:
         with run.captured(engine) as statements:
             window()
             counts()
-        sent = [(s, p) for s, p in statements if "requests" in s]
+        sent = [(s, p) for s, p in statements if "requests" in s or "handled" in s]
         paint, windows, countings, bare = [], [], [], []
         for _ in range(reps):
             started = time.perf_counter()

@@ -30,10 +30,11 @@ from sqlalchemy.engine import Connection
 from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import format_amount, parse_amount
+from returns_tui.roles import RULE_PREFIX
 from returns_tui.store import rules_table
 from returns_tui.timefmt import to_micros
 
-ACTOR_PREFIX = "rule:"
+ACTOR_PREFIX = RULE_PREFIX
 ACTOR_MAX = 64  # records.actor
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 REASON_MAX = 100  # a request's reason (domain.check_submission)

@@ -38,6 +38,11 @@ class Actor:
 
 
 BUYER = Actor("buyer", Role.BUYER)
+
+# Who the records name that is not a user (DESIGN §4): the buyer, the clock, the marketplace,
+# and the automation rules (`rule:OWNER/NAME`). A user may not take such a name.
+NOT_USERS = frozenset({"buyer", "system", "marketplace"})
+RULE_PREFIX = "rule:"
 SYSTEM = Actor("system", Role.SYSTEM)
 
 # action -> the roles that may take it (DESIGN §2's "actor" column), as actions.py declares

@@ -28,7 +28,17 @@ from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.filters import Narrowing
-from returns_tui.roles import ALLOWED, BUYER, SYSTEM, Actor, Role, require, require_admin
+from returns_tui.roles import (
+    ALLOWED,
+    BUYER,
+    NOT_USERS,
+    RULE_PREFIX,
+    SYSTEM,
+    Actor,
+    Role,
+    require,
+    require_admin,
+)
 from returns_tui.store import chain, keys, sync_tables, users, writes
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
@@ -843,9 +853,6 @@ class Returns:
 # ---------------------------------------------------------------------------------------------
 # Names of users and shops
 
-# Names that records give to who is not a user (DESIGN §4); a user may not take them.
-RESERVED_NAMES = frozenset({"buyer", "system", "marketplace"})
-RESERVED_PREFIX = "rule:"
 NAME_MAX = 64  # users.name, user_shops.shop
 
 
@@ -860,7 +867,7 @@ def check_login_name(name: str) -> None:
         raise Refused(f"{shown} cannot be a user name: it must be 1 to 64 printable characters.")
     if any(ch.isspace() for ch in name):
         raise Refused(f"{shown} cannot be a user name: a login name has no spaces.")
-    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIX):
+    if name in NOT_USERS or name.startswith(RULE_PREFIX):
         raise Refused(f"{shown} cannot be a user name: the records use it for someone else.")
 
 

@@ -30,7 +30,7 @@ from tests.support.old_databases import (
 )
 from tests.test_check import NOW, RULES, at, build_scenario, cast
 
-RULE = "rule:fast-refunds"  # how an automation rule signs its records (services.RESERVED_PREFIX)
+RULE = "rule:fast-refunds"  # how an automation rule signs its records (roles.RULE_PREFIX)
 
 
 def stored(engine: sa.Engine, request_id: str) -> tuple:

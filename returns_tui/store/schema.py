@@ -158,8 +158,23 @@ records = Table(
     UniqueConstraint("request_id", "seq", name="uq_records_request_seq"),
     # One range per kind and period for the Insights figures (migration 0005).
     Index("ix_records_kind_at", "kind", "at", "to_status", "request_id"),
-    # "Handled by me": the requests with a record by the viewer (migration 0009).
-    Index("ix_records_actor", "actor", "request_id"),
+)
+
+# Who handled which request (store/handled.py, migration 0012), kept by triggers: a row for
+# each person with a record on the request, with its tab, shop and time, for "handled by me".
+handled = Table(
+    "handled",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("actor", String(64), primary_key=True),
+    Column("tab", String(16), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # the request's, in microseconds
+    # A person's requests of a tab (and shop) are one range, their ids in the index.
+    Index("ix_handled_actor", "actor", "tab", "shop", "request_id"),
+    # And all of them newest first: the page of All.
+    Index("ix_handled_created", "actor", "created_at", "request_id"),
+    sqlite_with_rowid=False,
 )
 
 # One row per order: the compare-and-set key for the actions whose rules look at the whole

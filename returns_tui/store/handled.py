@@ -1,0 +1,80 @@
+"""Who handled which request: the console's "handled by me" filter (DESIGN §10, migration 0012).
+
+`handled` holds a row (actor, request id) for each person with a record on the request, with
+the request's tab, shop and creation time beside it, so that a person's requests per tab are
+one range of an index: the tab counts of "mine" read no request row, a tab with few of them
+finds them there, and the page of All walks them newest first (store/queries.py). Through
+the records alone the same counts probed a person's 67 344 request ids once per entry of
+the filters' index (SQLite: 100 ms at 1M), and the page of All walked every request nobody
+had answered yet before the first the person handled (docs/PERFORMANCE.md).
+
+Kept by the database itself, in the transaction of each write, whoever writes (an action,
+the sweep, `apply`, a rule, the marketplace's sync): a trigger on `records` adds the row when
+a person's record arrives, one on `requests` follows the request's tab. Only people: the
+buyer, the clock, the marketplace and the rules (roles.NOT_USERS) have no row, as they are
+never a viewer. A big seed suspends the triggers and rebuilds the table once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection
+
+from returns_tui.roles import NOT_USERS, RULE_PREFIX
+from returns_tui.store.engine import is_sqlite
+
+TRIGGERS = {"handled_record_added": "records", "handled_tab_moved": "requests"}
+
+
+def _a_person(actor: str) -> str:
+    """SQL: whether the record's `actor` is a person (a user) rather than one of NOT_USERS."""
+    names = ", ".join(f"'{name}'" for name in sorted(NOT_USERS))
+    return f"{actor} NOT IN ({names}) AND substr({actor}, 1, {len(RULE_PREFIX)}) <> '{RULE_PREFIX}'"
+
+
+COLUMNS = "actor, request_id, tab, shop, created_at"
+# Every row as it must be, from the tables: what the triggers add up to.
+EXPECTED = (
+    "SELECT DISTINCT rec.actor, r.id, r.tab, r.shop, r.created_at FROM records rec "
+    f"JOIN requests r ON r.id = rec.request_id WHERE {_a_person('rec.actor')}"
+)
+
+
+def rebuild(conn: Connection) -> None:
+    """The whole table again from the records, in the caller's transaction."""
+    conn.exec_driver_sql("DELETE FROM handled")
+    conn.exec_driver_sql(f"INSERT INTO handled ({COLUMNS}) {EXPECTED}")
+
+
+def differences(conn: Connection) -> tuple[set, set]:
+    """The rows stored but not expected, and those expected but not stored: both empty when
+    the table agrees with the records and the requests."""
+    stored = set(map(tuple, conn.exec_driver_sql(f"SELECT {COLUMNS} FROM handled")))
+    expected = set(map(tuple, conn.exec_driver_sql(EXPECTED)))
+    return stored - expected, expected - stored
+
+
+@contextmanager
+def suspended(conn: Connection) -> Iterator[None]:
+    """For a bulk insert within the caller's transaction: the triggers are off meanwhile and
+    the table rebuilt afterwards, once. On SQLite, which cannot disable a trigger, they are
+    dropped and made again from their DDL; on PostgreSQL, ALTER TABLE takes the tables' lock
+    until the caller commits."""
+    if is_sqlite(conn):
+        ddl = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'handled%'"
+        ).all()
+        for name, _sql in ddl:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        yield
+        for _name, sql in ddl:
+            conn.exec_driver_sql(sql)
+    else:
+        for name, table in TRIGGERS.items():
+            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+        yield
+        for name, table in TRIGGERS.items():
+            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+    rebuild(conn)
