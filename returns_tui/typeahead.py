@@ -19,6 +19,11 @@ the App, make a burst do what the same keys typed slowly do:
    other key is dropped: Enter typed blind after `a` does not accept, `n hello⏎` leaves the
    note unsaved in its dialog. Whatever changes data (accept, reject, a note...) is asked in a
    dialog, so it is only ever done by a key pressed while the person could see what it does.
+4. **One key at a time.** A key is given out only once the one before it has been dealt with
+   all the way up (a marker sent behind it, `KeyDealtWith`, has come back to the App).
+   Textual puts a key in the focused widget's queue and reads the next at once: in
+   `acme⇥refund` typed in one go, "refund" reached the Shop field's queue before the Tab
+   that leaves it had been looked up, and the filter became shop "acmerefund".
 
 The time a key was pressed is its event's `time`, set when the input thread read it.
 """
@@ -26,11 +31,13 @@ The time a key was pressed is its event's `time`, set when the input thread read
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from weakref import WeakKeyDictionary
 
 from textual import events
 from textual._time import get_time
 from textual.app import App
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
@@ -46,6 +53,18 @@ HOLD_LIMIT = 5.0
 _AIMED_MAX = 256
 
 _NEVER = float("inf")
+# Rule 4: a key whose marker has not come back in this many seconds (its widget went away
+# with it, say) no longer holds the keys behind it.
+KEY_LIMIT = 1.0
+
+
+class KeyDealtWith(Message, bubble=True):
+    """Sent to the widget a key went to, right behind it: it comes up the same way after the
+    key (each queue is first in, first out), to the App, once the key has been dealt with."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
 
 
 class TypeAhead(App):
@@ -58,6 +77,11 @@ class TypeAhead(App):
         # When each screen was last drawn after it became the active one; _NEVER until then.
         self._shown_at: WeakKeyDictionary[Screen, float] = WeakKeyDictionary()
         self._aimed: OrderedDict[int, tuple[events.Key, Widget]] = OrderedDict()
+        # Rule 4: the number of the marker the App waits for (0: none), the keys behind it.
+        self._awaited = 0
+        self._behind: list[events.Event] = []
+        self._markers = 0
+        self._key_timer = None
 
     def on_mount(self) -> None:
         self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
@@ -85,6 +109,10 @@ class TypeAhead(App):
     def _screen_changed(self, screen: Screen) -> None:
         self._shown_at[screen] = _NEVER
         self.hold_keys()
+        # The keys waiting for the one before them are the new screen's, first (rule 2).
+        behind, self._behind = self._behind, []
+        self._held = behind + (self._held or [])
+        self._awaited = 0
         screen.call_after_refresh(self._screen_shown, screen)
 
     def _display(self, screen: Screen, renderable) -> None:
@@ -110,11 +138,43 @@ class TypeAhead(App):
             if self._held is not None:
                 self._held.append(event)
                 return
-            if not self._may_act(event):
+            if self._awaited:  # the key before it is still on its way (rule 4)
+                self._behind.append(event)
                 return
-            if isinstance(event, events.Key):
-                self._aim(event)
+            await self._give(event)
+            return
         await super().on_event(event)
+
+    async def _give(self, event: events.Key | events.Paste) -> None:
+        """Give a key (or paste) to what has the focus, and wait for it (rule 4)."""
+        if not self._may_act(event):
+            return
+        target = self._target()
+        if isinstance(event, events.Key):
+            self._aim(event)
+        await super().on_event(event)
+        self._follow(target)
+
+    def _follow(self, target: Widget) -> None:
+        """Send a marker behind the key just given to `target`; keys wait until it is back."""
+        self._markers += 1
+        self._awaited = self._markers
+        target.post_message(KeyDealtWith(self._markers))
+        if self._key_timer is not None:
+            self._key_timer.stop()
+        self._key_timer = self.set_timer(KEY_LIMIT, partial(self._key_done, self._markers))
+
+    async def on_key_dealt_with(self, message: KeyDealtWith) -> None:
+        message.stop()
+        await self._key_done(message.number)
+
+    async def _key_done(self, number: int) -> None:
+        """The key of marker `number` has been dealt with: give out the next one waiting."""
+        if number != self._awaited:
+            return  # an older marker (its key was given again, rule 1), or already let go
+        self._awaited = 0
+        while self._behind and not self._awaited and self._held is None:
+            await self._give(self._behind.pop(0))
 
     async def _on_key(self, event: events.Key) -> None:
         # A key that came back up unused from the widgets (Textual then looks up its binding,
@@ -126,7 +186,7 @@ class TypeAhead(App):
             self._held.append(event)
         elif aimed is not None and aimed[0] is event and aimed[1] is not self._target():
             event.prevent_default()
-            await self.on_event(_fresh(event))
+            await self._give(_fresh(event))  # ahead of the keys behind it (rule 4)
 
     def _target(self) -> Widget:
         return self.screen.focused or self.screen
