@@ -138,14 +138,19 @@ def narrowing_from_text(
     max_amount: str = "",
     due_hours: str = "",
     mine: bool = False,
+    shops: frozenset[str] | None = None,
 ) -> Narrowing:
     """The filters as typed in the filter dialog; a blank field is "any". Refused, in one
-    sentence, when a value cannot be one."""
+    sentence, when a value cannot be one, or names a shop outside the viewer's `shops` (None:
+    every shop), which would only ever show nothing."""
     shop, reason, currency = shop.strip(), reason.strip(), currency.strip().upper()
     kind = type.strip().replace(" ", "_").lower()
     for label, value in (("shop", shop), ("reason", reason)):
         if value and (not storable(value) or len(value) > 200):
             raise Refused(f"The {label} cannot be {safe(value[:40])!r}.")
+    if shop and shops is not None and shop not in shops:
+        yours = ", ".join(safe(s) for s in sorted(shops)) or "none"
+        raise Refused(f"{safe(shop[:40])!r} is not one of your shops ({yours}).")
     if kind and kind not in {t.value for t in RequestType}:
         raise Refused("The type must be refund or return_and_refund.")
     if currency and not _CURRENCY.fullmatch(currency):

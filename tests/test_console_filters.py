@@ -106,6 +106,19 @@ async def test_a_bad_filter_is_one_sentence_in_the_dialog_and_changes_nothing(sv
         assert app.main.narrow == Narrowing() and table_ids(app) == rows
 
 
+async def test_an_operator_asking_for_another_shop_is_told_not_shown_nothing(svc, tmp_path):
+    async with opened(svc, "alice", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
+        rows = table_ids(app)
+        await opens(pilot, app, "f", "FilterScreen")
+        await fill(pilot, app, shop="globex")  # alice runs acme only
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FilterScreen)
+        assert app.screen.error_text == "'globex' is not one of your shops (acme)."
+        await dismiss(pilot, app)
+        assert app.main.narrow == Narrowing() and table_ids(app) == rows
+
+
 async def test_handled_by_me_shows_only_what_i_acted_on(svc, tmp_path):
     async with opened(svc, "alice", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
         await opens(pilot, app, "f", "FilterScreen")
@@ -260,6 +273,41 @@ def test_filters_and_a_saved_view_on_f1_in_a_real_terminal(tmp_path):
         tmux.kill()
     saved = load_views(views_file(tmp_path / "views", LOGIN))
     assert [(v.name, v.narrow) for v in saved] == [("acme", Narrowing(shop="acme-home"))]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+def test_the_filter_dialog_in_one_burst_and_on_a_small_terminal(tmp_path, size):
+    """Typed in one go, Tabs and all, the fields fill in order (each key waits for the one
+    before it: typeahead rule 4; "refund" went into the shop field before). The dialog is
+    whole on 30 rows; on 24 it scrolls, and the refusal of the last field comes into view."""
+    width, height = size
+    env = {
+        "RETURNS_TUI_CONFIG": str(tmp_path / "config.toml"),
+        "RETURNS_TUI_DEMO_PACE": "1000",  # no buyer arrives meanwhile
+        "TERM": "xterm-256color",
+        "TMPDIR": str(tmp_path),
+    }
+    demo = ["env", *(f"{k}={v}" for k, v in env.items()), str(VENV_BIN / "returns-tui"), "demo"]
+    tmux = Tmux(["sh", "-c", '"$@"; echo "[exited $?]"', "sh", *demo], width=width, height=height)
+    try:
+        tmux.wait(r"row 1 of \d+", timeout=30)
+        tmux.keys("f")
+        tmux.wait(r"Filter the requests")
+        if height >= 30:
+            screen = tmux.screen()
+            for label in ("Shop", "Reason code", "Amount from", "Due in hours", "Handled by me",
+                          "Apply", "Cancel"):  # fmt: skip
+                assert label in screen, label
+        tmux.keys("-l", "acme-home\trefund\t\t\t\t\tsoon")
+        tmux.keys("Enter")
+        tmux.wait(r"Due within must be a whole")
+        tmux.keys("BSpace", "BSpace", "BSpace", "BSpace", "6", "Enter")
+        tmux.wait(r"filters: shop acme-home · refund · due")  # (cut at 80 columns)
+        tmux.keys("C-q")
+        tmux.wait(r"\[exited 0\]")
+    finally:
+        tmux.kill()
 
 
 async def test_export_writes_the_filtered_view(svc, tmp_path):

@@ -252,6 +252,18 @@ def test_a_filter_that_cannot_be_one_is_refused_in_one_sentence(typed, sentence)
     assert "\n" not in caught.value.message and "\x00" not in caught.value.message
 
 
+def test_a_shop_outside_the_viewers_is_refused_not_shown_empty():
+    mine = frozenset({"acme", "globex"})
+    with pytest.raises(Refused) as caught:
+        narrowing_from_text(shop="initech", shops=mine)
+    assert caught.value.message == "'initech' is not one of your shops (acme, globex)."
+    assert narrowing_from_text(shop="acme", shops=mine) == Narrowing(shop="acme")
+    assert narrowing_from_text(shop="initech") == Narrowing(shop="initech")  # sees every shop
+    with pytest.raises(Refused) as caught:  # what a shop name holds is shown safely
+        narrowing_from_text(shop="[b]x\x1b[2J", shops=mine)
+    assert "\x1b" not in caught.value.message
+
+
 def test_amounts_become_minor_units_without_a_float():
     narrow = narrowing_from_text(min_amount="0.1", max_amount="19.99", currency="usd")
     assert (narrow.min_cents, narrow.max_cents, narrow.currency) == (10, 1999, "USD")

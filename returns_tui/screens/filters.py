@@ -23,6 +23,7 @@ from returns_tui.domain import Tab
 from returns_tui.errors import Refused
 from returns_tui.filters import Narrowing, narrowing_from_text
 from returns_tui.money import format_amount
+from returns_tui.roles import Actor
 from returns_tui.saved_views import (
     SavedView,
     check_name,
@@ -39,15 +40,16 @@ from returns_tui.widgets.safe_input import SafeInput
 from returns_tui.widgets.search_bar import SearchBar
 from returns_tui.widgets.tab_bar import TabBar
 
-# (field id, label, placeholder) of the dialog's text fields, in the order they show.
+# (field id, label, placeholder) of the dialog's text fields, in the order they show: two to
+# a row, so that the whole dialog fits a terminal of 30 rows (and scrolls on a smaller one).
 FIELDS = (
     ("shop", "Shop", "any shop"),
-    ("type", "Type", "refund or return_and_refund"),
-    ("reason", "Buyer's reason code", "e.g. damaged"),
+    ("type", "Type", "refund, return_and_refund"),
+    ("reason", "Reason code", "e.g. damaged"),
     ("currency", "Currency", "e.g. USD"),
-    ("min_amount", "Lowest amount", "e.g. 0.50"),
-    ("max_amount", "Highest amount", "e.g. 10.00"),
-    ("due_hours", "Due within (hours)", "e.g. 6"),
+    ("min_amount", "Amount from", "e.g. 0.50"),
+    ("max_amount", "Amount to", "e.g. 10.00"),
+    ("due_hours", "Due in hours", "e.g. 6"),
 )
 
 
@@ -74,28 +76,34 @@ class FilterScreen(FormDialog[Narrowing | None]):
 
     DEFAULT_CSS = """
     FilterScreen .filter-row { height: auto; }
-    FilterScreen .filter-row Label { width: 22; padding: 1 1 0 0; color: $text-muted; }
-    FilterScreen .filter-row Input { width: 1fr; }
+    FilterScreen .filter-cell { width: 1fr; height: auto; }
+    FilterScreen .filter-cell Label { width: 13; padding: 1 1 0 0; color: $text-muted; }
+    FilterScreen .filter-cell Input { width: 1fr; }
+    FilterScreen .filter-cell Checkbox { width: 1fr; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Apply"),
     ]
 
-    def __init__(self, current: Narrowing) -> None:
+    def __init__(self, current: Narrowing, shops: frozenset[str] | None = None) -> None:
         super().__init__()
         self._current = current
+        self._shops = shops  # the viewer's (None: every shop), for the shop field
 
     def compose(self) -> ComposeResult:
         values = _typed(self._current)
         with Vertical(id="dialog"):
             yield Static("Filter the requests", classes="dialog-title", markup=False)
-            for name, label, placeholder in FIELDS:
+            for row in range(0, len(FIELDS), 2):
                 with Horizontal(classes="filter-row"):
-                    yield Label(label, markup=False)
-                    yield SafeInput(values[name], placeholder=placeholder, id=name)
-            yield Checkbox("Handled by me (a request with a record of mine)", self._current.mine,
-                           id="mine")  # fmt: skip
+                    for name, label, placeholder in FIELDS[row : row + 2]:
+                        with Horizontal(classes="filter-cell"):
+                            yield Label(label, markup=False)
+                            yield SafeInput(values[name], placeholder=placeholder, id=name)
+                    if row + 2 > len(FIELDS):  # the last row's second place
+                        with Horizontal(classes="filter-cell"):
+                            yield Checkbox("Handled by me", self._current.mine, id="mine")
             yield ErrorLine()
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
@@ -103,7 +111,8 @@ class FilterScreen(FormDialog[Narrowing | None]):
                 yield Button("Cancel", id="cancel")
             yield Static(
                 "Blank is any · amounts in the currency's units, both ends included · "
-                "Enter or ctrl+s applies · Esc cancels",
+                "handled by me: a request with a record of mine · Enter or ctrl+s applies · "
+                "Esc cancels",
                 classes="hint",
                 markup=False,
             )
@@ -123,7 +132,8 @@ class FilterScreen(FormDialog[Narrowing | None]):
     def action_submit(self) -> None:
         typed = {name: self.field(name).value for name, _label, _hint in FIELDS}
         try:
-            narrow = narrowing_from_text(**typed, mine=self.query_one("#mine", Checkbox).value)
+            mine = self.query_one("#mine", Checkbox).value
+            narrow = narrowing_from_text(**typed, mine=mine, shops=self._shops)
         except Refused as exc:
             self.query_one(ErrorLine).show(exc.message)
             return
@@ -184,9 +194,10 @@ class SaveViewScreen(FormDialog[str | None]):
 
 class FiltersAndViews(Screen):
     """The console's filter keys and saved views. ConsoleScreen holds the state it reads
-    (`tab`, `sorts`, `search`, `narrow`, `views`, `views_path`, `window`, `table`, `_places`)
-    and `_view_changed`, which reads every tab again."""
+    (`actor`, `tab`, `sorts`, `search`, `narrow`, `views`, `views_path`, `window`, `table`,
+    `_places`) and `_view_changed`, which reads every tab again."""
 
+    actor: Actor
     narrow: Narrowing
     views: list[SavedView]
     views_path: Path
@@ -203,7 +214,7 @@ class FiltersAndViews(Screen):
             if narrow is not None:
                 self._apply_filters(narrow)
 
-        self.app.push_screen(FilterScreen(self.narrow), done)
+        self.app.push_screen(FilterScreen(self.narrow, self.actor.visible_shops()), done)
 
     def action_clear_filters(self) -> None:
         self._apply_filters(Narrowing())

@@ -109,6 +109,9 @@ class ErrorLine(Static):
 
     def show(self, message: str) -> None:
         self.update(message)
+        # A dialog taller than the terminal scrolls: the sentence must come into view, even
+        # when the field typed in is far from it.
+        self.call_after_refresh(self.scroll_visible, animate=False)
 
     def clear(self) -> None:
         self.update("")
