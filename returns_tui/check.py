@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import parse_amount
-from returns_tui.store import audit, chain, sync_tables
+from returns_tui.store import audit, chain, handled, sync_tables
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
@@ -354,6 +354,11 @@ def _count_problems(conn) -> list[Violation]:
     orphans = audit.orphan_records(conn)
     if orphans:
         problems.append(Violation("*", f"{orphans} records belong to no request"))
+    stored, expected = handled.differences(conn)
+    for request_id in sorted({row[1] for row in stored | expected}):
+        problems.append(
+            Violation(request_id, "who handled it (table `handled`) disagrees with its records")
+        )
     return problems
 
 

@@ -102,6 +102,25 @@ def test_differences_finds_a_row_that_disagrees(svc, alice):
     assert {r[2] for r in stored} == {"closed"} and {r[2] for r in expected} == {"in_process"}
 
 
+def test_check_names_a_request_whose_rows_disagree(svc, alice):
+    from returns_tui.check import check
+
+    svc.submit(BUYER, submission("R1"), at(0))
+    svc.submit(BUYER, submission("R2", "O2"), at(0))
+    svc.accept(alice, "R1", at(1))
+    assert check(svc.engine, at(2)) == []
+    with svc.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM handled WHERE request_id = 'R1'")
+        conn.exec_driver_sql(
+            "INSERT INTO handled (request_id, actor, tab, shop, created_at) "
+            "VALUES ('R2', 'alice', 'to_proceed', 'acme', 0)"
+        )
+    assert sorted(str(v) for v in check(svc.engine, at(2))) == [
+        "R1: who handled it (table `handled`) disagrees with its records",
+        "R2: who handled it (table `handled`) disagrees with its records",
+    ]
+
+
 def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
     # Data made at the head, copied into a database at 0011, which is then upgraded.
     fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
