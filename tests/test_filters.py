@@ -164,6 +164,19 @@ def test_handled_by_me_pages_and_positions_in_every_tab_and_order(data, sort, na
     assert counts[d.Tab.ALL] >= 3
 
 
+@pytest.mark.parametrize("who", ["sam", "olga", "alice"])
+@pytest.mark.parametrize("shop", [None, "globex"])
+def test_due_within_counts_each_tab_within_the_viewers_shops(data, who, shop):
+    """The counts of "due within" alone or with a shop are read a tab at a time from the
+    deadline indexes (queries.counts): the same as what each tab shows."""
+    narrow = Narrowing(due_hours=6, shop=shop)
+    keep = CASES["due within 6h"][1]
+    expected = oracle(data, who, lambda r, q: keep(r, q) and shop in (None, r.shop))
+    counts = data.counts(data.login(who), narrow=narrow, now=NOW)
+    assert counts == {tab: len(ids) for tab, ids in expected.items()}
+    assert counts[d.Tab.ALL] > 0 or (who, shop) != ("sam", None)  # the case counts some
+
+
 def test_filters_combine_with_the_search(data):
     narrow = Narrowing(shop="acme", type="refund")
     found = {r.id for r in every(data, "sam", search="lima", narrow=narrow)}
