@@ -282,7 +282,7 @@ class Filter:
 
     @property
     def seeks_filters(self) -> bool:
-        """Whether the counts and the few matches are read from ix_requests_filters with
+        """Whether SQLite reads the counts and the few matches from ix_requests_filters with
         `seek`: filters other than "mine", no search, and a shop fixed (the viewer's or
         the filter's), the index's column after the tab. Without a shop nothing after the
         tab can be sought, and SQLite is better left to scan the smallest index that holds
@@ -395,7 +395,7 @@ def counts(
             )
         )
     else:
-        seek = flt.seeks_filters
+        seek = flt.seeks_filters and conn.dialect.name == "sqlite"  # PostgreSQL plans itself
         query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
         for clause in flt.where(seek=seek):
             query = query.where(clause)
