@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 from returns_tui import domain as d
 from returns_tui.errors import Refused
 from returns_tui.money import parse_amount
-from returns_tui.store import audit, chain, handled, sync_tables
+from returns_tui.store import audit, chain, handled, sync_tables, tab_counts
 from returns_tui.store import queries as q
 from returns_tui.store.chain import ChainKey
 from returns_tui.store.engine import is_sqlite, read
@@ -354,6 +354,9 @@ def _count_problems(conn) -> list[Violation]:
     orphans = audit.orphan_records(conn)
     if orphans:
         problems.append(Violation("*", f"{orphans} records belong to no request"))
+    stored, expected = tab_counts.differences(conn)
+    for row in sorted(stored | expected):
+        problems.append(Violation("*", f"tab_counts disagrees with the requests at {row[:5]}"))
     stored, expected = handled.differences(conn)
     for request_id in sorted({row[1] for row in stored | expected}):
         problems.append(

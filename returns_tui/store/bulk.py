@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from returns_tui.store import handled, insight_rollups, search
+from returns_tui.store import handled, insight_rollups, search, tab_counts
 from returns_tui.store.engine import PLACEHOLDER, is_sqlite
 
 Writer = Callable[[Table, Sequence[str], list[tuple]], None]
@@ -70,9 +70,10 @@ def indexes_rebuilt(conn: Connection) -> Iterator[None]:
     """Drop the request table's own indexes and create them again from their own DDL
     afterwards, within the caller's transaction (so never lost): building an index once from
     the whole table costs a fraction of keeping it up to date row by row (docs/PERFORMANCE.md).
-    The triggers of the Insights rollups and of `handled` are suspended too, and on SQLite the
-    search index's. On PostgreSQL, DROP INDEX (and ALTER TABLE for the triggers) locks the
-    table until the caller commits, readers included: for an empty or a bench database."""
+    The triggers of the Insights rollups, `handled` and `tab_counts` are suspended too, and on
+    SQLite the search index's. On PostgreSQL, DROP INDEX (and ALTER TABLE for the triggers)
+    locks the table until the caller commits, readers included: for an empty or a bench
+    database."""
     ddl = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master "
         "WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL"
@@ -85,9 +86,14 @@ def indexes_rebuilt(conn: Connection) -> Iterator[None]:
     for name, _sql in ddl:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     # The search index too: its triggers index each row as it comes; one rebuild from the
-    # table afterwards costs a tenth of that. And the Insights rollups and who handled which
-    # request, the same way.
-    with search.suspended(conn), insight_rollups.suspended(conn), handled.suspended(conn):
+    # table afterwards costs a tenth of that. And the Insights rollups, who handled which
+    # request and the requests per tab, the same way.
+    with (
+        search.suspended(conn),
+        insight_rollups.suspended(conn),
+        handled.suspended(conn),
+        tab_counts.suspended(conn),
+    ):
         yield
     for _name, sql in ddl:
         conn.exec_driver_sql(sql)

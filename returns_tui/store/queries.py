@@ -24,7 +24,14 @@ from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.filters import Narrowing
 from returns_tui.store import search
 from returns_tui.store.engine import PLACEHOLDER
-from returns_tui.store.schema import UTCTime, handled, records, requests, sync_outbox
+from returns_tui.store.schema import (
+    UTCTime,
+    handled,
+    records,
+    requests,
+    sync_outbox,
+    tab_counts,
+)
 from returns_tui.timefmt import from_micros
 
 
@@ -52,6 +59,9 @@ DEFAULT_SORT = {
     Tab.CLOSED: Sort.NEWEST,
     Tab.APPEALS: Sort.WAITING,
 }
+
+# The filters that tab_counts holds the requests by (store/tab_counts.py).
+ROLLUP_FIELDS = ("shop", "type", "reason", "currency")
 
 _SORT_COLUMN = {
     Sort.DEADLINE: requests.c.deadline_at,
@@ -281,6 +291,14 @@ class Filter:
         return clauses
 
     @property
+    def counts_by_rollup(self) -> bool:
+        """Whether the tab counts are summed from tab_counts: no search, and no filter or
+        filters on its fields alone (ROLLUP_FIELDS)."""
+        n = self.narrow
+        no_other = n is None or not replace(n, **dict.fromkeys(ROLLUP_FIELDS))
+        return no_other and not self.search.strip()
+
+    @property
     def seeks_filters(self) -> bool:
         """Whether SQLite reads the counts and the few matches from ix_requests_filters with
         `seek`: filters other than "mine", no search, and a shop fixed (the viewer's or
@@ -371,7 +389,18 @@ def counts(
     """Requests per tab, All included, from one GROUP BY: of the shops and search, or of
     `flt` (its tab aside) when given."""
     flt = Filter(shops, Tab.ALL, search) if flt is None else replace(flt, tab=Tab.ALL)
-    if flt.narrow == Narrowing(mine=True) and not flt.search.strip():
+    if flt.counts_by_rollup:
+        # No filter, or filters on these fields alone: summed from tab_counts' few rows.
+        query = sa.select(tab_counts.c.tab, sa.func.sum(tab_counts.c.requests)).group_by(
+            tab_counts.c.tab
+        )
+        if flt.shops is not None:
+            query = query.where(tab_counts.c.shop.in_(sorted(flt.shops)))
+        for name in ROLLUP_FIELDS:
+            value = getattr(flt.narrow, name, None)
+            if value is not None:
+                query = query.where(tab_counts.c[name] == value if storable(value) else sa.false())
+    elif flt.narrow == Narrowing(mine=True) and not flt.search.strip():
         # "Mine" alone: counted in the viewer's range of ix_handled_actor, no request read.
         query = (
             sa.select(handled.c.tab, sa.func.count())
@@ -401,7 +430,7 @@ def counts(
             query = query.where(clause)
         if seek:
             query = in_filters_index(query)
-    per_tab = {Tab(tab): n for tab, n in conn.execute(query)}
+    per_tab = {Tab(tab): int(n) for tab, n in conn.execute(query)}
     result = {tab: per_tab.get(tab, 0) for tab in Tab if tab is not Tab.ALL}
     result[Tab.ALL] = sum(result.values())
     return result

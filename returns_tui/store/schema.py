@@ -177,6 +177,20 @@ handled = Table(
     sqlite_with_rowid=False,
 )
 
+# The requests per tab, shop, type, reason and currency (store/tab_counts.py, migration 0013),
+# kept by triggers on requests: the tab counts of those filters, summed from a few rows.
+tab_counts = Table(
+    "tab_counts",
+    metadata,
+    Column("tab", String(16), primary_key=True),
+    Column("shop", String(64), primary_key=True),
+    Column("type", String(20), primary_key=True),
+    Column("reason", Text, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # One row per order: the compare-and-set key for the actions whose rules look at the whole
 # order (submit, appeal), so that two of them cannot both pass on stale reads.
 orders = Table(

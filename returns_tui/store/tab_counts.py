@@ -1,0 +1,63 @@
+"""The requests per tab, shop, type, reason and currency (DESIGN §10, migration 0013): the tab
+counts of the console's filters on those fields, and of no filter at all, summed from a few
+hundred rows instead of counted from a million (queries.counts).
+
+Kept by the database itself, like the Insights rollups, in the transaction of each write,
+whoever writes: a trigger adds each new request to its row, another moves it from its old
+tab's row to its new one. A row whose requests all moved on keeps 0. A big seed suspends the
+triggers and rebuilds the table once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection
+
+from returns_tui.store.engine import is_sqlite
+
+KEY = ("tab", "shop", "type", "reason", "currency")
+TRIGGERS = {"tab_counts_added": "requests", "tab_counts_moved": "requests"}
+# The table as it must be, from the requests: what the triggers add up to.
+EXPECTED = f"SELECT {', '.join(KEY)}, COUNT(*) FROM requests GROUP BY {', '.join(KEY)}"
+
+
+def rebuild(conn: Connection) -> None:
+    """The whole table again from the requests, in the caller's transaction."""
+    conn.exec_driver_sql("DELETE FROM tab_counts")
+    conn.exec_driver_sql(f"INSERT INTO tab_counts ({', '.join(KEY)}, requests) {EXPECTED}")
+
+
+def differences(conn: Connection) -> tuple[set, set]:
+    """The rows stored but not expected (rows of 0 aside), and those expected but not stored:
+    both empty when the table agrees with the requests."""
+    columns = f"{', '.join(KEY)}, requests"
+    stored = {
+        tuple(r) for r in conn.exec_driver_sql(f"SELECT {columns} FROM tab_counts") if r[-1]
+    }
+    expected = {tuple(r) for r in conn.exec_driver_sql(EXPECTED)}
+    return stored - expected, expected - stored
+
+
+@contextmanager
+def suspended(conn: Connection) -> Iterator[None]:
+    """For a bulk insert within the caller's transaction: the triggers are off meanwhile and
+    the table rebuilt afterwards, once (as store/handled.suspended)."""
+    if is_sqlite(conn):
+        ddl = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND name LIKE 'tab\\_counts%' ESCAPE '\\'"
+        ).all()
+        for name, _sql in ddl:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        yield
+        for _name, sql in ddl:
+            conn.exec_driver_sql(sql)
+    else:
+        for name, table in TRIGGERS.items():
+            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+        yield
+        for name, table in TRIGGERS.items():
+            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+    rebuild(conn)
