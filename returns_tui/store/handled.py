@@ -10,7 +10,8 @@ had answered yet before the first the person handled (docs/PERFORMANCE.md).
 
 Kept by the database itself, in the transaction of each write, whoever writes (an action,
 the sweep, `apply`, a rule, the marketplace's sync): a trigger on `records` adds the row when
-a person's record arrives, one on `requests` follows the request's tab. Only people: the
+a person's record arrives, one on `requests` follows the request's tab (and its shop and
+time, changed only by hand). Only people: the
 buyer, the clock, the marketplace and the rules (roles.NOT_USERS) have no row, as they are
 never a viewer. A big seed suspends the triggers and rebuilds the table once.
 """

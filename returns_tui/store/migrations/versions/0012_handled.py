@@ -41,13 +41,20 @@ _ADD = (
     "SELECT {new}.actor, id, tab, shop, created_at FROM requests WHERE id = {new}.request_id "
     "ON CONFLICT (request_id, actor) DO NOTHING"
 )
-_MOVE = "UPDATE handled SET tab = {new}.tab WHERE request_id = {new}.id"
+_MOVE = (
+    "UPDATE handled SET tab = {new}.tab, shop = {new}.shop, created_at = {new}.created_at "
+    "WHERE request_id = {new}.id"
+)
+# Only the tab changes in the course of things; the shop and the time are there for a row
+# edited by hand, which `check` then reports for itself rather than as this table's.
+_MOVED = " OR ".join(f"{{old}}.{c} {{op}} {{new}}.{c}" for c in ("tab", "shop", "created_at"))
 
 _SQLITE_TRIGGERS = [
     "CREATE TRIGGER handled_record_added AFTER INSERT ON records "
     f"WHEN {_a_person('new.actor')} BEGIN {_ADD.format(new='new')}; END",
-    "CREATE TRIGGER handled_tab_moved AFTER UPDATE OF tab ON requests "
-    f"WHEN old.tab IS NOT new.tab BEGIN {_MOVE.format(new='new')}; END",
+    "CREATE TRIGGER handled_tab_moved AFTER UPDATE OF tab, shop, created_at ON requests "
+    f"WHEN {_MOVED.format(old='old', new='new', op='IS NOT')} "
+    f"BEGIN {_MOVE.format(new='new')}; END",
 ]
 _PG_TRIGGERS = [
     "CREATE FUNCTION handled_record_added() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -56,8 +63,9 @@ _PG_TRIGGERS = [
     f"WHEN ({_a_person('NEW.actor')}) EXECUTE FUNCTION handled_record_added()",
     "CREATE FUNCTION handled_tab_moved() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     f"{_MOVE.format(new='NEW')}; RETURN NULL; END $$",
-    "CREATE TRIGGER handled_tab_moved AFTER UPDATE OF tab ON requests FOR EACH ROW "
-    "WHEN (OLD.tab IS DISTINCT FROM NEW.tab) EXECUTE FUNCTION handled_tab_moved()",
+    "CREATE TRIGGER handled_tab_moved AFTER UPDATE OF tab, shop, created_at ON requests "
+    f"FOR EACH ROW WHEN ({_MOVED.format(old='OLD', new='NEW', op='IS DISTINCT FROM')}) "
+    "EXECUTE FUNCTION handled_tab_moved()",
 ]
 _TRIGGERS = {"handled_record_added": "records", "handled_tab_moved": "requests"}
 
