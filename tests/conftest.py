@@ -4,8 +4,10 @@ server) on PostgreSQL, and a cast of users."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -68,10 +70,49 @@ def db_url(request, tmp_path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="session")
+def schema_template(tmp_path_factory, chain_key_file) -> Iterator[dict[str, str]]:
+    """A database of each backend made once at the newest schema, which each test's `engine`
+    starts as a copy of: running the thirteen migrations for every test cost 0.15 s on
+    SQLite and 0.2-0.4 s on PostgreSQL, minutes of a whole run."""
+    path = tmp_path_factory.mktemp("template") / "returns.db"
+    made = open_engine(f"sqlite:///{path}")
+    upgrade(made)
+    made.dispose()
+    template = {"sqlite": str(path)}
+    if PG_URL:
+        name = "rt_template_" + uuid.uuid4().hex[:8]
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = sa.engine.make_url(PG_URL).set(database=name)
+        made = open_engine(url.render_as_string(hide_password=False))
+        upgrade(made)
+        made.dispose()
+        template["postgresql"] = name
+    yield template
+    if PG_URL:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture
-def engine(db_url):
+def engine(db_url, schema_template):
+    """The fresh database of db_url at the newest schema: a copy of schema_template's."""
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        if not Path(url.database).exists():
+            shutil.copyfile(schema_template["sqlite"], url.database)
+    else:
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{url.database}"')
+            template = schema_template["postgresql"]
+            conn.exec_driver_sql(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
+        admin.dispose()
     eng = open_engine(db_url)
-    upgrade(eng)
+    upgrade(eng)  # at the newest already: a look at the revision
     yield eng
     eng.dispose()
 

@@ -18,13 +18,12 @@ never a viewer. A big seed suspends the triggers and rebuilds the table once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import Connection
 
 from returns_tui.roles import NOT_USERS, RULE_PREFIX
-from returns_tui.store.engine import is_sqlite
+from returns_tui.store import triggers
 
 TRIGGERS = {"handled_record_added": "records", "handled_tab_moved": "requests"}
 
@@ -57,25 +56,7 @@ def differences(conn: Connection) -> tuple[set, set]:
     return stored - expected, expected - stored
 
 
-@contextmanager
-def suspended(conn: Connection) -> Iterator[None]:
-    """For a bulk insert within the caller's transaction: the triggers are off meanwhile and
-    the table rebuilt afterwards, once. On SQLite, which cannot disable a trigger, they are
-    dropped and made again from their DDL; on PostgreSQL, ALTER TABLE takes the tables' lock
-    until the caller commits."""
-    if is_sqlite(conn):
-        ddl = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'handled%'"
-        ).all()
-        for name, _sql in ddl:
-            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        yield
-        for _name, sql in ddl:
-            conn.exec_driver_sql(sql)
-    else:
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
-        yield
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
-    rebuild(conn)
+def suspended(conn: Connection) -> AbstractContextManager[None]:
+    """For a bulk insert within the caller's transaction: the triggers off meanwhile, the
+    table rebuilt once afterwards (store/triggers.py)."""
+    return triggers.suspended(conn, TRIGGERS, rebuild)

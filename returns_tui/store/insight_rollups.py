@@ -23,12 +23,11 @@ A rollup row is never removed: a status all of whose requests moved on keeps 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import Connection
 
-from returns_tui.store.engine import is_sqlite
+from returns_tui.store import triggers
 
 DAY_US = 86_400_000_000
 BUCKET_US = 900_000_000  # insight_answers: the time to the first answer in quarter hours
@@ -121,26 +120,7 @@ def _comparable(table: str, row) -> tuple:
     return tuple(values)
 
 
-@contextmanager
-def suspended(conn: Connection) -> Iterator[None]:
-    """For a bulk insert within the caller's transaction: the rollups' triggers are off
-    meanwhile, and the rollups rebuilt from the tables afterwards, once (a seed's million
-    requests cost a few seconds so instead of a trigger's three statements a row). On
-    SQLite, which cannot disable a trigger, they are dropped and made again from their DDL;
-    on PostgreSQL, ALTER TABLE takes the tables' lock until the caller commits."""
-    if is_sqlite(conn):
-        ddl = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'insight%'"
-        ).all()
-        for name, _sql in ddl:
-            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        yield
-        for _name, sql in ddl:
-            conn.exec_driver_sql(sql)
-    else:
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
-        yield
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
-    rebuild(conn)
+def suspended(conn: Connection) -> AbstractContextManager[None]:
+    """For a bulk insert within the caller's transaction: the triggers off meanwhile, the
+    table rebuilt once afterwards (store/triggers.py)."""
+    return triggers.suspended(conn, TRIGGERS, rebuild)

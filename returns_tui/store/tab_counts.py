@@ -10,12 +10,11 @@ triggers and rebuilds the table once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import Connection
 
-from returns_tui.store.engine import is_sqlite
+from returns_tui.store import triggers
 
 KEY = ("tab", "shop", "type", "reason", "currency")
 TRIGGERS = {"tab_counts_added": "requests", "tab_counts_moved": "requests"}
@@ -40,24 +39,7 @@ def differences(conn: Connection) -> tuple[set, set]:
     return stored - expected, expected - stored
 
 
-@contextmanager
-def suspended(conn: Connection) -> Iterator[None]:
-    """For a bulk insert within the caller's transaction: the triggers are off meanwhile and
-    the table rebuilt afterwards, once (as store/handled.suspended)."""
-    if is_sqlite(conn):
-        ddl = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-            "AND name LIKE 'tab\\_counts%' ESCAPE '\\'"
-        ).all()
-        for name, _sql in ddl:
-            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        yield
-        for _name, sql in ddl:
-            conn.exec_driver_sql(sql)
-    else:
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
-        yield
-        for name, table in TRIGGERS.items():
-            conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
-    rebuild(conn)
+def suspended(conn: Connection) -> AbstractContextManager[None]:
+    """For a bulk insert within the caller's transaction: the triggers off meanwhile, the
+    table rebuilt once afterwards (store/triggers.py)."""
+    return triggers.suspended(conn, TRIGGERS, rebuild)
