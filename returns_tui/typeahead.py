@@ -5,7 +5,7 @@ of the terminal. Textual 8.2.8 hands each key to the widget that has the focus *
 is read*, and looks the key's binding up only when it has come back up from that widget: so in
 `/ana⏎`, the "a" that followed the "/" had already been given to the table before "/" opened
 the search field, and came back to be looked up as the console's `a` (accept); keys typed
-after `n` reached a note dialog that had no focused field yet, and were lost. Three rules, in
+after `n` reached a note dialog that had no focused field yet, and were lost. Four rules, in
 the App, make a burst do what the same keys typed slowly do:
 
 1. **A key goes to what has the focus when it is acted on.** A key that comes back up unused
@@ -68,7 +68,7 @@ class KeyDealtWith(Message, bubble=True):
 
 
 class TypeAhead(App):
-    """The App's half of the three rules: ReturnsApp is one."""
+    """The App's half of the four rules: ReturnsApp is one."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

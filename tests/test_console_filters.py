@@ -164,6 +164,19 @@ async def test_a_saved_view_comes_back_on_its_function_key(svc, tmp_path):
         assert load_views(views_file(tmp_path, "alice")) == []
 
 
+async def test_a_saved_view_of_a_shop_no_longer_mine_says_so(svc, tmp_path):
+    from returns_tui.saved_views import SavedView, save_views
+    from returns_tui.store.queries import Sort
+
+    view = SavedView("globex days", 1, d.Tab.ALL, Sort.NEWEST, "", Narrowing(shop="globex"))
+    save_views(views_file(tmp_path, "alice"), [view])  # alice runs acme only (now)
+    async with opened(svc, "alice", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
+        await pilot.press("f1")
+        await loaded(pilot, app)
+        assert app.main.narrow == Narrowing(shop="globex") and table_ids(app) == []
+        await wait_for(pilot, lambda: any("no longer one of your shops" in t for t in toasts(app)))
+
+
 async def test_the_buyers_history_and_mark_in_the_detail_panel(svc, tmp_path):
     for i in range(3):  # three more requests of one buyer, one of them rejected
         rid = f"R30{i}"

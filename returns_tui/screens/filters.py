@@ -292,6 +292,12 @@ class FiltersAndViews(Screen):
         self.window = None
         self._view_changed()
         self.refresh_bindings()
+        shops, shop = self.actor.visible_shops(), view.narrow.shop
+        if shops is not None and shop is not None and shop not in shops:
+            # Saved while the shop was theirs: it shows nothing now, and says why.
+            warning = f"View {view.name}: {shop!r} is no longer one of your shops; it shows none."
+            self.notify(safe(warning), severity="warning", markup=False, timeout=10)
+            return
         self.notify(safe(f"View {view.name}."), markup=False, timeout=2)
 
     def view_commands(self) -> list[tuple[str, str, Callable[[], object]]]:

@@ -386,8 +386,9 @@ class Filter:
 def counts(
     conn: Connection, shops: frozenset[str] | None, search: str = "", *, flt: Filter | None = None
 ) -> dict[Tab, int]:
-    """Requests per tab, All included, from one GROUP BY: of the shops and search, or of
-    `flt` (its tab aside) when given."""
+    """Requests per tab, All included: of the shops and search, or of `flt` (its tab aside)
+    when given. Summed from tab_counts when it holds every filter asked; else counted, in
+    `handled` for "mine" alone, a tab at a time for "due within" alone, or in one GROUP BY."""
     flt = Filter(shops, Tab.ALL, search) if flt is None else replace(flt, tab=Tab.ALL)
     if flt.counts_by_rollup:
         # No filter, or filters on these fields alone: summed from tab_counts' few rows.
@@ -556,14 +557,10 @@ def in_filters_index(query: Any) -> Any:
 
 
 def few_matches(conn: Connection, flt: Filter) -> bool:
-    """Whether the filter's tab holds fewer than FEW_MATCHES requests it keeps: counted in
-    ix_requests_filters alone, stopping at FEW_MATCHES (a tab's range of the index at most).
-    With "mine", the viewer's requests of the tab are counted in ix_handled_actor instead
-    (what the other filters keep of them is fewer still)."""
-    if flt.narrow and flt.narrow.mine:
-        inner = sa.select(handled.c.tab).where(*flt.handled_range()).limit(FEW_MATCHES)
-    else:
-        inner = sa.select(requests.c.tab).where(*flt.where()).limit(FEW_MATCHES)
+    """Whether the viewer handled fewer than FEW_MATCHES requests of the filter's tab ("mine"):
+    counted in ix_handled_actor, stopping at FEW_MATCHES (what the other filters keep of them
+    is fewer still)."""
+    inner = sa.select(handled.c.tab).where(*flt.handled_range()).limit(FEW_MATCHES)
     query = sa.select(sa.func.count()).select_from(inner.subquery())
     return conn.execute(query).scalar_one() < FEW_MATCHES
 
