@@ -32,7 +32,7 @@ ALL = 10_000  # a page larger than any test database: every row at once
 
 @pytest.fixture(params=["gathered", "walked"])
 def plan(request, monkeypatch):
-    """Both ways a filtered page is read on SQLite (queries.few_matches): the matches gathered
+    """Both ways a filtered page is read on SQLite (queries.matched_ids): the matches gathered
     from the filters' index and sorted, or the page's order walked (what PostgreSQL does)."""
     from returns_tui.store import queries
 
