@@ -1,7 +1,7 @@
 """What the console reads from its terminal, made safe where Textual 8.2.8 is not: our own
 Linux driver and input parser, which ReturnsApp installs (`get_driver_class`).
 
-Two defects of Textual 8.2.8, each a few lines of theirs that cannot be configured:
+Three defects of Textual 8.2.8, each a few lines of theirs that cannot be configured:
 
 - **A byte that is not UTF-8 ends the console.** `LinuxDriver.run_input_thread` decodes its
   input with a strict UTF-8 decoder, so one Latin-1 "é" (0xE9, from a terminal or an SSH
@@ -15,6 +15,14 @@ Two defects of Textual 8.2.8, each a few lines of theirs that cannot be configur
   an ESC was cut into keys. Here the whole text between the paste's markers is one
   `events.Paste`, whatever it holds: a paste is never a key. (Its control characters are
   made visible by the field it lands in: widgets/safe_input.py.)
+- **Escape and the key after it become one key.** A key that reaches the parser less than 0.1 s
+  after ESC (typed fast, or sent in one packet over SSH) was read as Alt+key: Escape then `v`
+  left a reject dialog open as `alt+v`, and the keys that followed acted in it (`2` chose a
+  reason, Enter rejected); Escape then Enter was Enter alone, which confirmed the dialog the
+  operator meant to close; Escape then `2` was "™". No command of the console is on Alt, so
+  here ESC and the key after it are always two keys, Escape first. (Alt+key from a terminal
+  that sends it as ESC key is Escape then the key, too. Sequences that begin ESC [, ESC O and
+  the like, which arrow keys and the terminal's reports use, are left to Textual.)
 
 Both classes change only that. When Textual is upgraded, check whether it still needs them
 (tests/test_console_parser.py; tests/test_console_terminal.py drives the real driver in tmux).
@@ -35,12 +43,17 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
 _START, _END = BRACKETED_PASTE_START, BRACKETED_PASTE_END
+ESC = "\x1b"
+# What may follow ESC to begin a longer sequence (CSI, SS3, OSC, DCS, APC, PM, ST, and ESC
+# itself, which Textual handles on its own): never split from the ESC before it.
+_INTRODUCERS = frozenset("[O]P_^\\" + ESC)
 
 
-class PasteParser(XTermParser):
-    """Textual's parser, except that the text of a bracketed paste never reaches it: the text
-    between ESC[200~ and ESC[201~ is cut out here and given as one Paste event, in its place
-    among the keys. The markers and the paste may arrive split across reads.
+class ConsoleParser(XTermParser):
+    """Textual's parser, except that ESC and the key after it are two keys, and the text of a
+    bracketed paste never reaches it: the text between ESC[200~ and ESC[201~ is cut out here
+    and given as one Paste event, in its place among the keys. The markers and the paste may
+    arrive split across reads.
 
     Textual's parser still sees both markers, so that its own state stays as it expects: it
     enters its paste mode at ESC[200~ (which it recognises whatever escape sequence was under
@@ -87,6 +100,20 @@ class PasteParser(XTermParser):
                 data = joined[at + len(_END) :]
 
 
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        if alt and len(sequence) == 1 and sequence not in _INTRODUCERS:
+            # ESC, then a key and nothing more before the wait ran out: Textual's Alt+key.
+            yield events.Key("escape", ESC)
+            yield from super()._sequence_to_key_events(sequence)
+        elif len(sequence) == 2 and sequence[0] == ESC and sequence[1] not in _INTRODUCERS:
+            # ESC and a key that Textual reads as one ("\x1b2" is "™" in its table, for
+            # WezTerm on macOS) or waits on: two keys, now.
+            yield events.Key("escape", ESC)
+            yield from super()._sequence_to_key_events(sequence[1])
+        else:
+            yield from super()._sequence_to_key_events(sequence, alt)
+
+
 def _partial_marker(text: str, marker: str) -> int:
     """How many characters at the end of `text` are the beginning of `marker`."""
     for size in range(min(len(marker) - 1, len(text)), 0, -1):
@@ -104,14 +131,14 @@ class ConsoleDriver(LinuxDriver):
     """Textual's Linux driver with the input thread of Textual 8.2.8
     (`LinuxDriver.run_input_thread`, copied), but for three things: the decoder replaces what
     is not UTF-8 (errors="replace"), gives up on an unfinished character after a pause
-    (INCOMPLETE_WAIT), and the parser is PasteParser."""
+    (INCOMPLETE_WAIT), and the parser is ConsoleParser."""
 
     def run_input_thread(self) -> None:
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         fileno = self.fileno
         EVENT_READ = selectors.EVENT_READ
-        parser = PasteParser(self._debug)
+        parser = ConsoleParser(self._debug)
         feed = parser.feed
         tick = parser.tick
         decoder = getincrementaldecoder("utf-8")(errors="replace")

@@ -230,6 +230,39 @@ def test_keys_typed_while_the_records_are_read_do_not_act_on_the_table(start, sv
     still_running(tmux)
 
 
+# ---------------------------------------------------------------------------------------------
+# Escape and the key after it, sent together (returns_tui/terminal.py)
+
+
+def test_escape_then_v_closes_the_dialog_and_nothing_else(start, svc):
+    """Textual read ESC v as alt+v: the reject dialog stayed open and the keys after acted in
+    it (in the demo, `2` and Enter rejected a request). Now the dialog closes, and the keys
+    typed after Escape, pressed before the table was back on screen, are dropped (rule 3)."""
+    tmux = start()
+    tmux.keys("r")
+    tmux.wait(r"Reject request R\d+")
+    tmux.keys("Escape", "v", "2", "Enter")
+    tmux.wait_gone(r"Reject request")
+    screen = calm(tmux)
+    assert "Reject request" not in screen and "Return records of" not in screen
+    assert "All · row 1 of" in screen
+    assert kinds(svc) == []
+    still_running(tmux)
+
+
+def test_escape_then_enter_closes_the_dialog_and_decides_nothing(start, svc):
+    """Textual read ESC Enter as Enter alone, which the dialog took as its own."""
+    for opens, asks in (("r", "Reject request"), ("a", "Accept request")):
+        tmux = start()
+        tmux.keys(opens)
+        tmux.wait(asks)
+        tmux.keys("Escape", "Enter")
+        tmux.wait_gone(asks)
+        assert asks not in calm(tmux)
+        assert kinds(svc) == []
+        still_running(tmux)
+
+
 def test_m_twice_opens_one_mediation(start, svc):
     tmux = start("sam", tab="6")
     tmux.keys("m", "m")
