@@ -73,7 +73,7 @@ def db_url(request, tmp_path) -> str:
 @pytest.fixture(scope="session")
 def schema_template(tmp_path_factory, chain_key_file) -> Iterator[dict[str, str]]:
     """A database of each backend made once at the newest schema, which each test's `engine`
-    starts as a copy of: running the thirteen migrations for every test cost 0.15 s on
+    starts as a copy of: running every migration for each test cost 0.15 s on
     SQLite and 0.2-0.4 s on PostgreSQL, minutes of a whole run."""
     path = tmp_path_factory.mktemp("template") / "returns.db"
     made = open_engine(f"sqlite:///{path}")

@@ -97,6 +97,10 @@ CASES = {
         Narrowing(min_cents=500, max_cents=1000),
         lambda r, q: 500 <= r.amount_cents <= 1000,
     ),
+    "amount from, of a currency": (
+        Narrowing(currency="USD", min_cents=1001),
+        lambda r, q: r.currency == "USD" and r.amount_cents >= 1001,
+    ),
     "due within 6h": (
         Narrowing(due_hours=6),
         lambda r, q: r.deadline_us is not None and r.deadline_us <= DUE_BY,
@@ -388,6 +392,39 @@ def test_due_within_on_a_page_newest_first_reads_the_deadline_from_an_index(tmp_
     params = tuple(values[n] for n in names) if names else values
     steps = " ".join(row[-1] for row in plan.execute("EXPLAIN QUERY PLAN " + statement, params))
     assert "SCAN requests USING INDEX ix_requests_created_due" in steps, steps
+
+
+@pytest.mark.parametrize(
+    "shops, narrow, index",
+    [
+        (None, Narrowing(max_cents=1000), "ix_requests_amount"),
+        (None, Narrowing(currency="USD", min_cents=50000), "ix_requests_amount"),
+        (frozenset({"acme"}), Narrowing(max_cents=1000), "ix_requests_filters"),
+        (frozenset({"acme"}), Narrowing(type="refund", currency="USD"), "ix_requests_filters"),
+        (None, Narrowing(shop="acme", reason="damaged", max_cents=5000), "ix_requests_filters"),
+    ],
+)
+def test_the_counts_and_the_few_matches_read_the_index_named(tmp_path, shops, narrow, index):
+    """SQLite is told which index (INDEXED BY, which SQLAlchemy does not write for SQLite on
+    its own): an amount range across every shop seeks ix_requests_amount, a fixed shop
+    ix_requests_filters, each alone (COVERING), whatever other indexes there are."""
+    import sqlalchemy as sa
+
+    from returns_tui.store import queries as q
+    from returns_tui.store.engine import open_engine, upgrade
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(engine)
+    flt = q.Filter(shops, d.Tab.ALL, narrow=narrow, viewer="sam")
+    with engine.connect() as conn:
+        counted = sa.select(q.requests.c.tab, sa.func.count()).group_by(q.requests.c.tab)
+        gathered = sa.select(q._ROWID).select_from(q.requests)
+        for query in (q._seeking(conn, counted, flt), q._seeking(conn, gathered, flt)):
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            assert f"FROM requests INDEXED BY {index}" in sql, sql
+            steps = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert f"USING COVERING INDEX {index} " in steps, steps
+    engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from pendulum import DateTime
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.filters import Narrowing
@@ -250,8 +251,8 @@ class Filter:
         viewer's shops from a shop index (totals: the money index holds the shop). `walk`:
         for a page that walks its order's index and keeps the rows that match. `by_deadline`:
         "due within" and the viewer's shops may lead (counts_by_deadline). `seek`: for a
-        statement read from ix_requests_filters alone (in_filters_index), whose leading
-        columns the conditions may then seek in."""
+        statement read through the index it names (in_filters_index, in_amount_index),
+        whose leading columns the conditions may then seek in."""
         clauses: list[Any] = []
         text = self.search.strip()
         # NUL or a lone surrogate cannot be in any stored text (PostgreSQL refuses to even
@@ -303,14 +304,29 @@ class Filter:
         """Whether SQLite reads the counts and the few matches from ix_requests_filters with
         `seek`: filters other than "mine", no search, and a shop fixed (the viewer's or
         the filter's), the index's column after the tab. Without a shop nothing after the
-        tab can be sought, and SQLite is better left to scan the smallest index that holds
-        the columns (ix_requests_tab_money for an amount of one currency)."""
+        tab can be sought: an amount range then seeks its own index (seeks_amount), and
+        other filters leave SQLite to scan the smallest index that holds their columns."""
         n = self.narrow
         return (
             self.filters_index
             and n is not None
             and not n.mine
             and (self.shops is not None or n.shop is not None)
+        )
+
+    @property
+    def seeks_amount(self) -> bool:
+        """Whether SQLite reads the counts and the few matches from ix_requests_amount
+        (in_amount_index), a range of each currency: an amount range, with or without a
+        currency, and no other filter, no shop fixed (with one, seeks_filters), no search.
+        Its every condition is then in that index."""
+        n = self.narrow
+        return (
+            self.filters_index
+            and n is not None
+            and (n.min_cents is not None or n.max_cents is not None)
+            and not replace(n, min_cents=None, max_cents=None, currency=None)
+            and self.shops is None
         )
 
     @property
@@ -425,12 +441,8 @@ def counts(
             )
         )
     else:
-        seek = flt.seeks_filters and conn.dialect.name == "sqlite"  # PostgreSQL plans itself
         query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
-        for clause in flt.where(seek=seek):
-            query = query.where(clause)
-        if seek:
-            query = in_filters_index(query)
+        query = _seeking(conn, query, flt)
     per_tab = {Tab(tab): int(n) for tab, n in conn.execute(query)}
     result = {tab: per_tab.get(tab, 0) for tab in Tab if tab is not Tab.ALL}
     result[Tab.ALL] = sum(result.values())
@@ -540,13 +552,44 @@ def matched_ids(conn: Connection, flt: Filter) -> list[int] | None:
     filter's columns: every index holds the rowid), stopping at FEW_MATCHES. One pass:
     counting them first and gathering them after read the index twice, end to end for All
     (a million entries each at 1M)."""
-    seek = flt.seeks_filters
-    query = sa.select(_ROWID).select_from(requests).where(*flt.where(seek=seek))
-    if seek:
-        query = in_filters_index(query)
-    query = query.limit(FEW_MATCHES)
+    query = _seeking(conn, sa.select(_ROWID).select_from(requests), flt).limit(FEW_MATCHES)
     found = list(conn.execute(query).scalars())
     return found if len(found) < FEW_MATCHES else None
+
+
+def _seeking(conn: Connection, query: Any, flt: Filter) -> Any:
+    """`query` with the filter's conditions, on SQLite read through the index that its
+    conditions may seek in, if one does (seeks_filters, seeks_amount). PostgreSQL plans by
+    its statistics."""
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite and flt.seeks_filters:
+        return in_filters_index(query.where(*flt.where(seek=True)))
+    if sqlite and flt.seeks_amount:
+        return in_amount_index(conn, query.where(*flt.where(seek=True)), flt)
+    return query.where(*flt.where())
+
+
+def in_amount_index(conn: Connection, query: Any, flt: Filter) -> Any:
+    """`query` read through ix_requests_amount (SQLite's INDEXED BY), for conditions made
+    with `seek`: one range of the amount in each currency. Without a currency filter, the
+    currencies are those tab_counts holds (a few of its rows), so that SQLite seeks each
+    rather than read the index end to end (it has no statistics to skip-scan by)."""
+    if flt.narrow is not None and flt.narrow.currency is None:
+        held = sa.select(tab_counts.c.currency).distinct()
+        currencies = sorted(conn.execute(held).scalars())
+        query = query.where(requests.c.currency.in_(currencies))
+    return query.with_hint(requests, "INDEXED BY ix_requests_amount", "sqlite")
+
+
+@compiles(sa.Table, "sqlite")
+def _table_with_hint(table: sa.Table, compiler: Any, **kw: Any) -> str:
+    """A table in FROM followed by its hint for SQLite (`with_hint(requests, "INDEXED BY
+    ix", "sqlite")`): SQLAlchemy's SQLite compiler drops table hints (its
+    get_from_hint_text returns None), so in_filters_index asked for an index that SQLite
+    never heard of, and chose by itself, differently as indexes came and went."""
+    text = compiler.visit_table(table, **kw)
+    hint = (kw.get("fromhints") or {}).get(table)
+    return f"{text} {hint}" if hint else text
 
 
 def in_filters_index(query: Any) -> Any:
