@@ -62,6 +62,19 @@ def data(svc):
             ),
             NOW.subtract(hours=5 - i),
         )  # fmt: skip
+    # Rejected 72 h ago, the buyer's window (48 h) closed: nothing is due on it. Rejected 44 h
+    # ago: the window closes in 4 h.
+    for rid, rejected in (("R2006", 72), ("R2007", 44)):
+        svc.submit(
+            BUYER,
+            d.Submission(
+                id=rid, order_id="O" + rid, shop="acme", type="refund", buyer="Old Case",
+                product="Mug", sku="MUG-1", quantity=1, amount="3.00", currency="USD",
+                reason="wrong_item", note="",
+            ),
+            NOW.subtract(hours=rejected + 2),
+        )  # fmt: skip
+        svc.reject(svc.login("alice"), rid, NOW.subtract(hours=rejected), "no_proof", "None.")
     return svc
 
 
@@ -87,7 +100,8 @@ def handled_by(svc, who: str):
     return lambda row, req: any(rec.actor == who for rec in svc.records(actor, row.id))
 
 
-DUE_BY = to_micros(NOW.replace(second=0, microsecond=0)) + 6 * 3_600_000_000
+HOUR = 3_600_000_000
+DUE_BY = to_micros(NOW.replace(second=0, microsecond=0)) + 6 * HOUR
 CASES = {
     "shop": (Narrowing(shop="globex"), lambda r, q: r.shop == "globex"),
     "type": (Narrowing(type="refund"), lambda r, q: r.type == "refund"),
@@ -103,7 +117,10 @@ CASES = {
     ),
     "due within 6h": (
         Narrowing(due_hours=6),
-        lambda r, q: r.deadline_us is not None and r.deadline_us <= DUE_BY,
+        lambda r, q: r.deadline_us is not None
+        and r.deadline_us <= DUE_BY
+        # a rejection's window that has closed: nothing due (the table shows a dash)
+        and not (q.status == d.Status.REJECTED and r.deadline_us <= DUE_BY - 6 * HOUR),
     ),
     "shop+type+amount": (
         Narrowing(shop="acme", type="refund", max_cents=1000),
@@ -179,6 +196,11 @@ def test_due_within_counts_each_tab_within_the_viewers_shops(data, who, shop):
     counts = data.counts(data.login(who), narrow=narrow, now=NOW)
     assert counts == {tab: len(ids) for tab, ids in expected.items()}
     assert counts[d.Tab.ALL] > 0 or (who, shop) != ("sam", None)  # the case counts some
+
+
+def test_due_within_keeps_a_rejection_while_its_window_is_open(data):
+    closed = every(data, "sam", d.Tab.CLOSED, narrow=Narrowing(due_hours=6))
+    assert {r.id for r in closed} == {"R1016", "R2007"}  # not R2006, whose window closed
 
 
 def test_filters_combine_with_the_search(data):

@@ -182,6 +182,9 @@ LIST_COLUMNS = [
 ]
 
 
+_HOUR_US = 3_600_000_000
+
+
 @dataclass(frozen=True)
 class Filter:
     """Which requests: the viewer's shops (None = every shop), a tab, and a search text."""
@@ -373,9 +376,23 @@ class Filter:
             column = requests.c.deadline_at if by_deadline else col(requests.c.deadline_at)
             deadline = sa.type_coerce(column, sa.BigInteger)
             clauses.append(deadline <= self.due_by_us)
+            clauses += self._window_open(deadline)
         if n.mine:
             clauses.append(self._handled(walk))
         return clauses
+
+    def _window_open(self, deadline: Any) -> list[Any]:
+        """A rejection's deadline ends the buyer's window to ask again or appeal: once it has
+        passed nothing is due on it (the table shows a dash), so "due within" keeps a Closed
+        request only while its window is open. Closed holds no other deadline; in the other
+        tabs a deadline passed is due, until the sweep moves the request."""
+        assert self.narrow is not None and self.narrow.due_hours is not None
+        now = self.due_by_us - self.narrow.due_hours * _HOUR_US
+        if self.tab is Tab.CLOSED:
+            return [deadline > now]
+        if self.tab is Tab.ALL:
+            return [sa.or_(requests.c.tab != Tab.CLOSED.value, deadline > now)]
+        return []
 
     def _handled(self, walk: bool) -> Any:
         """The condition "the viewer handled it": on the page that walks `handled` itself,
@@ -434,7 +451,7 @@ def counts(
         query = sa.union_all(
             *(
                 sa.select(sa.literal(tab.value), sa.func.count()).where(
-                    requests.c.tab == tab.value, *flt.where(by_deadline=True)
+                    *replace(flt, tab=tab).where(by_deadline=True)
                 )
                 for tab in Tab
                 if tab is not Tab.ALL
