@@ -47,6 +47,10 @@ from tests.support.shared_host import SharedHost, shared_host, unavailable_reaso
 from tests.support.sshd import SshdInfo, free_port, running_sshd, shipped_match_block
 from tests.support.tmux import Tmux
 
+# One worker runs them all, in turn (pyproject's --dist loadgroup): two shared hosts made at
+# once would race for /etc/passwd's lock in useradd, and this module's host is made once.
+pytestmark = pytest.mark.xdist_group("unix-accounts")
+
 ACME = ["R5101", "R5102", "R5103", "R5104"]  # alice's shop
 GLOBEX = ["R7201", "R7202", "R7203"]  # bob's: never on alice's screen or in her export
 # After ssh is killed, the console must be gone within this many seconds.
