@@ -421,6 +421,7 @@ def test_due_within_on_a_page_newest_first_reads_the_deadline_from_an_index(tmp_
     [
         (None, Narrowing(max_cents=1000), "ix_requests_amount"),
         (None, Narrowing(currency="USD", min_cents=50000), "ix_requests_amount"),
+        (None, Narrowing(currency="JPY"), "ix_requests_amount"),
         (frozenset({"acme"}), Narrowing(max_cents=1000), "ix_requests_filters"),
         (frozenset({"acme"}), Narrowing(type="refund", currency="USD"), "ix_requests_filters"),
         (None, Narrowing(shop="acme", reason="damaged", max_cents=5000), "ix_requests_filters"),
@@ -428,8 +429,8 @@ def test_due_within_on_a_page_newest_first_reads_the_deadline_from_an_index(tmp_
 )
 def test_the_counts_and_the_few_matches_read_the_index_named(tmp_path, shops, narrow, index):
     """SQLite is told which index (INDEXED BY, which SQLAlchemy does not write for SQLite on
-    its own): an amount range across every shop seeks ix_requests_amount, a fixed shop
-    ix_requests_filters, each alone (COVERING), whatever other indexes there are."""
+    its own): a currency or an amount range across every shop seeks ix_requests_amount, a
+    fixed shop ix_requests_filters, each alone (COVERING), whatever other indexes there are."""
     import sqlalchemy as sa
 
     from returns_tui.store import queries as q
