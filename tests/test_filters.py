@@ -569,3 +569,31 @@ def test_an_export_of_the_view_keeps_what_the_filters_keep(data, plan):
     # And with a search beside them.
     found = [row["id"] for row, _ in data.export(sam, d.Tab.ALL, "lima", narrow, NOW)]
     assert found == sorted(r.id for r in every(data, "sam", search="lima", narrow=narrow))
+
+
+def test_migration_0015_has_autovacuum_visit_requests_sooner_on_postgresql(pg_url):
+    """The counts read PostgreSQL's indexes alone only where vacuum has been: after 1 % of
+    `requests` changed, not 20 % (migration 0015); the downgrade puts the defaults back."""
+    from alembic import command
+
+    from returns_tui.store.engine import _alembic_config, open_engine, upgrade
+
+    engine = open_engine(pg_url)
+    upgrade(engine)
+
+    def options() -> list[str]:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT reloptions FROM pg_class WHERE relname = 'requests'"
+            )
+            return sorted(found.scalar_one() or [])
+
+    assert options() == [
+        "autovacuum_analyze_scale_factor=0.02",
+        "autovacuum_vacuum_insert_scale_factor=0.01",
+        "autovacuum_vacuum_scale_factor=0.01",
+    ]
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0014")
+    assert options() == []
+    engine.dispose()
