@@ -449,13 +449,7 @@ def counts(
         # in one statement, SQLite read every entry of an index in tab order (90 ms at 1M,
         # where the five ranges take 20).
         query = sa.union_all(
-            *(
-                sa.select(sa.literal(tab.value), sa.func.count()).where(
-                    *replace(flt, tab=tab).where(by_deadline=True)
-                )
-                for tab in Tab
-                if tab is not Tab.ALL
-            )
+            *_by_deadline(flt, lambda tab: [sa.literal(tab.value), sa.func.count()])
         )
     else:
         query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
@@ -569,9 +563,26 @@ def matched_ids(conn: Connection, flt: Filter) -> list[int] | None:
     filter's columns: every index holds the rowid), stopping at FEW_MATCHES. One pass:
     counting them first and gathering them after read the index twice, end to end for All
     (a million entries each at 1M)."""
-    query = _seeking(conn, sa.select(_ROWID).select_from(requests), flt).limit(FEW_MATCHES)
+    if flt.counts_by_deadline:  # "due within": the ranges of its counts, not a scan
+        query = sa.union_all(*_by_deadline(flt, lambda _tab: [_ROWID])).limit(FEW_MATCHES)
+    else:
+        query = _seeking(conn, sa.select(_ROWID).select_from(requests), flt).limit(FEW_MATCHES)
     found = list(conn.execute(query).scalars())
     return found if len(found) < FEW_MATCHES else None
+
+
+def _by_deadline(flt: Filter, columns: Any) -> list[Any]:
+    """For "due within" alone (or with a shop, counts_by_deadline): a SELECT of `columns(tab)`
+    per tab of the filter (each tab for All), each one range of the (shop,) tab, deadline
+    index. Read as one, SQLite scanned ix_requests_tab_deadline in tab order, through the
+    412 000 requests of Completed that have no deadline (50-110 ms for All's few matches)."""
+    tabs = [t for t in Tab if t is not Tab.ALL] if flt.tab is Tab.ALL else [flt.tab]
+    return [
+        sa.select(*columns(tab)).select_from(requests).where(
+            *replace(flt, tab=tab).where(by_deadline=True)
+        )
+        for tab in tabs
+    ]
 
 
 def _seeking(conn: Connection, query: Any, flt: Filter) -> Any:
