@@ -587,6 +587,39 @@ async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
         await wait_for(pilot, lambda: table_ids(app)[:1] == everything[10:11])
 
 
+async def test_an_edge_message_about_a_window_no_longer_shown_is_one_step(svc, monkeypatch):
+    """The table posts EdgeReached at its window's edge; on a busy machine the next window
+    may be shown before the screen reads a second one the table posted about the first (keys
+    reach it one at a time). That one is a step from where the cursor is now: it read a whole
+    window more (row 201 for 105 in tmux), or lost the step going up."""
+    from returns_tui.widgets.request_table import RequestTable
+
+    monkeypatch.setattr(ConsoleScreen, "page_size", 10)
+    start = NOW.subtract(hours=40)
+    for i in range(35):
+        submit(svc, f"P{i:03d}", start.add(minutes=i), n=i)
+    alice = svc.login("alice")
+    everything = [r.id for r in svc.page(alice, d.Tab.ALL, app_sort(), limit=1000)]
+    async with opened(svc, "alice") as (app, pilot):
+        table = app.main.table
+        table.move_cursor(row=9)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: table_ids(app) == everything[10:20])
+        assert table.highlighted_id == everything[10]
+        # The second ↓ pressed at the first window's last row, read late.
+        table.post_message(RequestTable.EdgeReached("next", 0, everything[9]))
+        await wait_for(pilot, lambda: table.highlighted_id == everything[11])
+        await pilot.pause(0.2)
+        assert table_ids(app) == everything[10:20] and "row 12 of 51" in status_line(app)
+        # Going up: back to the first window, then an ↑ posted at the second's first row.
+        await pilot.press("up", "up")
+        await wait_for(pilot, lambda: table_ids(app) == everything[:10])
+        assert table.highlighted_id == everything[9]
+        table.post_message(RequestTable.EdgeReached("previous", 0, everything[10]))
+        await wait_for(pilot, lambda: table.highlighted_id == everything[8])
+        assert "row 9 of 51" in status_line(app)
+
+
 def app_sort():
     from returns_tui.store.queries import DEFAULT_SORT
 

@@ -452,6 +452,16 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         window = self.window
         if window is None:
             return
+        if msg.edge in ("next", "previous") and window.rows:
+            edge_row = window.rows[-1] if msg.edge == "next" else window.rows[0]
+            if msg.at_id != edge_row.id:
+                # Posted at the edge of a window no longer shown: the next one came before
+                # this was read (keys held one at a time reach the table slowly on a busy
+                # machine). Its step is taken from where the cursor is now, not from this
+                # window's edge: that jumped a whole window (row 201 for row 105), or lost
+                # the step going up.
+                self.table.step(msg.overshoot + 1 if msg.edge == "next" else -msg.overshoot - 1)
+                return
         if self._pending is not None and self._pending_edge == msg.edge:
             # The same edge again while its window is read (a held ↓ or PgDn): the cursor
             # lands that much further in it, instead of the key being lost.

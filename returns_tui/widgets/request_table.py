@@ -180,12 +180,15 @@ class RequestTable(ScrollView, can_focus=True):
 
     class EdgeReached(Message):
         """The cursor tried to leave the window: `edge` is next, previous, first or last.
-        `overshoot` is how many rows past the edge a PageDown/PageUp meant to go."""
+        `overshoot` is how many rows past the edge a PageDown/PageUp meant to go; `at_id` the
+        request the cursor was on, which tells the screen which window the message is about
+        (the next one may have been shown before it is read)."""
 
-        def __init__(self, edge: str, overshoot: int = 0) -> None:
+        def __init__(self, edge: str, overshoot: int = 0, at_id: str | None = None) -> None:
             super().__init__()
             self.edge = edge
             self.overshoot = overshoot
+            self.at_id = at_id
 
     def __init__(self, *, show_shop: bool, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -362,12 +365,20 @@ class RequestTable(ScrollView, can_focus=True):
     def action_page_up(self) -> None:
         self._step(-self._page_height(), "previous", self._page_height() - 1)
 
+    def step(self, by: int) -> None:
+        """Move the cursor `by` rows, down if positive; past the window's edge, ask the screen
+        for the next window (EdgeReached), the rest of the step its overshoot."""
+        if by > 0:
+            self._step(by, "next", by - 1)
+        elif by < 0:
+            self._step(by, "previous", -by - 1)
+
     def _step(self, by: int, edge: str, overshoot: int) -> None:
         if not self.rows:
             return
         at_edge = self.cursor_row >= len(self.rows) - 1 if by > 0 else self.cursor_row <= 0
         if at_edge:
-            self.post_message(self.EdgeReached(edge, overshoot))
+            self.post_message(self.EdgeReached(edge, overshoot, self.highlighted_id))
         else:
             self.move_cursor(row=self.cursor_row + by)
 
