@@ -99,7 +99,6 @@ class ConsoleParser(XTermParser):
                 yield events.Paste(text.replace("\x00", ""))
                 data = joined[at + len(_END) :]
 
-
     def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
         if alt and len(sequence) == 1 and sequence not in _INTRODUCERS:
             # ESC, then a key and nothing more before the wait ran out: Textual's Alt+key.

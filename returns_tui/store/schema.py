@@ -108,7 +108,7 @@ requests = Table(
     Index("ix_requests_tracking", "tracking"),
     # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
     Index("ix_requests_tab_money", "tab", "currency", "shop", "amount_cents"),
-    # An amount range across every shop: one range per currency (migration 0014).
+    # A currency or an amount range across every shop: a range per currency (migration 0014).
     Index("ix_requests_amount", "currency", "amount_cents", "tab", "shop"),
     # The Insights figures of a period, from the index alone (migration 0005).
     Index(

@@ -1,5 +1,5 @@
-"""An index for an amount range across every shop (DESIGN §10): ix_requests_amount on
-requests(currency, amount_cents, tab, shop).
+"""An index for a currency or an amount range across every shop (DESIGN §10):
+ix_requests_amount on requests(currency, amount_cents, tab, shop).
 
 An agent's "USD from 500.00" (1 374 of 1 000 000 requests) or "at most 10.00" (52 000, in four
 currencies) had no index led by the amount: the tab counts and the few matches read
