@@ -63,18 +63,23 @@ def data(svc):
             NOW.subtract(hours=5 - i),
         )  # fmt: skip
     # Rejected 72 h ago, the buyer's window (48 h) closed: nothing is due on it. Rejected 44 h
-    # ago: the window closes in 4 h.
-    for rid, rejected in (("R2006", 72), ("R2007", 44)):
+    # ago: the window closes in 4 h; R2008 too, but the buyer's second request on its order
+    # (R2009) superseded it: nothing is due on it either.
+    for rid, order, at, rejected in (
+        ("R2006", "OR2006", 74, 72), ("R2007", "OR2007", 46, 44), ("R2008", "OR2008", 46, 44),
+        ("R2009", "OR2008", 1, None),
+    ):  # fmt: skip
         svc.submit(
             BUYER,
             d.Submission(
-                id=rid, order_id="O" + rid, shop="acme", type="refund", buyer="Old Case",
+                id=rid, order_id=order, shop="acme", type="refund", buyer="Old Case",
                 product="Mug", sku="MUG-1", quantity=1, amount="3.00", currency="USD",
                 reason="wrong_item", note="",
             ),
-            NOW.subtract(hours=rejected + 2),
+            NOW.subtract(hours=at),
         )  # fmt: skip
-        svc.reject(svc.login("alice"), rid, NOW.subtract(hours=rejected), "no_proof", "None.")
+        if rejected is not None:
+            svc.reject(svc.login("alice"), rid, NOW.subtract(hours=rejected), "no_proof", "No.")
     return svc
 
 
@@ -119,8 +124,11 @@ CASES = {
         Narrowing(due_hours=6),
         lambda r, q: r.deadline_us is not None
         and r.deadline_us <= DUE_BY
-        # a rejection's window that has closed: nothing due (the table shows a dash)
-        and not (q.status == d.Status.REJECTED and r.deadline_us <= DUE_BY - 6 * HOUR),
+        # a rejection's window that has closed or was superseded: nothing due (a dash)
+        and not (
+            q.status == d.Status.REJECTED
+            and (r.deadline_us <= DUE_BY - 6 * HOUR or r.superseded)
+        ),
     ),
     "shop+type+amount": (
         Narrowing(shop="acme", type="refund", max_cents=1000),
@@ -200,7 +208,8 @@ def test_due_within_counts_each_tab_within_the_viewers_shops(data, who, shop):
 
 def test_due_within_keeps_a_rejection_while_its_window_is_open(data):
     closed = every(data, "sam", d.Tab.CLOSED, narrow=Narrowing(due_hours=6))
-    assert {r.id for r in closed} == {"R1016", "R2007"}  # not R2006, whose window closed
+    # Not R2006, whose window closed, nor R2008, which R2009 superseded.
+    assert {r.id for r in closed} == {"R1016", "R2007"}
 
 
 def test_filters_combine_with_the_search(data):

@@ -131,20 +131,16 @@ _STORED_ATTR = {
 _COLUMN_OF = {attr: column for column, attr in _STORED_ATTR.items()}
 _later = requests.alias("later")
 # Whether a later request on the same order exists, "later" as domain.summarize_order orders
-# an order's requests (attempt, created_at, id); asked of rejections only, through the order
-# index: a lookup per rejected row of the page.
+# an order's requests (attempt, created_at, id): one lookup in the order index.
+LATER_ON_ORDER = sa.exists().where(
+    _later.c.order_id == requests.c.order_id,
+    sa.tuple_(_later.c.attempt, _later.c.created_at, _later.c.id)
+    > sa.tuple_(requests.c.attempt, requests.c.created_at, requests.c.id),
+)
+# A rejection that a later request superseded; asked of rejections only: a lookup per
+# rejected row of the page.
 SUPERSEDED = sa.case(
-    (
-        sa.and_(
-            requests.c.status == Status.REJECTED.value,
-            sa.exists().where(
-                _later.c.order_id == requests.c.order_id,
-                sa.tuple_(_later.c.attempt, _later.c.created_at, _later.c.id)
-                > sa.tuple_(requests.c.attempt, requests.c.created_at, requests.c.id),
-            ),
-        ),
-        1,
-    ),
+    (sa.and_(requests.c.status == Status.REJECTED.value, LATER_ON_ORDER), 1),
     else_=0,
 ).label("superseded")
 # Whether the clock approved a completed request: one look at its records (by request id).
@@ -383,15 +379,17 @@ class Filter:
 
     def _window_open(self, deadline: Any) -> list[Any]:
         """A rejection's deadline ends the buyer's window to ask again or appeal: once it has
-        passed nothing is due on it (the table shows a dash), so "due within" keeps a Closed
-        request only while its window is open. Closed holds no other deadline; in the other
-        tabs a deadline passed is due, until the sweep moves the request."""
+        passed, or a later request on its order superseded it, nothing is due on it (the
+        table shows a dash), so "due within" keeps a Closed request only while its window is
+        open. Closed holds no other deadline; in the other tabs a deadline passed is due,
+        until the sweep moves the request."""
         assert self.narrow is not None and self.narrow.due_hours is not None
         now = self.due_by_us - self.narrow.due_hours * _HOUR_US
+        window_open = sa.and_(deadline > now, ~LATER_ON_ORDER)
         if self.tab is Tab.CLOSED:
-            return [deadline > now]
+            return [window_open]
         if self.tab is Tab.ALL:
-            return [sa.or_(requests.c.tab != Tab.CLOSED.value, deadline > now)]
+            return [sa.or_(requests.c.tab != Tab.CLOSED.value, window_open)]
         return []
 
     def _handled(self, walk: bool) -> Any:
