@@ -3,6 +3,7 @@ database holds. A real SQLite file per test, a clock that moves only when the te
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, Select
 from textual.widgets import Tab as TabWidget
 
@@ -551,7 +552,9 @@ async def test_a_busy_desk_is_warned_about_the_soonest_and_forgets_passed_deadli
         await wait_for(pilot, lambda: not app.main._warned, what="passed deadlines forgotten")
 
 
-async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
+@pytest.fixture
+def long_tab(svc, monkeypatch) -> list[str]:
+    """All of alice's tab in windows of 10 rows: 51 requests, their ids in the tab's order."""
     monkeypatch.setattr(ConsoleScreen, "page_size", 10)
     start = NOW.subtract(hours=40)
     for i in range(35):
@@ -559,6 +562,11 @@ async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
     alice = svc.login("alice")
     everything = [r.id for r in svc.page(alice, d.Tab.ALL, app_sort(), limit=1000)]
     assert len(everything) == 51
+    return everything
+
+
+async def test_paging_through_a_long_tab_with_keyset_windows(svc, long_tab):
+    everything = long_tab
     async with opened(svc, "alice") as (app, pilot):
         table = app.main.table
         assert table_ids(app) == everything[:10] and table.row_count == 10
@@ -587,19 +595,14 @@ async def test_paging_through_a_long_tab_with_keyset_windows(svc, monkeypatch):
         await wait_for(pilot, lambda: table_ids(app)[:1] == everything[10:11])
 
 
-async def test_an_edge_message_about_a_window_no_longer_shown_is_one_step(svc, monkeypatch):
+async def test_an_edge_message_about_a_window_no_longer_shown_is_one_step(svc, long_tab):
     """The table posts EdgeReached at its window's edge; on a busy machine the next window
     may be shown before the screen reads a second one the table posted about the first (keys
     reach it one at a time). That one is a step from where the cursor is now: it read a whole
     window more (row 201 for 105 in tmux), or lost the step going up."""
     from returns_tui.widgets.request_table import RequestTable
 
-    monkeypatch.setattr(ConsoleScreen, "page_size", 10)
-    start = NOW.subtract(hours=40)
-    for i in range(35):
-        submit(svc, f"P{i:03d}", start.add(minutes=i), n=i)
-    alice = svc.login("alice")
-    everything = [r.id for r in svc.page(alice, d.Tab.ALL, app_sort(), limit=1000)]
+    everything = long_tab
     async with opened(svc, "alice") as (app, pilot):
         table = app.main.table
         table.move_cursor(row=9)
