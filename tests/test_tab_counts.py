@@ -28,7 +28,10 @@ def differences(engine: sa.Engine) -> tuple[set, set]:
 
 def rows(engine: sa.Engine) -> list[tuple]:
     with read(engine) as conn:
-        query = "SELECT * FROM tab_counts WHERE requests <> 0 ORDER BY tab, shop, reason"
+        query = (
+            "SELECT * FROM tab_counts WHERE requests <> 0 "
+            "ORDER BY tab, shop, type, reason, currency"  # its whole key: one order only
+        )
         return [tuple(r) for r in conn.exec_driver_sql(query)]
 
 
