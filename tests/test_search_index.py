@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from returns_tui import domain as d
 from returns_tui import labels
+from returns_tui.filters import Narrowing
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import engine as store
@@ -168,6 +169,56 @@ def test_the_index_finds_what_the_python_filter_and_the_scan_find(svc, db_url, p
         assert len(got) == len(set(got)), text
         assert scanned(svc.engine, text) == want, text
         assert svc.counts(sam, text)[d.Tab.ALL] == len(want), text
+
+
+def test_a_search_with_a_shop_or_reason_filter_finds_what_both_keep(svc, db_url, page_way):
+    """The filter's shop and reason are asked of the index too (queries.Filter.searched):
+    what is found is still every match of the search that the filter keeps, hostile shops and
+    reasons included (quotes, LIKE's and FTS5's marks, accents, blanks)."""
+    rng = random.Random(20261201)
+    rows = fill(svc, rng, 120)
+    sam = svc.login("sam")
+    shops = sorted({row.shop for row in rows})
+    reasons = sorted({row.reason for row in rows})
+    for text in queries_for(rng, rows, 40):
+        matching = expected(rows, text)
+        narrow = Narrowing(shop=rng.choice(shops)) if rng.random() < 0.5 else None
+        if narrow is None or rng.random() < 0.5:
+            narrow = replace(narrow or Narrowing(), reason=rng.choice(reasons))
+        want = {
+            row.id
+            for row in rows
+            if row.id in matching
+            and narrow.shop in (None, row.shop)
+            and narrow.reason in (None, row.reason)
+        }
+        got = [r.id for r in svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, text, limit=100_000,
+                                      narrow=narrow)]  # fmt: skip
+        assert set(got) == want and len(got) == len(want), (text, narrow)
+        assert svc.counts(sam, text, narrow=narrow)[d.Tab.ALL] == len(want), (text, narrow)
+
+
+def test_the_index_is_asked_for_the_filters_shop_and_reason(svc, db_url):
+    """With a reason that few of a search's many candidates have, the index's candidates are
+    those few (SQLite: not COMMON_FROM, so a page gathers them rather than walks the tab;
+    PostgreSQL: a LIKE of the reason beside the search's, which pg_trgm's index reads)."""
+    for n in range(6):
+        sub = submission(f"R{n}", f"O{n}", buyer="Ana Lima", reason="damaged" if n else "size_fit")
+        svc.submit(BUYER, sub, T0)
+    flt = q.Filter(None, d.Tab.ALL, "lima", narrow=Narrowing(reason="size_fit", shop="acme"))
+    assert flt.searched == "lima acme size_fit"
+    assert q.Filter(None, d.Tab.ALL, "", narrow=Narrowing(reason="size_fit")).searched == ""
+    with read(svc.engine) as conn:
+        if conn.dialect.name == "sqlite":
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(search, "COMMON_FROM", 2)
+                assert search.common(conn, "lima") and not search.common(conn, flt.searched)
+        query = sa.select(requests.c.id).where(*flt.where())
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        assert "search_text LIKE '%size\\_fit%'" in sql.replace("%%", "%"), sql
+        if conn.dialect.name == "sqlite":
+            assert '"lim" AND "ima" AND "acm" AND "cme" AND "siz"' in sql, sql
+        assert conn.scalars(query).all() == ["R0"]
 
 
 def test_what_people_typed_in_issue_10_finds_its_request(svc):

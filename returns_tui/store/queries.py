@@ -204,9 +204,23 @@ class Filter:
     by_handled: bool = False
 
     @property
+    def searched(self) -> str:
+        """What the search asks of search_text: the search's words, and with them (when
+        there is a search) the filter's shop and reason. Both are words of a request's
+        search_text (store.search), so a request the filter keeps holds them anyway and
+        the same requests are found; but the index then narrows its candidates by them too:
+        at 1M, "lima" has 25 000 candidates, and 3 081 with the reason "damaged", which a page
+        gathers and sorts instead of walking 27 000 requests newest first for its hundred."""
+        text = self.search.strip()
+        if not text or self.narrow is None:
+            return text
+        held = (self.narrow.shop, self.narrow.reason)
+        return " ".join([text, *(v for v in held if v is not None and storable(v))])
+
+    @property
     def indexed_search(self) -> bool:
         """Whether the search's candidates come from the search index."""
-        text = self.search.strip()
+        text = self.searched
         return bool(text) and storable(text) and search.indexed(text) and not self.in_order
 
     def filtered(self, column: Any) -> Any:
@@ -233,7 +247,7 @@ class Filter:
         """`column` for a GROUP BY. A search without a trigram reads every row the viewer
         may see: SQLite must read them in the table's own order, not walk an index of
         `column` and look each row up (5.6 s for the tab counts at 1M, against 0.9 s)."""
-        text = self.search.strip()
+        text = self.searched
         if text and not search.indexed(text):
             return search.unindexed(column)
         return column
@@ -283,9 +297,9 @@ class Filter:
             if not searchable:
                 clauses.append(sa.false())
             elif self.in_order:
-                clauses.append(search.match_clause(text))
+                clauses.append(search.match_clause(self.searched))
             else:
-                clauses.append(search.text_clause(text))
+                clauses.append(search.text_clause(self.searched))
         if self.narrow:
             clauses += self.narrowed(walk=walk, by_deadline=by_deadline, seek=seek)
         return clauses
@@ -497,7 +511,7 @@ def page(
     hundred rows, where gathering and sorting every candidate took 250 ms for `acme` at 1M
     (167 000 of them)."""
     matches = None  # the few matches' rowids, as one JSON array (SQLite)
-    if flt.indexed_search and conn.dialect.name == "sqlite" and search.common(conn, flt.search):
+    if flt.indexed_search and conn.dialect.name == "sqlite" and search.common(conn, flt.searched):
         flt = replace(flt, in_order=True)
     elif walks_handled(flt, sort):
         flt = replace(flt, by_handled=True)
