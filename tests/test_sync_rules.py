@@ -7,10 +7,13 @@ the request brought in again does not fire the rule twice. On both databases."""
 from __future__ import annotations
 
 from returns_tui import domain as d
+from tests import test_sync_ledger
 from tests.conftest import T0
 from tests.test_automation import ADMIN, HOUR, make
-from tests.test_sync_ledger import brought, clean, export, ledger, mrec  # noqa: F401
+from tests.test_sync_ledger import brought, clean, export, mrec  # noqa: F401
 from tests.test_sync_ledger import market as _market
+
+ledger = test_sync_ledger.ledger  # the fixture, for this module's tests
 
 # The cast and their rules are made at T0; the marketplace creates its returns after.
 LATER = T0 + HOUR / 2
