@@ -311,6 +311,36 @@ def test_the_sqlite_index_tells_a_search_with_many_candidates(tmp_path, monkeypa
     engine.dispose()
 
 
+def test_a_page_walks_a_common_search_unless_its_filters_keep_few_of_it(tmp_path, monkeypatch):
+    """queries.walks_search: a search with many candidates walks the tab, unless the share of
+    its newest candidates that the filters keep makes the walk read more rows than gathering
+    them would (COMMON_FROM / sqrt(share) candidates needed); what is found is the same."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    svc = add_cast(Returns(engine))
+    for n in range(10):
+        money = {"currency": "JPY", "amount": "1500"} if n == 4 else {}
+        svc.submit(BUYER, submission(f"R{n}", f"O{n}", **money), T0.add(minutes=n))
+    monkeypatch.setattr(search, "COMMON_FROM", 4)
+    expected = {None: True, "USD": True, "JPY": False}  # shares 1, 0.9 and 0.1 of 10
+    with read(engine) as conn:
+        for currency, walks in expected.items():
+            narrow = Narrowing(currency=currency) if currency else None
+            flt = q.Filter(None, d.Tab.ALL, "lima", narrow=narrow)
+            assert q.walks_search(conn, flt, q.Sort.NEWEST) is walks, currency
+        # Most urgent first, the requests "due within" come first: the walk finds them first.
+        due = q.Filter(None, d.Tab.ALL, "lima", narrow=Narrowing(due_hours=1), due_by_us=0)
+        assert q.walks_search(conn, due, q.Sort.DEADLINE)
+        assert not q.walks_search(conn, due, q.Sort.NEWEST)
+    sam = svc.login("sam")
+    for currency in ("USD", "JPY"):
+        narrow = Narrowing(currency=currency)
+        got = [r.id for r in svc.page(sam, d.Tab.ALL, q.Sort.NEWEST, "lima", narrow=narrow)]
+        want = [f"R{n}" for n in reversed(range(10)) if (n == 4) == (currency == "JPY")]
+        assert got == want
+    engine.dispose()
+
+
 def _walk(svc, actor, tab, sort, text, *, backwards: bool = False) -> list[str]:
     """Every row, three at a time, from the first page on (or from the last page back)."""
     out: list[str] = []

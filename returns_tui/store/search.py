@@ -47,6 +47,7 @@ the seed's bulk insert, and for the rows already there by migration 0004 (`fill`
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -55,6 +56,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
@@ -69,9 +71,11 @@ TRIGGER_PREFIX = "requests_search_"
 MIN_INDEXED = 3  # characters: the trigram tokenizer cannot find less
 MAX_TRIGRAMS = 24  # of a long text, this many spread over it narrow the candidates enough
 # From this many candidates on, a page of a search reads the rows in its own order and keeps
-# the matches (store.queries.page): about where reading 101 matches in order (one row in
-# N/C is one) costs as much as looking every candidate up and sorting them, at N = 1M.
-COMMON_FROM = 8000
+# the matches (store.queries.walks_search): where reading 101 matches in order (one row in
+# N/C is one) costs as much as looking every candidate up and sorting them, at N = 1M. A row
+# read in order costs 1.4 times a candidate looked up (3.4 against 2.4 µs at 1M,
+# bench/search_walk_or_gather.py, bench/logs/walk-or-gather-*.log): 101 * N / C * 1.4 = C.
+COMMON_FROM = 12_000
 
 _fts = sa.table(FTS_TABLE, sa.column("rowid"))
 
@@ -172,13 +176,24 @@ def fts_query(text: str) -> str:
     return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams(text))
 
 
-def common(conn: Connection, text: str) -> bool:
-    """Whether the SQLite index holds at least COMMON_FROM candidates for `text` (an
-    indexed search): the index stops counting there, a millisecond at most."""
-    if not trigrams(text):
+def common(conn: Connection, text: str, kept: float = 1.0) -> bool:
+    """Whether the SQLite index holds at least COMMON_FROM / sqrt(kept) candidates for `text`
+    (an indexed search), where `kept` is the share of them that a page's filters keep: the
+    index stops counting there, a few milliseconds at most. A page that walks its order finds
+    one match in N / (candidates * kept) rows, and gathering reads every candidate: the two
+    cost the same where candidates² * kept is COMMON_FROM²."""
+    if not trigrams(text) or kept <= 0:
         return False
-    sql = f"SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT 1 OFFSET {COMMON_FROM - 1}"
+    at_least = math.ceil(COMMON_FROM / math.sqrt(kept))
+    sql = f"SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT 1 OFFSET {at_least - 1}"
     return conn.exec_driver_sql(sql, (fts_query(text),)).first() is not None
+
+
+def candidates(text: str) -> Select[Any]:
+    """The rowids of the requests the SQLite index finds for `text` (an indexed search)."""
+    return sa.select(_fts.c.rowid).where(
+        sa.literal_column(FTS_TABLE).op("MATCH")(sa.literal(fts_query(text), sa.String))
+    )
 
 
 def _like_pattern(word: str) -> str:
@@ -204,10 +219,7 @@ def text_clause(text: str) -> ColumnElement[bool]:
     match = match_clause(text)
     if not indexed(text):
         return match
-    candidates = sa.select(_fts.c.rowid).where(
-        sa.literal_column(FTS_TABLE).op("MATCH")(sa.literal(fts_query(text), sa.String))
-    )
-    through_index = sa.and_(sa.literal_column("requests.rowid").in_(candidates), match)
+    through_index = sa.and_(sa.literal_column("requests.rowid").in_(candidates(text)), match)
     return _PerDialect(through_index, match)
 
 
