@@ -244,7 +244,17 @@ def test_sync_listens_and_ends_cleanly_on_sigterm(world, capsys):
     proc = subprocess.Popen([str(COMMAND), "sync", "--listen", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.5)  # the first round is done; the next one is an interval (1 s) away
+        # Listening (before its first round): on a busy machine that took more than the
+        # 2.5 s this test once slept, and the marketplace's first webhook found no one.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "not listening"
+                time.sleep(0.1)
+        time.sleep(1.5)  # the first round is done; the next one is an interval (1 s) away
         rid = sim.call(sim.sim.create_return, "acme", "REFUND", "17.00")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -73,7 +73,7 @@ MAX_TRIGRAMS = 24  # of a long text, this many spread over it narrow the candida
 # From this many candidates on, a page of a search reads the rows in its own order and keeps
 # the matches (store.queries.walks_search): where reading 101 matches in order (one row in
 # N/C is one) costs as much as looking every candidate up and sorting them, at N = 1M. A row
-# read in order costs 1.4 times a candidate looked up (3.4 against 2.4 µs at 1M,
+# read in order costs 1.4 times a candidate looked up (3.5-3.9 against 2.5-2.7 µs at 1M,
 # bench/search_walk_or_gather.py, bench/logs/walk-or-gather-*.log): 101 * N / C * 1.4 = C.
 COMMON_FROM = 12_000
 
