@@ -239,6 +239,8 @@ def upgrade(engine: Engine, chain_key: Any = None) -> tuple[str | None, str]:
             if not is_sqlite(conn):  # SQLite's BEGIN IMMEDIATE already serializes us
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7140931)")
             before = _current_revision(conn)
+            if before == HEAD:  # nothing to do: no need to read every migration (60 ms)
+                return before, HEAD
             head = _head()
             if before is not None and before not in _known_revisions():
                 raise SchemaError(_newer_message(before))
