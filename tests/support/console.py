@@ -4,6 +4,7 @@ and waiting for what the screen shows (never a bare sleep: poll a condition with
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -156,10 +157,13 @@ def seed(svc: Returns) -> None:
 
 
 @pytest.fixture(name="svc")
-def seeded_svc(tmp_path) -> Iterator[Returns]:
-    """The console tests' `svc`: a seeded SQLite database of its own. A module takes it in
-    place of conftest's by importing it: `from tests.support.console import seeded_svc`."""
-    service = new_service(f"sqlite:///{tmp_path / 'console.db'}")
+def seeded_svc(tmp_path, schema_template) -> Iterator[Returns]:
+    """The console tests' `svc`: a seeded SQLite database of its own (a copy of conftest's
+    schema_template: the migrations run once per session). A module takes it in place of
+    conftest's by importing it: `from tests.support.console import seeded_svc`."""
+    path = tmp_path / "console.db"
+    shutil.copyfile(schema_template["sqlite"], path)
+    service = new_service(f"sqlite:///{path}")
     seed(service)
     yield service
     service.engine.dispose()
