@@ -68,7 +68,8 @@ def measure(url: str, rounds: int) -> None:
             share = q._kept_share(conn, flt) if narrow else 1.0
             walk = statistics.median(taken[(case, True)]) * 1000
             gather = statistics.median(taken[(case, False)]) * 1000
-            # Rows walked for 101 matches in All: N / (C * f) rows per match.
+            # Rows walked for 101 matches: N / (C * f) rows per match (the search taken to be
+            # as frequent in a tab as in All).
             rows = 101 * total / max(n * share, 1)
             filters = {k: v for k, v in vars(narrow).items() if v} if narrow else {}
             print(
