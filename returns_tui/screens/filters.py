@@ -44,7 +44,7 @@ from returns_tui.widgets.tab_bar import TabBar
 # a row, so that the whole dialog fits a terminal of 30 rows (and scrolls on a smaller one).
 FIELDS = (
     ("shop", "Shop", "any shop"),
-    ("type", "Type", "refund, return_and_refund"),
+    ("type", "Type", "e.g. refund"),  # or return_and_refund: both showed as "refund," (cut)
     ("reason", "Reason code", "e.g. damaged"),
     ("currency", "Currency", "e.g. USD"),
     ("min_amount", "Amount from", "e.g. 0.50"),
