@@ -27,12 +27,13 @@ def session_script() -> Path:
     return Path(sys.executable).parent / "returns-tui-session"
 
 
-def console_unrunnable_reason(script: Path) -> str | None:
+def console_unrunnable_reason(script: Path, test: str = "sshd end-to-end test") -> str | None:
     """Why another account could not run `script`, or None when it can (checked by running
     `returns-tui --help` as `nobody`: the interpreter, the venv and the sources must all be
-    reachable). The reason names sshd, so that CI, which must run the SSH test, fails on it."""
+    reachable). The reason names the test (sshd by default, so that CI, which must run the
+    SSH test, fails on it)."""
     if not script.is_file():
-        return f"sshd end-to-end test: no console script at {script} (pip install -e .)"
+        return f"{test}: no console script at {script} (pip install -e .)"
     interpreter = os.path.realpath(sys.executable)
     done = subprocess.run(
         ["runuser", "-u", "nobody", "--", str(script), "--help"],
@@ -43,7 +44,7 @@ def console_unrunnable_reason(script: Path) -> str | None:
     )
     if done.returncode != 0:
         return (
-            f"sshd end-to-end test: another account cannot run {script} (its interpreter is "
+            f"{test}: another account cannot run {script} (its interpreter is "
             f"{interpreter}; a venv or pyenv under /root?). Make a venv from /usr/bin/python3, "
             f"as .ci/run does: {(done.stderr or done.stdout).strip()[:200]}"
         )
