@@ -23,7 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 
 from returns_tui.domain import Kind, Status, Tab, storable
 from returns_tui.filters import Narrowing
-from returns_tui.store import search
+from returns_tui.store import facets, search
 from returns_tui.store.engine import PLACEHOLDER
 from returns_tui.store.schema import (
     UTCTime,
@@ -218,6 +218,12 @@ class Filter:
         return " ".join([text, *(v for v in held if v is not None and storable(v))])
 
     @property
+    def facets(self) -> search.Facets:
+        """What the search asks of the SQLite index for the filter's currency, type and
+        amount (store.facets): its candidates narrowed by them too."""
+        return facets.asked(self.narrow) if self.search.strip() else ()
+
+    @property
     def indexed_search(self) -> bool:
         """Whether the search's candidates come from the search index."""
         text = self.searched
@@ -299,7 +305,7 @@ class Filter:
             elif self.in_order:
                 clauses.append(search.match_clause(self.searched))
             else:
-                clauses.append(search.text_clause(self.searched))
+                clauses.append(search.text_clause(self.searched, self.facets))
         if self.narrow:
             clauses += self.narrowed(walk=walk, by_deadline=by_deadline, seek=seek)
         return clauses
@@ -574,20 +580,22 @@ def walks_search(conn: Connection, flt: Filter, sort: Sort) -> bool:
     within" is left out of it when the page is most urgent first: what is due comes first."""
     if not (flt.indexed_search and conn.dialect.name == "sqlite"):
         return False
-    if not search.common(conn, flt.searched):
+    if not search.common(conn, flt.searched, facets=flt.facets):
         return False
     narrow = flt.narrow
     if narrow and sort is Sort.DEADLINE:
         narrow = replace(narrow, due_hours=None)
     if not narrow:
         return True
-    return search.common(conn, flt.searched, _kept_share(conn, replace(flt, narrow=narrow)))
+    kept = _kept_share(conn, replace(flt, narrow=narrow))
+    return search.common(conn, flt.searched, kept, flt.facets)
 
 
 def _kept_share(conn: Connection, flt: Filter) -> float:
     """The share of the search's newest SAMPLE candidates, of those in the filter's tab and
     shops, that its filters keep; 1 when none of them is in the tab (nothing to tell by)."""
-    newest = search.candidates(flt.searched).order_by(sa.desc("rowid")).limit(SAMPLE)
+    found = search.candidates(flt.searched, flt.facets)
+    newest = found.order_by(sa.desc("rowid")).limit(SAMPLE)
     seen = []  # a filter on the few rows sampled: no index of their own (search.unindexed)
     if flt.shops is not None:
         seen.append(search.unindexed(requests.c.shop).in_(sorted(flt.shops)))

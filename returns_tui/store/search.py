@@ -62,7 +62,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
 from returns_tui import labels
-from returns_tui.store import triggers
+from returns_tui.store import facets, triggers
 from returns_tui.store.schema import requests
 
 FTS_TABLE = "requests_search"
@@ -170,30 +170,40 @@ def trigrams(text: str) -> list[str]:
     return pieces
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 query for the rows holding every trigram of `text`: each trigram a quoted
-    string (a `"` inside doubled), joined by AND."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams(text))
+Facets = tuple[tuple[str, ...], ...]  # groups of trigrams, one of each (store.facets)
 
 
-def common(conn: Connection, text: str, kept: float = 1.0) -> bool:
+def fts_query(text: str, facets: Facets = ()) -> str:
+    """An FTS5 query for the rows holding every trigram of `text` and at least one trigram
+    of each group of `facets`: each trigram a quoted string (a `"` inside doubled), the
+    groups' in parentheses joined by OR, all joined by AND."""
+    asked = [_quoted(t) for t in trigrams(text)]
+    asked += ["(" + " OR ".join(map(_quoted, group)) + ")" for group in facets]
+    return " AND ".join(asked)
+
+
+def _quoted(trigram: str) -> str:
+    return '"' + trigram.replace('"', '""') + '"'
+
+
+def common(conn: Connection, text: str, kept: float = 1.0, facets: Facets = ()) -> bool:
     """Whether the SQLite index holds at least COMMON_FROM / sqrt(kept) candidates for `text`
-    (an indexed search), where `kept` is the share of them that a page's filters keep: the
-    index stops counting there, a few milliseconds at most. A page that walks its order finds
-    one match in N / (candidates * kept) rows, and gathering reads every candidate: the two
-    cost the same where candidates² * kept is COMMON_FROM²."""
+    (an indexed search) and `facets`, where `kept` is the share of them that a page's filters
+    keep: the index stops counting there, a few milliseconds at most. A page that walks its
+    order finds one match in N / (candidates * kept) rows, and gathering reads every
+    candidate: the two cost the same where candidates² * kept is COMMON_FROM²."""
     if not trigrams(text) or kept <= 0:
         return False
     at_least = math.ceil(COMMON_FROM / math.sqrt(kept))
     sql = f"SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT 1 OFFSET {at_least - 1}"
-    return conn.exec_driver_sql(sql, (fts_query(text),)).first() is not None
+    return conn.exec_driver_sql(sql, (fts_query(text, facets),)).first() is not None
 
 
-def candidates(text: str) -> Select[Any]:
-    """The rowids of the requests the SQLite index finds for `text` (an indexed search)."""
-    return sa.select(_fts.c.rowid).where(
-        sa.literal_column(FTS_TABLE).op("MATCH")(sa.literal(fts_query(text), sa.String))
-    )
+def candidates(text: str, facets: Facets = ()) -> Select[Any]:
+    """The rowids of the requests the SQLite index finds for `text` (an indexed search) and
+    `facets`."""
+    query = sa.literal(fts_query(text, facets), sa.String)
+    return sa.select(_fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(query))
 
 
 def _like_pattern(word: str) -> str:
@@ -212,14 +222,15 @@ def match_clause(text: str) -> ColumnElement[bool]:
     return sa.and_(*[column.like(_like_pattern(word), escape="\\") for word in found])
 
 
-def text_clause(text: str) -> ColumnElement[bool]:
+def text_clause(text: str, facets: Facets = ()) -> ColumnElement[bool]:
     """Requests that match `text`: through the FTS5 index on SQLite (when a word has three
-    characters or more), the expression alone elsewhere (PostgreSQL's planner finds its
-    pg_trgm index for it)."""
+    characters or more), narrowed by the filters' `facets`, the expression alone elsewhere
+    (PostgreSQL's planner finds its pg_trgm index for it)."""
     match = match_clause(text)
     if not indexed(text):
         return match
-    through_index = sa.and_(sa.literal_column("requests.rowid").in_(candidates(text)), match)
+    found = candidates(text, facets)
+    through_index = sa.and_(sa.literal_column("requests.rowid").in_(found), match)
     return _PerDialect(through_index, match)
 
 
@@ -350,4 +361,33 @@ def suspended(conn: Connection) -> AbstractContextManager[None]:
 def rebuild(conn: Connection) -> None:
     """Index every request again (SQLite): after a bulk insert without the triggers, or to
     repair the index if the table was ever rebuilt around it."""
-    conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+    conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+    conn.exec_driver_sql(
+        f"INSERT INTO {FTS_TABLE}(rowid, indexed) "
+        f"SELECT rowid, {facets.indexed_sql('requests')} FROM requests"
+    )
+
+
+def index_ddl() -> list[str]:
+    """The SQLite index and the triggers that keep it in step with requests (migration
+    0016): a contentless FTS5 table of trigrams (taken as stored, case_sensitive 1: the
+    text is folded already), without positions or sizes, of each request's search_text and
+    facets (store.facets). Contentless, since it holds more than a column of requests: a
+    change removes the old text, which the triggers write again from the old row."""
+    indexed = {row: facets.indexed_sql(row) for row in ("old", "new")}
+    delete = (
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, indexed) "
+        f"VALUES ('delete', old.rowid, {indexed['old']}); "
+    )
+    insert = f"INSERT INTO {FTS_TABLE}(rowid, indexed) VALUES (new.rowid, {indexed['new']}); "
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in facets.SOURCE_COLUMNS)
+    return [
+        f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(indexed, content='', "
+        "tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
+        f"CREATE TRIGGER {TRIGGER_PREFIX}insert AFTER INSERT ON requests BEGIN {insert}END",
+        f"CREATE TRIGGER {TRIGGER_PREFIX}delete AFTER DELETE ON requests BEGIN {delete}END",
+        # Every change of a request writes all its columns; only these change what is indexed
+        # (a shipment's tracking number changes search_text).
+        f"CREATE TRIGGER {TRIGGER_PREFIX}update AFTER UPDATE OF {', '.join(facets.SOURCE_COLUMNS)} "
+        f"ON requests WHEN {changed} BEGIN {delete}{insert}END",
+    ]
