@@ -23,6 +23,7 @@ from returns_tui.saved_views import (
     without_view,
 )
 from returns_tui.settings import SettingsError, load_settings
+from returns_tui.store.engine import read
 from returns_tui.store.queries import DEFAULT_SORT, Sort
 from returns_tui.timefmt import to_micros, viewer_zone
 from tests.support.console import NOW, seed
@@ -219,6 +220,32 @@ def test_filters_combine_with_the_search(data):
     expected = {r.id for r in every(data, "sam", narrow=narrow)} & searched
     assert found == expected and {"R2001", "R2002"} <= found and "R2003" not in found
     assert data.counts(data.login("sam"), "lima", narrow=narrow, now=NOW)[d.Tab.ALL] == len(found)
+
+
+@pytest.mark.parametrize("few", [True, False], ids=["ranges first", "every candidate"])
+@pytest.mark.parametrize("text", ["lima", "old case", "mug", "acme"])
+def test_due_within_with_a_search_keeps_what_both_keep(data, text, few, monkeypatch):
+    """With a search, "due within" keeps of the search's candidates those in its ranges
+    before a row is read (queries.Filter.within_due: SQLite, when the ranges hold fewer than
+    DUE_FEW requests), or the search reads every candidate: either way what both keep, in
+    every tab, Closed's open windows included."""
+    from returns_tui.store import queries
+
+    monkeypatch.setattr(queries, "DUE_FEW", 10**9 if few else 0)
+    narrow, keep = CASES["due within 6h"]
+    expected = oracle(data, "sam", keep)
+    counts = data.counts(data.login("sam"), text, narrow=narrow, now=NOW)
+    for tab in d.Tab:
+        want = expected[tab] & {r.id for r in every(data, "sam", tab, search=text)}
+        assert {r.id for r in every(data, "sam", tab, text, narrow)} == want, tab
+        assert counts[tab] == len(want), tab
+    assert counts[d.Tab.ALL] or text == "lima"  # lima's requests are all due later
+    if text == "old case":
+        assert counts[d.Tab.CLOSED] == 1  # R2007's window is open, R2006's closed
+    flt = queries.Filter(None, d.Tab.ALL, text, narrow=narrow, due_by_us=DUE_BY)
+    with read(data.engine) as conn:
+        within = queries._within_due(conn, flt).within_due
+    assert within == (few and data.engine.dialect.name == "sqlite")
 
 
 def test_filters_stay_inside_the_viewers_shops(data):

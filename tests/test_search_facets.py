@@ -1,5 +1,5 @@
-"""A search with a currency, type or amount filter asks the SQLite index for them too
-(store.facets): the index holds each request's facets beside its search_text. The facets only
+"""A search with a shop, reason, currency, type or amount filter asks the SQLite index for them
+too (store.facets): the index holds each request's facets beside its search_text. The facets only
 narrow the candidates, so what a search finds must be exactly what the search and the filters
 find without them: checked here on random requests and filters against a Python filter, on
 both databases; the SQL that writes the facets (the triggers) against the Python that asks for
@@ -39,20 +39,24 @@ def _trigrams(text: str) -> set[str]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(search_text=STORED, currency=STORED, type_=STORED, amount=BIGINT)
-@example(search_text="", currency="", type_="", amount=0)
-@example(search_text="x", currency="€", type_="🎸" * 40, amount=-(2**63))
-def test_the_triggers_index_the_facets_that_a_filter_asks_for(search_text, currency, type_,
-                                                              amount):  # fmt: skip
+@given(text=STORED, shop=STORED, reason=STORED, currency=STORED, type_=STORED, amount=BIGINT)
+@example(text="", shop="", reason="", currency="", type_="", amount=0)
+@example(text="x", shop="€", reason="\x1b", currency="a", type_="🎸" * 40, amount=-(2**63))
+def test_the_triggers_index_the_facets_that_a_filter_asks_for(text, shop, reason, currency,
+                                                              type_, amount):  # fmt: skip
     """The SQL of the triggers (facets.indexed_sql) writes what facets.of_request says, and a
-    filter on the request's own currency and type asks only for trigrams it holds."""
+    filter on the request's own shop, reason, currency and type asks only for trigrams it
+    holds."""
+    row = dict(search_text=text, shop=shop, reason=reason, currency=currency, type=type_,
+               amount_cents=amount)  # fmt: skip
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE requests (search_text, currency, type, amount_cents INTEGER)")
-    db.execute("INSERT INTO requests VALUES (?, ?, ?, ?)", (search_text, currency, type_, amount))
+    db.execute(f"CREATE TABLE requests ({', '.join(row)})")
+    db.execute(f"INSERT INTO requests VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     (indexed,) = db.execute(f"SELECT {facets.indexed_sql('requests')} FROM requests").fetchone()
-    assert indexed == search_text + " " + facets.of_request(currency, type_, amount)
+    assert indexed == text + " " + facets.of_request(row)
     held = _trigrams(indexed)
-    for group in facets.asked(Narrowing(currency=currency, type=type_)):
+    narrow = Narrowing(shop=shop, reason=reason, currency=currency, type=type_)
+    for group in facets.asked(narrow):
         assert held & set(group), group
 
 
@@ -67,7 +71,8 @@ def test_every_amount_of_a_range_holds_a_trigram_the_range_asks_for(amount, low,
     rows it leaves out are only those outside the range)."""
     inside = (low is None or low <= amount) and (high is None or amount <= high)
     asked = set(facets.amount_range(low, high))
-    held = _trigrams(facets.of_request("USD", "refund", amount))
+    held = _trigrams(facets.of_request(dict(shop="acme", reason="damaged", currency="USD",
+                                            type="refund", amount_cents=amount)))
     if inside:
         assert asked & held, (amount, low, high)
 
@@ -97,7 +102,8 @@ def _narrowing(rng: random.Random) -> Narrowing:
         type=rng.choice([None, *d.RequestType]),
         min_cents=rng.choice(bounds),
         max_cents=rng.choice(bounds),
-        reason=rng.choice([None, None, None, "damaged"]),
+        reason=rng.choice([None, None, "damaged", "wrong_item"]),
+        shop=rng.choice([None, None, "acme", "acme-home", "ACME", "apme"]),  # apme: acme's facet
     )
 
 
@@ -109,13 +115,13 @@ def page_way(request, monkeypatch):
     return request.param
 
 
-def test_a_search_with_currency_type_and_amount_filters_finds_what_both_keep(svc, db_url,
-                                                                            page_way):  # fmt: skip
+def test_a_search_with_filters_finds_what_both_keep(svc, db_url, page_way):
     rng = random.Random(20261201)
     rows = []
     for n in range(150):
         currency = rng.choice(list(CURRENCIES))
-        sub = submission(f"R{n:04d}", f"O{n:04d}", buyer=rng.choice(["Ana Lima", "Zoë Lim"]),
+        shop = rng.choice(["acme", "acme-home", "ACME", "apme"])
+        sub = submission(f"R{n:04d}", f"O{n:04d}", shop, buyer=rng.choice(["Ana Lima", "Zoë Lim"]),
                          type=rng.choice(list(d.RequestType)).value, currency=currency,
                          amount=_amount(rng, currency),
                          reason=rng.choice(["damaged", "wrong_item"]))  # fmt: skip
@@ -138,6 +144,7 @@ def test_a_search_with_currency_type_and_amount_filters_finds_what_both_keep(svc
             and narrow.currency in (None, s.currency)
             and narrow.type in (None, s.type)
             and narrow.reason in (None, s.reason)
+            and narrow.shop in (None, s.shop)
             and (narrow.min_cents is None or narrow.min_cents <= cents(s))
             and (narrow.max_cents is None or cents(s) <= narrow.max_cents)
         }

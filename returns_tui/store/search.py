@@ -29,11 +29,12 @@ way round fails: the fold is the same on both sides).
 
 **The index** only finds candidates quickly; the expression above then decides, so the
 results are the same with or without it:
-- SQLite: `requests_search`, an external-content FTS5 table with the `trigram` tokenizer
-  over requests(search_text), kept in step by triggers (migration 0004). It keeps no
-  positions (detail=none: a third of the size, several times faster to write), so a search
-  asks for the rows holding *every* trigram of its words of three characters or more (a
-  superset of the rows that contain them), and the expression keeps the true matches.
+- SQLite: `requests_search`, a contentless FTS5 table with the `trigram` tokenizer over each
+  request's search_text and facets (its currency, type and amount: store.facets), kept in
+  step by triggers (migrations 0004, 0016). It keeps no positions (detail=none: a third of
+  the size, several times faster to write), so a search asks for the rows holding *every*
+  trigram of its words of three characters or more (a superset of the rows that contain
+  them), and of its filters' facets; the expression and the filters keep the true matches.
 - PostgreSQL: a `pg_trgm` GIN index on search_text, when the server let migration 0004
   create the extension; the planner uses it for the LIKEs themselves. Without it they scan.
 - A search whose words are all shorter than three characters has no trigram: the
@@ -56,7 +57,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
@@ -199,11 +199,12 @@ def common(conn: Connection, text: str, kept: float = 1.0, facets: Facets = ()) 
     return conn.exec_driver_sql(sql, (fts_query(text, facets),)).first() is not None
 
 
-def candidates(text: str, facets: Facets = ()) -> Select[Any]:
+def candidates(text: str, facets: Facets = (), within: Any = None) -> Any:
     """The rowids of the requests the SQLite index finds for `text` (an indexed search) and
-    `facets`."""
+    `facets`; of those, the ones that the rowids selected by `within` hold too, if given."""
     query = sa.literal(fts_query(text, facets), sa.String)
-    return sa.select(_fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(query))
+    found = sa.select(_fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(query))
+    return found if within is None else sa.intersect(found, within)
 
 
 def _like_pattern(word: str) -> str:
@@ -222,14 +223,18 @@ def match_clause(text: str) -> ColumnElement[bool]:
     return sa.and_(*[column.like(_like_pattern(word), escape="\\") for word in found])
 
 
-def text_clause(text: str, facets: Facets = ()) -> ColumnElement[bool]:
-    """Requests that match `text`: through the FTS5 index on SQLite (when a word has three
-    characters or more), narrowed by the filters' `facets`, the expression alone elsewhere
-    (PostgreSQL's planner finds its pg_trgm index for it)."""
+def text_clause(
+    text: str, asked: str | None = None, facets: Facets = (), within: Any = None
+) -> ColumnElement[bool]:
+    """Requests that match `text`: on SQLite through the FTS5 index's candidates for the
+    words of `asked` (by default `text`; when one has three characters or more) and the
+    filters' `facets`, and among the rowids `within` selects (candidates), the expression
+    alone elsewhere (PostgreSQL's planner finds its pg_trgm index for it)."""
     match = match_clause(text)
-    if not indexed(text):
+    asked = text if asked is None else asked
+    if not indexed(asked):
         return match
-    found = candidates(text, facets)
+    found = candidates(asked, facets, within)
     through_index = sa.and_(sa.literal_column("requests.rowid").in_(found), match)
     return _PerDialect(through_index, match)
 
