@@ -11,7 +11,7 @@
 # this checkout's. With RETURNS_TUI_TEST_PG set, PostgreSQL too: the database rt_bench_before
 # (the earlier schema) is swapped in for rt_bench_1000000 while the earlier revision runs;
 # PG_DATA is the folder of the chain key it was seeded with (bench/filter_figures.py --pg).
-# Prints the `paint` lines of each, prefixed `sqlite before`, `pg after`, ...
+# Prints the `paint` lines (both) of each, prefixed `sqlite before`, `pg after`, ...
 set -euo pipefail
 before_tree=${1:?a checkout of the earlier revision}
 before_data=${2:?the database at the earlier schema}
@@ -26,7 +26,7 @@ figures() { # TREE DATA LABEL [--pg]
     shift 3
     (cd "$tree" && RETURNS_TUI_CHAIN_KEY="$data/chain.key" PYTHONPATH="$tree" \
         "$python" bench/filter_figures.py --data "$data" --quick "$@" 2>&1 |
-        grep ' paint ' | sed "s/^/$label /")
+        grep -E ' paint[ ,]' | sed "s/^/$label /")
 }
 
 swap() { # FROM TO: rename a PostgreSQL database

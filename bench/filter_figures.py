@@ -9,7 +9,9 @@ It builds (or reuses) bench/run.py's seeded database of each size (`returns-tui 
 seeder, swept up to now) and, for each filter below, measures what the console reads to paint
 a filtered tab: the first window (load_window: the page of 101 rows) and the tab counts, each
 alone and their sum per run ("paint": the console reads both before the tab is complete), and
-the same statements through the bare driver. Results go to stdout only.
+the same statements through the bare driver; and "paint, as the console reads": the window,
+the counts and the money at stake read at once, each in a thread of its own as the console's
+workers read them, until the last is done. Results go to stdout only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +74,7 @@ def filter_figures(suite: run.Suite, size: int, url: str) -> None:
     if HANDLER[0] not in {name for name, _r, _s in svc.list_users(admin)}:
         svc.add_user(admin, *HANDLER, utc_now())
     floor = suite.backend.floor(url)
+    workers = ThreadPoolExecutor(3)
     reps = suite.runs(30, 5)
     for who, tab, text, narrow, label in cases():
         actor = svc.login(who)
@@ -83,12 +87,24 @@ def filter_figures(suite: run.Suite, size: int, url: str) -> None:
         def counts(actor=actor, text=text, narrow=narrow, now=now):
             return svc.counts(actor, text, narrow=narrow, now=now)
 
+        def totals(actor=actor, tab=tab, text=text, narrow=narrow, now=now):
+            return svc.totals(actor, tab, text, narrow=narrow, now=now)
+
+        def together(reads=(window, counts, totals)):
+            # As the console reads a tab: each in a worker thread of its own, all at once
+            # (screens/main.py: _read_rows, _read_counts, _read_totals); done when all are.
+            for future in [workers.submit(read) for read in reads]:
+                future.result()
+
         with run.captured(engine) as statements:
             window()
             counts()
         sent = [(s, p) for s, p in statements if "requests" in s or "handled" in s]
-        paint, windows, countings, bare = [], [], [], []
+        paint, windows, countings, bare, concurrent = [], [], [], [], []
         for _ in range(reps):
+            started = time.perf_counter()
+            together()
+            concurrent.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             window()
             middle = time.perf_counter()
@@ -104,8 +120,11 @@ def filter_figures(suite: run.Suite, size: int, url: str) -> None:
         found = counts()[tab]
         suite.add(run.Figure(size, "f_paint", f"{label}: paint ({found:,} found)", "ms", paint,
                              baseline="bare SQL", baseline_samples=bare))  # fmt: skip
+        suite.add(run.Figure(size, "f_together", f"{label}: paint, as the console reads",
+                             "ms", concurrent))  # fmt: skip
         suite.add(run.Figure(size, "f_window", f"{label}: first window", "ms", windows))
         suite.add(run.Figure(size, "f_counts", f"{label}: tab counts", "ms", countings))
+    workers.shutdown()
     engine.dispose()
 
 

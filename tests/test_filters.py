@@ -228,7 +228,7 @@ def test_due_within_with_a_search_keeps_what_both_keep(data, text, few, monkeypa
     """With a search, "due within" keeps of the search's candidates those in its ranges
     before a row is read (queries.Filter.within_due: SQLite, when the ranges hold fewer than
     DUE_FEW requests), or the search reads every candidate: either way what both keep, in
-    every tab, Closed's open windows included."""
+    every tab, Closed's open windows included; counted, and their money summed."""
     from returns_tui.store import queries
 
     monkeypatch.setattr(queries, "DUE_FEW", 10**9 if few else 0)
@@ -237,8 +237,14 @@ def test_due_within_with_a_search_keeps_what_both_keep(data, text, few, monkeypa
     counts = data.counts(data.login("sam"), text, narrow=narrow, now=NOW)
     for tab in d.Tab:
         want = expected[tab] & {r.id for r in every(data, "sam", tab, search=text)}
-        assert {r.id for r in every(data, "sam", tab, text, narrow)} == want, tab
+        rows = every(data, "sam", tab, text, narrow)
+        assert {r.id for r in rows} == want, tab
         assert counts[tab] == len(want), tab
+        money = Counter()
+        for r in rows:
+            money[r.currency] += r.amount_cents
+        totals = data.totals(data.login("sam"), tab, text, narrow=narrow, now=NOW)
+        assert totals == dict(sorted(money.items())), tab
     assert counts[d.Tab.ALL] or text == "lima"  # lima's requests are all due later
     if text == "old case":
         assert counts[d.Tab.CLOSED] == 1  # R2007's window is open, R2006's closed
