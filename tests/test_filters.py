@@ -153,6 +153,22 @@ def test_each_filter_and_combination_shows_and_counts_what_it_names(data, case, 
         assert counts[tab] == len(expected[tab]), tab
 
 
+@pytest.mark.parametrize("who", ["sam", "olga", "alice"])
+@pytest.mark.parametrize("case", [*CASES, "mine"])
+def test_the_money_at_stake_of_each_filter_is_the_sum_of_what_it_shows(data, case, who):
+    """queries.totals for each filter, in each tab, an operator's shops included: the sum per
+    currency of the amounts of the rows the tab shows (read from an index, from tab_counts
+    or from the deadline ranges, by the filter)."""
+    narrow = Narrowing(mine=True) if case == "mine" else CASES[case][0]
+    actor = data.login(who)
+    for tab in d.Tab:
+        money = Counter()
+        for r in every(data, who, tab, narrow=narrow):
+            money[r.currency] += r.amount_cents
+        got = data.totals(actor, tab, narrow=narrow, now=NOW)
+        assert got == dict(sorted(money.items())), (tab, got)
+
+
 def test_handled_by_me_is_the_requests_with_a_record_of_mine(data, plan):
     mine = Narrowing(mine=True)
     for who in ("alice", "olga"):
