@@ -7,6 +7,7 @@ from it are checked against what each tab shows in tests/test_filters.py.)"""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import command
 
 from returns_tui import domain as d
 from returns_tui import seed
@@ -14,6 +15,7 @@ from returns_tui.check import check
 from returns_tui.filters import Narrowing
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
+from returns_tui.store import engine as store
 from returns_tui.store import tab_counts
 from returns_tui.store.engine import HEAD, open_engine, read, upgrade
 from tests.conftest import submission
@@ -29,7 +31,8 @@ def differences(engine: sa.Engine) -> tuple[set, set]:
 def rows(engine: sa.Engine) -> list[tuple]:
     with read(engine) as conn:
         query = (
-            "SELECT * FROM tab_counts WHERE requests <> 0 "
+            "SELECT tab, shop, type, reason, currency, requests, amount_cents FROM tab_counts "
+            "WHERE requests <> 0 "
             "ORDER BY tab, shop, type, reason, currency"  # its whole key: one order only
         )
         return [tuple(r) for r in conn.exec_driver_sql(query)]
@@ -46,7 +49,7 @@ def test_every_action_and_the_sweep_keep_it(engine):
 def test_a_request_that_changes_tab_moves_from_one_row_to_the_next(svc, alice):
     svc.submit(BUYER, submission("R1", amount="12.50"), at(0))
     req = svc.get(alice, "R1")
-    key = ("acme", req.type.value, req.reason, "USD", 1)
+    key = ("acme", req.type.value, req.reason, "USD", 1, 1250)
     assert rows(svc.engine) == [("to_proceed", *key)]
     svc.accept(alice, "R1", at(1))
     assert rows(svc.engine) == [("in_process", *key)]
@@ -58,10 +61,20 @@ def test_a_big_seed_builds_it_once_and_the_triggers_work_after(engine, monkeypat
     monkeypatch.setattr(seed, "REBUILD_FROM", 100)
     seed.seed_requests(engine, 300, seed=5, now=NOW, workers=0)
     assert differences(engine) == (set(), set())
-    assert sum(r[-1] for r in rows(engine)) == 300
+    assert sum(r[-2] for r in rows(engine)) == 300
     seed.seed_requests(engine, 40, seed=6, now=NOW, workers=0)  # a small one: the triggers
     assert differences(engine) == (set(), set())
-    assert sum(r[-1] for r in rows(engine)) == 340
+    assert sum(r[-2] for r in rows(engine)) == 340
+
+
+def test_check_says_when_its_money_disagrees(svc, alice):
+    svc.submit(BUYER, submission("R1"), at(0))
+    with svc.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE tab_counts SET amount_cents = amount_cents + 1")
+    assert [v.problem.split(" at ")[0] for v in check(svc.engine, at(1))] == [
+        "tab_counts disagrees with the requests",
+        "tab_counts disagrees with the requests",
+    ]
 
 
 def test_check_says_when_it_disagrees(svc, alice):
@@ -92,5 +105,36 @@ def test_migration_0013_fills_it_from_the_requests_already_there(scratch_url, tm
         svc = Returns(old)  # the triggers are there: a new request adds to its row
         svc.submit(BUYER, submission("R-new", "O-new"), NOW)
         assert differences(old) == (set(), set())
+    finally:
+        old.dispose()
+
+
+def test_migration_0017_sums_the_money_of_the_requests_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
+    """A database of migration 0016 with requests in every tab: upgraded, tab_counts holds the
+    sum of each row's amounts, and its triggers keep it (a new request, a change of tab);
+    down to 0016 and up again."""
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
+    fresh = open_engine(fresh_url)
+    upgrade(fresh)
+    svc = Returns(fresh)
+    cast(svc)
+    build_scenario(svc)
+    made = rows(fresh)
+    old = at_revision(scratch_url, "0016")
+    copy_into_older(fresh, old)
+    fresh.dispose()
+    try:
+        assert upgrade(old) == ("0016", HEAD)
+        assert made and rows(old) == made and differences(old) == (set(), set())
+        svc = Returns(old)
+        svc.submit(BUYER, submission("R-new", "O-new", amount="7.25"), NOW)
+        svc.accept(svc.login("alice"), "R-new", NOW.add(minutes=1))
+        assert differences(old) == (set(), set())
+        with old.connect() as conn, conn.begin():
+            command.downgrade(store._alembic_config(conn), "0016")
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("tab_counts")}
+        assert "amount_cents" not in columns
+        svc.submit(BUYER, submission("R-old", "O-old"), NOW)  # 0013's triggers, without money
+        assert upgrade(old) == ("0016", HEAD) and differences(old) == (set(), set())
     finally:
         old.dispose()

@@ -475,12 +475,7 @@ def counts(
         query = sa.select(tab_counts.c.tab, sa.func.sum(tab_counts.c.requests)).group_by(
             tab_counts.c.tab
         )
-        if flt.shops is not None:
-            query = query.where(tab_counts.c.shop.in_(sorted(flt.shops)))
-        for name in ROLLUP_FIELDS:
-            value = getattr(flt.narrow, name, None)
-            if value is not None:
-                query = query.where(tab_counts.c[name] == value if storable(value) else sa.false())
+        query = query.where(*_rollup_conditions(flt))
     elif flt.narrow == Narrowing(mine=True) and not flt.search.strip():
         # "Mine" alone: counted in the viewer's range of ix_handled_actor, no request read.
         query = (
@@ -507,18 +502,39 @@ def counts(
     return result
 
 
+def _rollup_conditions(flt: Filter) -> list[Any]:
+    """tab_counts' rows of the viewer's shops and the filter's values of its fields."""
+    conditions = []
+    if flt.shops is not None:
+        conditions.append(tab_counts.c.shop.in_(sorted(flt.shops)))
+    for name in ROLLUP_FIELDS:
+        value = getattr(flt.narrow, name, None)
+        if value is not None:
+            conditions.append(tab_counts.c[name] == value if storable(value) else sa.false())
+    return conditions
+
+
 def totals(conn: Connection, flt: Filter) -> dict[str, int]:
     """The money the filter's requests ask for, in minor units per currency (never summed
-    across currencies), in currency order: what is at stake in a tab or a search. Read from
-    an index alone where one holds every column asked: without filters, the (tab, currency,
-    shop, amount_cents) index (migration 0004; summing a tab of 200 000 requests read each of
-    their rows, 1.7 s at 1M), an operator's shops filtered in it (through a shop index SQLite
-    read every row of the shops for All, 0.9 s for one shop); with filters, the index that
-    their counts read (ix_requests_filters or ix_requests_amount, both with the amount: read
-    through the money index, "All, reason damaged" looked up every row, 4.1 s), or for "due
-    within" alone the ranges of its deadline index, as the counts read them."""
+    across currencies), in currency order: what is at stake in a tab or a search. Without a
+    filter, or with filters on its fields alone, summed from tab_counts (migration 0017: at
+    1M, "All, reason damaged" looked up every row from the money index, 4.1 s); with other
+    filters, from the index their counts read (ix_requests_filters or ix_requests_amount, both
+    with the amount), or the ranges of "due within" alone; with a search, from the (tab,
+    currency, shop, amount_cents) index (migration 0004), an operator's shops filtered in it
+    (through a shop index SQLite read every row of the shops for All, 0.9 s for one shop)."""
     flt = _within_due(conn, flt)
-    if flt.counts_by_deadline:
+    if flt.counts_by_rollup:
+        # No filter, or filters on tab_counts' fields alone: summed from its few rows.
+        currency = tab_counts.c.currency
+        query = sa.select(currency, sa.func.sum(tab_counts.c.amount_cents)).where(
+            *_rollup_conditions(flt)
+        )
+        if flt.tab is not Tab.ALL:
+            query = query.where(tab_counts.c.tab == flt.tab.value)
+        query = query.group_by(currency).having(sa.func.sum(tab_counts.c.requests) > 0)
+        query = query.order_by(currency)
+    elif flt.counts_by_deadline:
         ranges = sa.union_all(
             *_by_deadline(flt, lambda _tab: [requests.c.currency, requests.c.amount_cents])
         ).subquery()

@@ -190,6 +190,7 @@ tab_counts = Table(
     Column("reason", Text, primary_key=True),
     Column("currency", String(3), primary_key=True),
     Column("requests", BigInteger, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False, server_default="0"),  # their sum
     sqlite_with_rowid=False,
 )
 
