@@ -88,7 +88,9 @@ def test_check_says_when_it_disagrees(svc, alice):
     ]  # the row stored, and the row expected
 
 
-def test_migration_0013_fills_it_from_the_requests_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
+def _scenario_at(revision: str, scratch: str, tmp_path, db_url: str):
+    """The scenario of every status made at the head, copied into a database at `revision`:
+    the rows tab_counts held at the head, and that database."""
     fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
     fresh = open_engine(fresh_url)
     upgrade(fresh)
@@ -96,9 +98,14 @@ def test_migration_0013_fills_it_from_the_requests_already_there(scratch_url, tm
     cast(svc)
     build_scenario(svc)
     made = rows(fresh)
-    old = at_revision(scratch_url, "0012")
+    old = at_revision(scratch, revision)
     copy_into_older(fresh, old)
     fresh.dispose()
+    return made, old
+
+
+def test_migration_0013_fills_it_from_the_requests_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
+    made, old = _scenario_at("0012", scratch_url, tmp_path, db_url)
     try:
         assert upgrade(old) == ("0012", HEAD)
         assert made and rows(old) == made
@@ -113,16 +120,7 @@ def test_migration_0017_sums_the_money_of_the_requests_already_there(scratch_url
     """A database of migration 0016 with requests in every tab: upgraded, tab_counts holds the
     sum of each row's amounts, and its triggers keep it (a new request, a change of tab);
     down to 0016 and up again."""
-    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
-    fresh = open_engine(fresh_url)
-    upgrade(fresh)
-    svc = Returns(fresh)
-    cast(svc)
-    build_scenario(svc)
-    made = rows(fresh)
-    old = at_revision(scratch_url, "0016")
-    copy_into_older(fresh, old)
-    fresh.dispose()
+    made, old = _scenario_at("0016", scratch_url, tmp_path, db_url)
     try:
         assert upgrade(old) == ("0016", HEAD)
         assert made and rows(old) == made and differences(old) == (set(), set())

@@ -30,11 +30,12 @@ way round fails: the fold is the same on both sides).
 **The index** only finds candidates quickly; the expression above then decides, so the
 results are the same with or without it:
 - SQLite: `requests_search`, a contentless FTS5 table with the `trigram` tokenizer over each
-  request's search_text and facets (its currency, type and amount: store.facets), kept in
-  step by triggers (migrations 0004, 0016). It keeps no positions (detail=none: a third of
-  the size, several times faster to write), so a search asks for the rows holding *every*
-  trigram of its words of three characters or more (a superset of the rows that contain
-  them), and of its filters' facets; the expression and the filters keep the true matches.
+  request's search_text and facets (its shop, reason, currency, type and amount:
+  store.facets), kept in step by triggers (migrations 0004, 0016). It keeps no positions
+  (detail=none: a third of the size, several times faster to write), so a search asks for
+  the rows holding *every* trigram of its words of three characters or more (a superset of
+  the rows that contain them), and its filters' facets; the expression and the filters keep
+  the true matches.
 - PostgreSQL: a `pg_trgm` GIN index on search_text, when the server let migration 0004
   create the extension; the planner uses it for the LIKEs themselves. Without it they scan.
 - A search whose words are all shorter than three characters has no trigram: the

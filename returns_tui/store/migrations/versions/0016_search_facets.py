@@ -1,10 +1,10 @@
-"""SQLite: the search index holds each request's currency, type and amount beside its
-search_text (store.facets), so that a search with those filters asks the index for them and
-reads fewer candidates ("lima" in JPY: 2 536 instead of 25 209 at 1M).
+"""SQLite: the search index holds each request's shop, reason, currency, type and amount
+beside its search_text (store.facets), so that a search with those filters asks the index for
+them and reads fewer candidates ("lima" in JPY: 2 536 instead of 25 209 at 1M).
 
 `requests_search` becomes a contentless FTS5 table (it holds more than a column of
 requests), its triggers write the facets too and fire when any of those columns changes, and
-every request is indexed again (store.search.index_ddl, rebuild): about 35 s at 1M.
+every request is indexed again (store.search.index_ddl, rebuild): 33-40 s at 1M here.
 PostgreSQL: nothing (its pg_trgm index is over search_text, and its planner reads the
 filters' own indexes).
 
