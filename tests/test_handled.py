@@ -7,11 +7,13 @@ it from the records already there. On SQLite and PostgreSQL. (tests/test_filters
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import command
 
 from returns_tui import domain as d
 from returns_tui import seed
 from returns_tui.roles import BUYER
 from returns_tui.services import Returns
+from returns_tui.store import engine as store
 from returns_tui.store import handled
 from returns_tui.store.engine import HEAD, open_engine, read, upgrade, write
 from returns_tui.store.queries import Sort
@@ -121,8 +123,9 @@ def test_check_names_a_request_whose_rows_disagree(svc, alice):
     ]
 
 
-def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
-    # Data made at the head, copied into a database at 0011, which is then upgraded.
+def _scenario_at(revision: str, scratch: str, tmp_path, db_url: str):
+    """The scenario of every status made at the head, copied into a database at `revision`:
+    the rows `handled` held at the head, and that database."""
     fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
     fresh = open_engine(fresh_url)
     upgrade(fresh)
@@ -130,9 +133,15 @@ def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp
     cast(svc)
     build_scenario(svc)
     made = rows(fresh)
-    old = at_revision(scratch_url, "0011")
+    old = at_revision(scratch, revision)
     copy_into_older(fresh, old)
     fresh.dispose()
+    return made, old
+
+
+def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
+    # Data made at the head, copied into a database at 0011, which is then upgraded.
+    made, old = _scenario_at("0011", scratch_url, tmp_path, db_url)
     try:
         assert upgrade(old) == ("0011", HEAD)
         assert made and rows(old) == made
@@ -145,5 +154,31 @@ def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp
         with old.connect() as conn:
             indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("records")}
         assert "ix_records_actor" not in indexes  # no reader left
+    finally:
+        old.dispose()
+
+
+def test_migration_0018_gives_it_the_requests_money(scratch_url, tmp_path, db_url):  # noqa: F811
+    """A database of 0017 upgraded: every row holds its request's currency and amount (the
+    table agrees with the requests), the triggers write them for a new answer, and "mine"'s
+    money at stake is read from it; down to 0017 (without them) and up again."""
+    made, old = _scenario_at("0017", scratch_url, tmp_path, db_url)
+    try:
+        assert upgrade(old) == ("0017", HEAD)
+        assert made and rows(old) == made and differences(old) == (set(), set())
+        svc = Returns(old)
+        svc.submit(BUYER, submission("R-new", "O-new", amount="7.25", currency="EUR"), NOW)
+        svc.accept(svc.login("alice"), "R-new", NOW.add(minutes=1))
+        assert differences(old) == (set(), set())
+        with read(old) as conn:
+            money = conn.exec_driver_sql(
+                "SELECT currency, amount_cents FROM handled WHERE request_id = 'R-new'"
+            ).one()
+        assert tuple(money) == ("EUR", 725)
+        with old.connect() as conn, conn.begin():
+            command.downgrade(store._alembic_config(conn), "0017")
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("handled")}
+        assert not {"currency", "amount_cents"} & columns
+        assert upgrade(old) == ("0017", HEAD) and differences(old) == (set(), set())
     finally:
         old.dispose()

@@ -1,17 +1,18 @@
 """Who handled which request: the console's "handled by me" filter (DESIGN §10, migration 0012).
 
 `handled` holds a row (actor, request id) for each person with a record on the request, with
-the request's tab, shop and creation time beside it, so that a person's requests per tab are
-one range of an index: the tab counts of "mine" read no request row, a tab with few of them
-finds them there, and the page of All walks them newest first (store/queries.py). Through
+the request's tab, shop, creation time, currency and amount beside it, so that a person's
+requests per tab are one range of an index: the tab counts and the money at stake of "mine"
+read no request row (migration 0018), a tab with few of them finds them there, and the page
+of All walks them newest first (store/queries.py). Through
 the records alone the same counts probed a person's 67 344 request ids once per entry of
 the filters' index (SQLite: 100 ms at 1M), and the page of All walked every request nobody
 had answered yet before the first the person handled (docs/PERFORMANCE.md).
 
 Kept by the database itself, in the transaction of each write, whoever writes (an action,
 the sweep, `apply`, a rule, the marketplace's sync): a trigger on `records` adds the row when
-a person's record arrives, one on `requests` follows the request's tab (and its shop and
-time, changed only by hand). Only people: the
+a person's record arrives, one on `requests` follows the request's tab (and its shop, time
+and money, changed only by hand). Only people: the
 buyer, the clock, the marketplace and the rules (roles.NOT_USERS) have no row, as they are
 never a viewer. A big seed suspends the triggers and rebuilds the table once.
 """
@@ -34,11 +35,11 @@ def _a_person(actor: str) -> str:
     return f"{actor} NOT IN ({names}) AND substr({actor}, 1, {len(RULE_PREFIX)}) <> '{RULE_PREFIX}'"
 
 
-COLUMNS = "actor, request_id, tab, shop, created_at"
+COLUMNS = "actor, request_id, tab, shop, created_at, currency, amount_cents"
 # Every row as it must be, from the tables: what the triggers add up to.
 EXPECTED = (
-    "SELECT DISTINCT rec.actor, r.id, r.tab, r.shop, r.created_at FROM records rec "
-    f"JOIN requests r ON r.id = rec.request_id WHERE {_a_person('rec.actor')}"
+    "SELECT DISTINCT rec.actor, r.id, r.tab, r.shop, r.created_at, r.currency, r.amount_cents "
+    f"FROM records rec JOIN requests r ON r.id = rec.request_id WHERE {_a_person('rec.actor')}"
 )
 
 

@@ -518,7 +518,8 @@ def totals(conn: Connection, flt: Filter) -> dict[str, int]:
     """The money the filter's requests ask for, in minor units per currency (never summed
     across currencies), in currency order: what is at stake in a tab or a search. Without a
     filter, or with filters on its fields alone, summed from tab_counts (migration 0017: at
-    1M, "All, reason damaged" looked up every row from the money index, 4.1 s); with other
+    1M, "All, reason damaged" looked up every row from the money index, 4.1 s); "mine" alone
+    from the viewer's range of `handled` (migration 0018; 330 ms on SQLite); with other
     filters, from the index their counts read (ix_requests_filters or ix_requests_amount, both
     with the amount), or the ranges of "due within" alone; with a search, from the (tab,
     currency, shop, amount_cents) index (migration 0004), an operator's shops filtered in it
@@ -534,6 +535,11 @@ def totals(conn: Connection, flt: Filter) -> dict[str, int]:
             query = query.where(tab_counts.c.tab == flt.tab.value)
         query = query.group_by(currency).having(sa.func.sum(tab_counts.c.requests) > 0)
         query = query.order_by(currency)
+    elif flt.narrow == Narrowing(mine=True) and not flt.search.strip():
+        # "Mine" alone: the viewer's range of ix_handled_actor, which holds the money.
+        currency = handled.c.currency
+        query = sa.select(currency, sa.func.sum(handled.c.amount_cents))
+        query = query.where(*flt.handled_range()).group_by(currency).order_by(currency)
     elif flt.counts_by_deadline:
         ranges = sa.union_all(
             *_by_deadline(flt, lambda _tab: [requests.c.currency, requests.c.amount_cents])

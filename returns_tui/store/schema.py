@@ -172,8 +172,10 @@ handled = Table(
     Column("tab", String(16), nullable=False),
     Column("shop", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),  # the request's, in microseconds
-    # A person's requests of a tab (and shop) are one range, their ids in the index.
-    Index("ix_handled_actor", "actor", "tab", "shop", "request_id"),
+    Column("currency", String(3), nullable=False, server_default=""),  # the request's
+    Column("amount_cents", BigInteger, nullable=False, server_default="0"),  # the request's
+    # A person's requests of a tab (and shop) are one range, their ids and money in the index.
+    Index("ix_handled_actor", "actor", "tab", "shop", "request_id", "currency", "amount_cents"),
     # And all of them newest first: the page of All.
     Index("ix_handled_created", "actor", "created_at", "request_id"),
     sqlite_with_rowid=False,
