@@ -508,6 +508,41 @@ def test_the_counts_and_the_few_matches_read_the_index_named(tmp_path, shops, na
     engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "shops, narrow, read_from",
+    [
+        (None, Narrowing(due_hours=6), "COVERING INDEX ix_requests_tab_deadline"),
+        (frozenset({"acme"}), Narrowing(due_hours=6),
+         "COVERING INDEX ix_requests_shop_tab_deadline"),  # fmt: skip
+        (None, Narrowing(mine=True), "COVERING INDEX ix_handled_actor"),
+        (frozenset({"acme"}), Narrowing(reason="damaged", currency="USD"), "tab_counts"),
+        (None, None, "tab_counts"),
+    ],
+)
+def test_the_money_at_stake_reads_no_request_row(tmp_path, shops, narrow, read_from):
+    """queries.totals of To Proceed (SQLite's plan): "due within" alone from the deadline
+    indexes, which hold the money (migration 0019), "mine" alone from ix_handled_actor (0018),
+    no filter or the fields of tab_counts from tab_counts (0017); no row of requests read."""
+    import sqlalchemy as sa
+
+    from returns_tui.store import queries as q
+    from returns_tui.store.engine import open_engine, upgrade
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(engine)
+    flt = q.Filter(shops, d.Tab.TO_PROCEED, narrow=narrow, viewer="sam", due_by_us=DUE_BY)
+    sent = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2:4]))
+    with engine.connect() as conn:
+        q.totals(conn, flt)
+        (sql, params), = sent
+        steps = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+    engine.dispose()
+    assert any(read_from in step for step in steps), steps
+    assert not any(s.startswith("SCAN requests") or "SEARCH requests USING INDEX" in s
+                   or "SEARCH requests USING INTEGER" in s for s in steps), steps  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Saved views' file, and the settings
 
@@ -617,6 +652,31 @@ def test_migration_0009_makes_the_filters_indexes(engine):
     pg_only = {"ix_requests_by_reason", "ix_requests_by_type"}
     assert (pg_only <= on_requests) == (engine.dialect.name == "postgresql")
     assert not (pg_only & on_requests) or engine.dialect.name == "postgresql"
+
+
+def test_migration_0019_puts_the_money_in_the_deadline_indexes(engine):
+    """The two deadline indexes end with the currency and the amount; down to 0018 they are
+    as they were, and up again."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from returns_tui.store import engine as store
+
+    def columns() -> dict[str, list[str]]:
+        with engine.connect() as conn:
+            found = sa.inspect(conn).get_indexes("requests")
+        wanted = ("ix_requests_tab_deadline", "ix_requests_shop_tab_deadline")
+        return {ix["name"]: ix["column_names"] for ix in found if ix["name"] in wanted}
+
+    money = ["currency", "amount_cents"]
+    at_head = {"ix_requests_tab_deadline": ["tab", "deadline_at", "id", *money],
+               "ix_requests_shop_tab_deadline": ["shop", "tab", "deadline_at", "id", *money]}
+    assert columns() == at_head
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(store._alembic_config(conn), "0018")
+    assert columns() == {name: cols[:-2] for name, cols in at_head.items()}
+    store.upgrade(engine)
+    assert columns() == at_head
 
 
 def test_an_export_of_the_view_keeps_what_the_filters_keep(data, plan):
