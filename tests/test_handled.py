@@ -15,10 +15,10 @@ from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import engine as store
 from returns_tui.store import handled
-from returns_tui.store.engine import HEAD, open_engine, read, upgrade, write
+from returns_tui.store.engine import HEAD, read, upgrade, write
 from returns_tui.store.queries import Sort
 from tests.conftest import submission
-from tests.support.old_databases import at_revision, copy_into_older, scratch_url  # noqa: F401
+from tests.support.old_databases import scenario_in_older, scratch_url  # noqa: F401
 from tests.test_check import NOW, at, build_scenario, cast
 
 
@@ -123,25 +123,9 @@ def test_check_names_a_request_whose_rows_disagree(svc, alice):
     ]
 
 
-def _scenario_at(revision: str, scratch: str, tmp_path, db_url: str):
-    """The scenario of every status made at the head, copied into a database at `revision`:
-    the rows `handled` held at the head, and that database."""
-    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
-    fresh = open_engine(fresh_url)
-    upgrade(fresh)
-    svc = Returns(fresh)
-    cast(svc)
-    build_scenario(svc)
-    made = rows(fresh)
-    old = at_revision(scratch, revision)
-    copy_into_older(fresh, old)
-    fresh.dispose()
-    return made, old
-
-
 def test_migration_0012_fills_it_from_the_records_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
     # Data made at the head, copied into a database at 0011, which is then upgraded.
-    made, old = _scenario_at("0011", scratch_url, tmp_path, db_url)
+    made, old = scenario_in_older("0011", scratch_url, tmp_path, db_url, rows)
     try:
         assert upgrade(old) == ("0011", HEAD)
         assert made and rows(old) == made
@@ -162,7 +146,7 @@ def test_migration_0018_gives_it_the_requests_money(scratch_url, tmp_path, db_ur
     """A database of 0017 upgraded: every row holds its request's currency and amount (the
     table agrees with the requests), the triggers write them for a new answer, and "mine"'s
     money at stake is read from it; down to 0017 (without them) and up again."""
-    made, old = _scenario_at("0017", scratch_url, tmp_path, db_url)
+    made, old = scenario_in_older("0017", scratch_url, tmp_path, db_url, rows)
     try:
         assert upgrade(old) == ("0017", HEAD)
         assert made and rows(old) == made and differences(old) == (set(), set())

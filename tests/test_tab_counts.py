@@ -17,9 +17,9 @@ from returns_tui.roles import BUYER
 from returns_tui.services import Returns
 from returns_tui.store import engine as store
 from returns_tui.store import tab_counts
-from returns_tui.store.engine import HEAD, open_engine, read, upgrade
+from returns_tui.store.engine import HEAD, read, upgrade
 from tests.conftest import submission
-from tests.support.old_databases import at_revision, copy_into_older, scratch_url  # noqa: F401
+from tests.support.old_databases import scenario_in_older, scratch_url  # noqa: F401
 from tests.test_check import NOW, at, build_scenario, cast
 
 
@@ -88,24 +88,8 @@ def test_check_says_when_it_disagrees(svc, alice):
     ]  # the row stored, and the row expected
 
 
-def _scenario_at(revision: str, scratch: str, tmp_path, db_url: str):
-    """The scenario of every status made at the head, copied into a database at `revision`:
-    the rows tab_counts held at the head, and that database."""
-    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
-    fresh = open_engine(fresh_url)
-    upgrade(fresh)
-    svc = Returns(fresh)
-    cast(svc)
-    build_scenario(svc)
-    made = rows(fresh)
-    old = at_revision(scratch, revision)
-    copy_into_older(fresh, old)
-    fresh.dispose()
-    return made, old
-
-
 def test_migration_0013_fills_it_from_the_requests_already_there(scratch_url, tmp_path, db_url):  # noqa: F811
-    made, old = _scenario_at("0012", scratch_url, tmp_path, db_url)
+    made, old = scenario_in_older("0012", scratch_url, tmp_path, db_url, rows)
     try:
         assert upgrade(old) == ("0012", HEAD)
         assert made and rows(old) == made
@@ -120,7 +104,7 @@ def test_migration_0017_sums_the_money_of_the_requests_already_there(scratch_url
     """A database of migration 0016 with requests in every tab: upgraded, tab_counts holds the
     sum of each row's amounts, and its triggers keep it (a new request, a change of tab);
     down to 0016 and up again."""
-    made, old = _scenario_at("0016", scratch_url, tmp_path, db_url)
+    made, old = scenario_in_older("0016", scratch_url, tmp_path, db_url, rows)
     try:
         assert upgrade(old) == ("0016", HEAD)
         assert made and rows(old) == made and differences(old) == (set(), set())

@@ -77,3 +77,24 @@ def copy_into_older(source: sa.Engine, target: sa.Engine, tables=CORE_TABLES) ->
             rows = src.execute(sa.select(*columns).order_by(order)).mappings().all()
             if rows:
                 dst.execute(sa.insert(table), [dict(r) for r in rows])
+
+
+def scenario_in_older(revision: str, scratch: str, tmp_path: Path, db_url: str, rows):
+    """The scenario of every status (tests/test_check.py) made at the head on a database of
+    db_url's backend, then copied into `scratch` at `revision`: what `rows(engine)` read of it
+    at the head, and that older database (the caller disposes of it)."""
+    from returns_tui.services import Returns
+    from returns_tui.store.engine import upgrade
+    from tests.test_check import build_scenario, cast
+
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if db_url.startswith("sqlite") else db_url
+    fresh = open_engine(fresh_url)
+    upgrade(fresh)
+    svc = Returns(fresh)
+    cast(svc)
+    build_scenario(svc)
+    made = rows(fresh)
+    old = at_revision(scratch, revision)
+    copy_into_older(fresh, old)
+    fresh.dispose()
+    return made, old
