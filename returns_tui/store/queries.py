@@ -354,6 +354,12 @@ class Filter:
         )
 
     @property
+    def mine_alone(self) -> bool:
+        """Whether "mine" is the only filter, with no search: its counts and its money are
+        then one range of ix_handled_actor, no request read (migrations 0012, 0018)."""
+        return self.narrow == Narrowing(mine=True) and not self.search.strip()
+
+    @property
     def counts_by_deadline(self) -> bool:
         """Whether the tab counts read "due within" as ranges of the (shop,) tab, deadline
         indexes, which hold all they ask: no other filter (the shop aside), no search."""
@@ -476,7 +482,7 @@ def counts(
             tab_counts.c.tab
         )
         query = query.where(*_rollup_conditions(flt))
-    elif flt.narrow == Narrowing(mine=True) and not flt.search.strip():
+    elif flt.mine_alone:
         # "Mine" alone: counted in the viewer's range of ix_handled_actor, no request read.
         query = (
             sa.select(handled.c.tab, sa.func.count())
@@ -514,6 +520,11 @@ def _rollup_conditions(flt: Filter) -> list[Any]:
     return conditions
 
 
+def _money(currency: Any, amount: Any) -> Any:
+    """The sum of `amount` per `currency`, in currency order."""
+    return sa.select(currency, sa.func.sum(amount)).group_by(currency).order_by(currency)
+
+
 def totals(conn: Connection, flt: Filter) -> dict[str, int]:
     """The money the filter's requests ask for, in minor units per currency (never summed
     across currencies), in currency order: what is at stake in a tab or a search. Without a
@@ -527,28 +538,21 @@ def totals(conn: Connection, flt: Filter) -> dict[str, int]:
     flt = _within_due(conn, flt)
     if flt.counts_by_rollup:
         # No filter, or filters on tab_counts' fields alone: summed from its few rows.
-        currency = tab_counts.c.currency
-        query = sa.select(currency, sa.func.sum(tab_counts.c.amount_cents)).where(
-            *_rollup_conditions(flt)
-        )
+        query = _money(tab_counts.c.currency, tab_counts.c.amount_cents)
+        query = query.where(*_rollup_conditions(flt))
         if flt.tab is not Tab.ALL:
             query = query.where(tab_counts.c.tab == flt.tab.value)
-        query = query.group_by(currency).having(sa.func.sum(tab_counts.c.requests) > 0)
-        query = query.order_by(currency)
-    elif flt.narrow == Narrowing(mine=True) and not flt.search.strip():
+        query = query.having(sa.func.sum(tab_counts.c.requests) > 0)  # rows of 0 kept
+    elif flt.mine_alone:
         # "Mine" alone: the viewer's range of ix_handled_actor, which holds the money.
-        currency = handled.c.currency
-        query = sa.select(currency, sa.func.sum(handled.c.amount_cents))
-        query = query.where(*flt.handled_range()).group_by(currency).order_by(currency)
+        query = _money(handled.c.currency, handled.c.amount_cents).where(*flt.handled_range())
     elif flt.counts_by_deadline:
         ranges = sa.union_all(
             *_by_deadline(flt, lambda _tab: [requests.c.currency, requests.c.amount_cents])
         ).subquery()
-        currency, amount = ranges.c.currency, ranges.c.amount_cents
-        query = sa.select(currency, sa.func.sum(amount)).group_by(currency).order_by(currency)
+        query = _money(ranges.c.currency, ranges.c.amount_cents)
     else:
-        currency, amount = requests.c.currency, requests.c.amount_cents
-        query = sa.select(currency, sa.func.sum(amount)).group_by(currency).order_by(currency)
+        query = _money(requests.c.currency, requests.c.amount_cents)
         if flt.filters_index:
             query = _seeking(conn, query.select_from(requests), flt)
         else:
