@@ -27,12 +27,30 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Every start checks the database against it; knowing it here
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
-HEAD = "0019"
+HEAD = "0020"
 # The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
 # DB-API paramstyle: sqlite3's qmark, psycopg's format.
 PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # How long a writer waits for another writer's lock before giving up (SQLite).
 BUSY_TIMEOUT_MS = 30_000
+
+
+def pg_extension(conn: Connection, name: str) -> bool:
+    """Whether the PostgreSQL extension `name` is there, creating it if we may (migrations
+    0002 and 0020). A refusal (no permission, the extension not installed on the server)
+    must not fail a migration: it is tried in a savepoint, whose rollback leaves the
+    surrounding transaction usable."""
+    found = "SELECT 1 FROM pg_extension WHERE extname = " + PLACEHOLDER[conn.dialect.paramstyle]
+    if conn.exec_driver_sql(found, (name,)).first():
+        return True
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql(f'CREATE EXTENSION IF NOT EXISTS "{name}"')
+    except DBAPIError:  # any refusal means: go on without it
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 def default_url() -> str:

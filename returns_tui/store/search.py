@@ -38,6 +38,8 @@ results are the same with or without it:
   the true matches.
 - PostgreSQL: a `pg_trgm` GIN index on search_text, when the server let migration 0004
   create the extension; the planner uses it for the LIKEs themselves. Without it they scan.
+  It also holds each request's type and currency (btree_gin, migration 0020), so that a
+  search with those filters finds its candidates in it alone.
 - A search whose words are all shorter than three characters has no trigram: the
   expression scans, on both databases. A page of rows still stops at its LIMIT; counting
   every match reads every search_text the viewer may see (see docs/PERFORMANCE.md).

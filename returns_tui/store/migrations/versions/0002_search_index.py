@@ -19,6 +19,8 @@ import logging
 
 from alembic import op
 
+from returns_tui.store.engine import pg_extension
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -66,19 +68,8 @@ def upgrade() -> None:
 
 
 def _pg_trgm(bind) -> bool:
-    """Whether pg_trgm is there, creating it if we may. A refusal (no permission, the
-    extension not installed on the server) must not fail the migration: it is tried in a
-    savepoint, whose rollback leaves the surrounding transaction usable."""
-    if bind.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").first():
-        return True
-    savepoint = bind.begin_nested()
-    try:
-        bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    except Exception:  # noqa: BLE001 - any refusal means: go on without it
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
+    """Whether pg_trgm is there, creating it if we may (engine.pg_extension)."""
+    return pg_extension(bind, "pg_trgm")
 
 
 def downgrade() -> None:
