@@ -508,6 +508,15 @@ def _pg_indexes(engine) -> dict[str, str]:
         return {name: sql[sql.index("(") + 1 : sql.rindex(")")] for name, sql in found}
 
 
+def _statistics_target(engine) -> int:
+    """search_text's statistics target (-1: the server's default)."""
+    with read(engine) as conn:
+        return conn.exec_driver_sql(
+            "SELECT attstattarget FROM pg_attribute "
+            "WHERE attrelid = 'requests'::regclass AND attname = 'search_text'"
+        ).scalar_one()
+
+
 def _search_plan(engine) -> str:
     """PostgreSQL's plan of the counts of a search with a type filter, when the trigram
     index is the only one it may read (the others dropped in a transaction rolled back):
@@ -532,12 +541,14 @@ TRIGRAMS_AND_FILTERS = "search_text gin_trgm_ops, type, currency"
 @needs_pg
 def test_postgresql_gets_a_trigram_index_when_it_may(pg_url):
     """One GIN index of search_text's trigrams, the type and the currency (0004, 0020): a
-    search with those filters is one scan of it, not ANDed with the filters' own indexes.
-    Down to 0019 it holds the trigrams alone, as before; up again."""
+    search with those filters is one scan of it, not ANDed with the filters' own indexes;
+    search_text's statistics a histogram of 1 000 (0020). Down to 0019 both as before; up
+    again."""
     engine = open_engine(pg_url)
     upgrade(engine)
     indexes = _pg_indexes(engine)
     assert indexes["ix_requests_search_trgm"] == TRIGRAMS_AND_FILTERS
+    assert _statistics_target(engine) == 1000
     assert not {"ix_requests_buyer_trgm", "ix_requests_product_trgm"} & set(indexes)
     plan = _search_plan(engine)
     assert "Bitmap Index Scan on ix_requests_search_trgm" in plan, plan
@@ -546,8 +557,10 @@ def test_postgresql_gets_a_trigram_index_when_it_may(pg_url):
     with engine.connect() as conn, conn.begin():
         command.downgrade(store._alembic_config(conn), "0019")
     assert _pg_indexes(engine)["ix_requests_search_trgm"] == "search_text gin_trgm_ops"
+    assert _statistics_target(engine) == -1
     upgrade(engine)
     assert _pg_indexes(engine)["ix_requests_search_trgm"] == TRIGRAMS_AND_FILTERS
+    assert _statistics_target(engine) == 1000
     engine.dispose()
 
 
@@ -601,8 +614,8 @@ def test_postgresql_without_pg_trgm_migrates_and_searches_by_scanning(unprivileg
 
 def test_postgresql_without_btree_gin_keeps_the_trigram_index_alone(unprivileged_pg_url):
     """pg_trgm there (made by the server's admin), btree_gin refused to the database's user:
-    migration 0020 keeps the index of trigrams alone, and a search with a type and a
-    currency filter still finds what a scan does."""
+    migration 0020 keeps the index of trigrams alone (its statistics still wider), and a
+    search with a type and a currency filter still finds what it should."""
     admin = sa.create_engine(
         sa.engine.make_url(PG_URL).set(database=sa.engine.make_url(unprivileged_pg_url).database),
         isolation_level="AUTOCOMMIT",
@@ -613,6 +626,7 @@ def test_postgresql_without_btree_gin_keeps_the_trigram_index_alone(unprivileged
     engine = open_engine(unprivileged_pg_url)
     upgrade(engine)
     assert _pg_indexes(engine)["ix_requests_search_trgm"] == "search_text gin_trgm_ops"
+    assert _statistics_target(engine) == 1000
     svc = Returns(engine)
     svc.add_user("root-admin", "root-admin", "admin", (), T0)
     kinds = [("refund", "JPY", "1200"), ("refund", "USD", "12.00"),

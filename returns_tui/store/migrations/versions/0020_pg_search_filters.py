@@ -9,9 +9,15 @@ ix_requests_by_type (150 ms at 1M, before a row was read). It is made again over
 finds the 7 635 requests of both in its own entries (9 ms). A search alone reads only
 search_text's entries, as before. 60 s at 1M here.
 
-Without btree_gin (CREATE EXTENSION refused), or without pg_trgm (no trigram index: migration
-0004), nothing changes. SQLite: nothing (its search index holds the filters' facets:
-migration 0016).
+And search_text's statistics sample ten times the rows (1 000 histogram entries): the
+planner guesses how many requests a search finds from them, and with 100 the guess for
+"lima" (25 000 at 1M) came out as 100 after one ANALYZE and 20 000 after another; taking 100,
+it read every candidate of "lima, at most 10.00" (375 ms p95) where it ANDs them with the
+amount index when it knows better (60 ms). ANALYZE of requests takes 15 s at 1M with it.
+
+Without btree_gin (CREATE EXTENSION refused) the index stays as it was; without pg_trgm (no
+trigram index: migration 0004) nothing changes. SQLite: nothing (its search index holds the
+filters' facets: migration 0016).
 
 Revision ID: 0020
 Revises: 0019
@@ -31,6 +37,7 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 INDEX = "ix_requests_search_trgm"
+STATISTICS = 1000  # search_text's (the server's default_statistics_target is 100)
 
 
 def _trigram_index(bind) -> bool:
@@ -46,22 +53,29 @@ def _make(columns: str) -> None:
     op.execute(f"CREATE INDEX {INDEX} ON requests USING gin ({columns})")
 
 
+def _statistics(target: int) -> None:
+    op.execute(f"ALTER TABLE requests ALTER COLUMN search_text SET STATISTICS {target}")
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql" or not _trigram_index(bind):
         return
-    if not pg_extension(bind, "btree_gin"):
+    _statistics(STATISTICS)
+    if pg_extension(bind, "btree_gin"):
+        _make("search_text gin_trgm_ops, type, currency")
+    else:
         log.warning(
             "btree_gin is not available (CREATE EXTENSION was refused): a search with a "
             "type or currency filter reads the filter's index beside the search's"
         )
-        return
-    _make("search_text gin_trgm_ops, type, currency")
+    op.execute("ANALYZE requests")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql" or not _trigram_index(bind):
         return
+    _statistics(-1)  # the server's default_statistics_target again
     # btree_gin stays: dropping it would fail if anything else in the database used it.
     _make("search_text gin_trgm_ops")
