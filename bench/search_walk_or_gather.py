@@ -63,7 +63,7 @@ def measure(url: str, rounds: int) -> None:
         for case in cases():
             tab, text, narrow = case
             flt, sort = q.Filter(None, tab, text, narrow=narrow), q.DEFAULT_SORT[tab]
-            found = search.candidates(flt.searched).subquery()
+            found = search.candidates(flt.search, flt.facets).subquery()
             n = conn.execute(sa.select(sa.func.count()).select_from(found)).scalar_one()
             share = q._kept_share(conn, flt) if narrow else 1.0
             walk = statistics.median(taken[(case, True)]) * 1000

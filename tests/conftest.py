@@ -131,6 +131,21 @@ def sam(svc) -> Actor:
     return svc.login("sam")
 
 
+@pytest.fixture(params=["candidates", "in order"])
+def page_way(request, monkeypatch):
+    """Both ways a page of an indexed search is read (store.queries.page): "candidates", the
+    index's candidates gathered and sorted (SQLite; PostgreSQL when its planner guesses
+    fewer than PG_FEW matches, as in any test database); "in order", the page's order walked
+    keeping the matches (SQLite, for a search the index finds many candidates for: here
+    every indexed search), or on PostgreSQL the page left to its planner."""
+    from returns_tui.store import queries, search
+
+    if request.param == "in order":
+        monkeypatch.setattr(search, "COMMON_FROM", 1)
+        monkeypatch.setattr(queries, "PG_FEW", 0)
+    return request.param
+
+
 def submission(rid: str = "R1", order: str = "O1", shop: str = "acme", **over) -> d.Submission:
     """A valid buyer's request; override any field."""
     fields = dict(

@@ -107,14 +107,6 @@ def _narrowing(rng: random.Random) -> Narrowing:
     )
 
 
-@pytest.fixture(params=["candidates", "in order"])
-def page_way(request, monkeypatch):
-    """Both ways a page of an indexed search is read on SQLite (store.queries.page)."""
-    if request.param == "in order":
-        monkeypatch.setattr(search, "COMMON_FROM", 1)
-    return request.param
-
-
 def test_a_search_with_filters_finds_what_both_keep(svc, db_url, page_way):
     rng = random.Random(20261201)
     rows = []

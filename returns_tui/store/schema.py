@@ -128,7 +128,8 @@ requests = Table(
     ),  # fmt: skip
     # On PostgreSQL only (migration 0009): ix_requests_by_reason and ix_requests_by_type,
     # the counts of a reason or a type as one range; and (migrations 0004, 0020)
-    # ix_requests_search_trgm, a GIN index of search_text's trigrams, type and currency.
+    # ix_requests_search_trgm, a GIN index of search_text's trigrams and the filters' type,
+    # currency, reason and shop.
     # The buyer's history, from the index alone (migration 0009, queries.buyer_history).
     Index(
         "ix_requests_buyer",

@@ -38,8 +38,8 @@ results are the same with or without it:
   the true matches.
 - PostgreSQL: a `pg_trgm` GIN index on search_text, when the server let migration 0004
   create the extension; the planner uses it for the LIKEs themselves. Without it they scan.
-  It also holds each request's type and currency (btree_gin, migration 0020), so that a
-  search with those filters finds its candidates in it alone.
+  It also holds each request's type, currency, reason and shop (btree_gin, migration
+  0020), so that a search with those filters finds its candidates in it alone.
 - A search whose words are all shorter than three characters has no trigram: the
   expression scans, on both databases. A page of rows still stops at its LIMIT; counting
   every match reads every search_text the viewer may see (see docs/PERFORMANCE.md).
@@ -226,18 +226,15 @@ def match_clause(text: str) -> ColumnElement[bool]:
     return sa.and_(*[column.like(_like_pattern(word), escape="\\") for word in found])
 
 
-def text_clause(
-    text: str, asked: str | None = None, facets: Facets = (), within: Any = None
-) -> ColumnElement[bool]:
-    """Requests that match `text`: on SQLite through the FTS5 index's candidates for the
-    words of `asked` (by default `text`; when one has three characters or more) and the
-    filters' `facets`, and among the rowids `within` selects (candidates), the expression
-    alone elsewhere (PostgreSQL's planner finds its pg_trgm index for it)."""
+def text_clause(text: str, facets: Facets = (), within: Any = None) -> ColumnElement[bool]:
+    """Requests that match `text`: on SQLite through the FTS5 index's candidates for its
+    words (when one has three characters or more) and the filters' `facets`, and among the
+    rowids `within` selects (candidates), the expression alone elsewhere (PostgreSQL's
+    planner finds its pg_trgm index for it, and for the filters beside it: migration 0020)."""
     match = match_clause(text)
-    asked = text if asked is None else asked
-    if not indexed(asked):
+    if not indexed(text):
         return match
-    found = candidates(asked, facets, within)
+    found = candidates(text, facets, within)
     through_index = sa.and_(sa.literal_column("requests.rowid").in_(found), match)
     return _PerDialect(through_index, match)
 
@@ -248,6 +245,15 @@ def unindexed(column: sa.Column[Any]) -> ColumnElement[Any]:
     takes `tab = ?` for a narrow range and walks a whole tab of the index instead (300 ms for
     an exact id in a tab of 150 000 requests, against 1 ms from the candidates)."""
     return _NoIndex(column)
+
+
+def unordered(column: sa.Column[Any]) -> ColumnElement[Any]:
+    """`column` for the ORDER BY of a page that gathers its few matches and sorts them
+    (queries.Filter.ordered), which no index may serve: a unary `+` on SQLite, `column + 0`
+    (`|| ''` for text) on PostgreSQL. PostgreSQL otherwise walked its order's index and
+    tested each row: 40 000 requests newest first for the 101 of "lima" in JPY at 1M
+    (310 ms), where its 2 536 matches are gathered and sorted in 30."""
+    return _NoOrderIndex(column)
 
 
 class _PerDialect(ColumnElement[Any]):
@@ -292,6 +298,21 @@ def _compile_column(element: _NoIndex, compiler: Any, **kw: Any) -> str:
 
 @compiles(_NoIndex, "sqlite")
 def _compile_unindexed(element: _NoIndex, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+class _NoOrderIndex(_NoIndex):
+    inherit_cache = True
+
+
+@compiles(_NoOrderIndex)
+def _compile_unordered(element: _NoOrderIndex, compiler: Any, **kw: Any) -> str:
+    text = compiler.process(element.column, **kw)
+    return f"({text} || '')" if isinstance(element.type, sa.String) else f"({text} + 0)"
+
+
+@compiles(_NoOrderIndex, "sqlite")
+def _compile_unordered_sqlite(element: _NoOrderIndex, compiler: Any, **kw: Any) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
