@@ -631,6 +631,29 @@ def test_postgresql_gathers_a_search_it_guesses_few_matches_for(engine, few, mon
     assert [i for p in pages for i in p] == want and all(len(p) == 3 for p in pages[:-1])
 
 
+@needs_pg
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_plans_a_search_or_filter_for_its_own_values(engine):
+    """The page, counts and money of a search or filter are planned for their values
+    (queries.plan_for_values), in their transaction only; a view without either keeps
+    PostgreSQL's plan cache."""
+
+    def mode_after(read_it, flt: q.Filter) -> str:
+        with engine.connect() as conn, conn.begin():
+            read_it(conn, flt)
+            return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+
+    reads = [lambda c, f: q.page(c, f, q.Sort.NEWEST), lambda c, f: q.counts(c, None, flt=f),
+             q.totals]  # fmt: skip
+    narrowed = q.Filter(None, narrow=Narrowing(type="refund"))
+    for read_it in reads:
+        assert mode_after(read_it, q.Filter(None, search="lima")) == "force_custom_plan"
+        assert mode_after(read_it, narrowed) == "force_custom_plan"
+        assert mode_after(read_it, q.Filter(None)) == "auto"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "auto"
+
+
 def test_postgresql_without_btree_gin_keeps_the_trigram_index_alone(unprivileged_pg_url):
     """pg_trgm there (made by the server's admin), btree_gin refused to the database's user:
     migration 0020 keeps the index of trigrams alone (its statistics still wider), and a
