@@ -76,6 +76,7 @@ def check(
     late_before = now - pendulum.duration(seconds=grace)
     found: list[Violation] = []
     per_order: dict[str, list[d.Request]] = defaultdict(list)
+    submitted: dict[str, int] = {}  # a request's first record's id
     synced_orders: set[str] = set()
     with read(engine) as conn:
         found += _trigger_problems(conn)
@@ -98,9 +99,11 @@ def check(
                     Violation(req.id, f"order {req.order_id} is not recorded for {req.shop}")
                 )
             per_order[req.order_id].append(req)
+            if rec_rows:
+                submitted[req.id] = rec_rows[0]["id"]
         for order_id, reqs in per_order.items():
             if order_id not in synced_orders:  # the marketplace's orders follow its rules
-                found += [Violation(order_id, p) for p in _order_problems(reqs)]
+                found += [Violation(order_id, p) for p in _order_problems(reqs, submitted)]
         found += _count_problems(conn)
         found += _outbox_problems(conn, synced_shops(per_order))
     return found
@@ -325,8 +328,11 @@ def _deadline_problems(req: d.Request, moves: list[d.Record], rules: d.Rules | N
         yield f"{status} with deadline {iso_or_none(req.deadline_at)}, not {iso_or_none(expected)}"
 
 
-def _order_problems(reqs: list[d.Request]) -> Iterator[str]:
-    reqs = sorted(reqs, key=lambda r: (r.created_at, r.id))
+def _order_problems(reqs: list[d.Request], submitted: Mapping[str, int]) -> Iterator[str]:
+    """The order's requests, in the order they were submitted: by creation time, and at the
+    same time by their first record's id, which the database gives out in the order of the
+    writes (by their ids, R10 came before R8)."""
+    reqs = sorted(reqs, key=lambda r: (r.created_at, submitted.get(r.id, 0), r.id))
     if (n := sum(r.status in d.OPEN_STATUSES for r in reqs)) > 1:
         yield f"the order has {n} open requests"
     if (n := sum(r.rejected_at is not None for r in reqs)) > 2:
