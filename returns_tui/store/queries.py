@@ -501,8 +501,8 @@ def plan_for_values(conn: Connection, flt: Filter) -> None:
     values. psycopg prepares a statement that a connection ran five times, and PostgreSQL
     may then plan it once for any values, a search's LIKE the same whatever its words: the
     counts of "lima, at most 10.00" read every candidate of "lima" (121 ms median at 1M,
-    against 37 planned for its values). Other statements keep their one plan: planned each
-    time, the counts of "due within" alone took 5-10 ms more."""
+    against 37 planned for its values). Other statements keep the plan cache: nothing
+    showed their plans going wrong, and planning is not free (docs/PERFORMANCE.md)."""
     if conn.dialect.name == "postgresql" and flt.search.strip():
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
@@ -808,7 +808,7 @@ def few_by_estimate(conn: Connection, flt: Filter, sort: Sort) -> bool:
     guesses the matches well (2 758 for the 2 536 of "lima" in JPY at 1M) but not that they
     are spread over the whole table, so the walk read 40 000 rows for 101 (310 ms). Not for
     "due within" most urgent first, whose walk meets what is due first (To Proceed, "lima",
-    due within 6 h: 81 ms p95 walked, 105 gathered)."""
+    due within 6 h: 62-76 ms p95 walked, 104-105 gathered)."""
     if conn.dialect.name != "postgresql":
         return False
     if sort is Sort.DEADLINE and flt.narrow and flt.narrow.due_hours is not None:
