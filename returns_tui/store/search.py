@@ -311,9 +311,8 @@ def _compile_unordered(element: _NoOrderIndex, compiler: Any, **kw: Any) -> str:
     return f"({text} || '')" if isinstance(element.type, sa.String) else f"({text} + 0)"
 
 
-@compiles(_NoOrderIndex, "sqlite")
-def _compile_unordered_sqlite(element: _NoOrderIndex, compiler: Any, **kw: Any) -> str:
-    return "+" + compiler.process(element.column, **kw)
+# On SQLite the unary `+` of unindexed serves an ORDER BY as well.
+compiles(_NoOrderIndex, "sqlite")(_compile_unindexed)
 
 
 # ---------------------------------------------------------------------------------------------
