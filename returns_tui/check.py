@@ -77,6 +77,7 @@ def check(
     found: list[Violation] = []
     per_order: dict[str, list[d.Request]] = defaultdict(list)
     submitted: dict[str, int] = {}  # a request's first record's id
+    has_later: dict[str, bool] = {}  # as stored
     synced_orders: set[str] = set()
     with read(engine) as conn:
         found += _trigger_problems(conn)
@@ -99,9 +100,11 @@ def check(
                     Violation(req.id, f"order {req.order_id} is not recorded for {req.shop}")
                 )
             per_order[req.order_id].append(req)
+            has_later[req.id] = bool(row["has_later"])
             if rec_rows:
                 submitted[req.id] = rec_rows[0]["id"]
         for order_id, reqs in per_order.items():
+            found += [Violation(r, p) for r, p in _later_problems(reqs, has_later)]
             if order_id not in synced_orders:  # the marketplace's orders follow its rules
                 found += [Violation(order_id, p) for p in _order_problems(reqs, submitted)]
         found += _count_problems(conn)
@@ -326,6 +329,19 @@ def _deadline_problems(req: d.Request, moves: list[d.Record], rules: d.Rules | N
         expected = (req.rejected_at or moved_at) + rules.after_rejection_window
     if req.deadline_at != expected:
         yield f"{status} with deadline {iso_or_none(req.deadline_at)}, not {iso_or_none(expected)}"
+
+
+def _later_problems(
+    reqs: list[d.Request], has_later: Mapping[str, bool]
+) -> Iterator[tuple[str, str]]:
+    """Every request of the order but its latest has a later one, as stored (the console's
+    "due within" and its superseded rejections read it)."""
+    latest = max(reqs, key=d.order_position).id
+    for req in reqs:
+        if has_later[req.id] and req.id == latest:
+            yield req.id, f"stored with a later request, but it is order {req.order_id}'s latest"
+        elif not has_later[req.id] and req.id != latest:
+            yield req.id, f"stored without a later request, but order {req.order_id} has one"
 
 
 def _order_problems(reqs: list[d.Request], submitted: Mapping[str, int]) -> Iterator[str]:

@@ -403,12 +403,18 @@ class OrderHistory:
     receipt_rejected: bool = False  # a package came back and was rejected (§7)
 
 
+def order_position(r: Request) -> tuple[int, DateTime, str]:
+    """Where a request stands among its order's: by attempt, then creation, then id. The
+    last of them is the order's latest; the others have a later one (requests.has_later)."""
+    return (r.attempt, r.created_at, r.id)
+
+
 def summarize_order(requests: Iterable[Request]) -> OrderHistory:
     """Build an OrderHistory from the requests on one order, oldest first.
 
     A rejected request counts as rejected whether it is still `rejected` or was later
     appealed and mediated: what counts is that the seller rejected it once."""
-    reqs = sorted(requests, key=lambda r: (r.attempt, r.created_at, r.id))
+    reqs = sorted(requests, key=order_position)
     if not reqs:
         return OrderHistory()
     rejected = [r for r in reqs if r.rejected_at is not None]

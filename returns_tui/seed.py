@@ -669,7 +669,7 @@ _REQUEST_COLUMNS = (
     "arbitration", "respond_by", "deadline_at", "rejected_at", "tracking", "status_since",
     "version", "refund_cents", "offer_cents", "offer_by", "keep_item", "reject_stage",
     "source", "marketplace_status", "can_keep_item", "quick_refund",
-    "first_answer_at", "first_answer_by", "search_text", "seal", "chain",
+    "first_answer_at", "first_answer_by", "search_text", "has_later", "seal", "chain",
 )  # fmt: skip
 _RECORD_COLUMNS = (*chain.RECORD_FIELDS, "chain")
 # The fixed fields lead a request's row, in the order the chain seals them.
@@ -694,8 +694,9 @@ def _rows(order_lives: list[list[_Life]], key: ChainKey) -> Rows:
     recs: list[tuple] = []
     ords: list[tuple] = []
     for lives in order_lives:
+        latest = max(lives, key=lambda life: (life.attempt, life.created, life.sub.id))
         for life in lives:
-            row = _request_row(life)
+            row = (*_request_row(life), life is not latest)  # has_later
             seal = key.seal(row[:_FIXED])
             rid = life.sub.id
             chained, head = key.chained(

@@ -552,7 +552,19 @@ CASES = [
         "an order appealed twice",
         lambda e: sql(e, "UPDATE requests SET order_id = 'OSELL' WHERE id = 'BUY'"),
         (("OSELL", "the order was appealed 2 times"), ("OSELL", "BUY is attempt 1, not 2"),
-         ("BUY", FIXED)),
+         ("BUY", FIXED),
+         # SELL was OSELL's latest request; BUY now comes after it
+         ("SELL", "stored without a later request, but order OSELL has one")),
+    ),
+    Case(
+        "a rejection's later request forgotten",
+        lambda e: sql(e, "UPDATE requests SET has_later = false WHERE id = 'F1'"),
+        (("F1", "stored without a later request, but order OF has one"),),
+    ),
+    Case(
+        "an order's latest request said to have a later one",
+        lambda e: sql(e, "UPDATE requests SET has_later = true WHERE id = 'F2'"),
+        (("F2", "stored with a later request, but it is order OF's latest"),),
     ),
     Case(
         "a status no program writes",

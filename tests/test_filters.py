@@ -669,14 +669,48 @@ def test_migration_0019_puts_the_money_in_the_deadline_indexes(engine):
         return {ix["name"]: ix["column_names"] for ix in found if ix["name"] in wanted}
 
     money = ["currency", "amount_cents"]
-    at_head = {"ix_requests_tab_deadline": ["tab", "deadline_at", "id", *money],
-               "ix_requests_shop_tab_deadline": ["shop", "tab", "deadline_at", "id", *money]}
+    at_head = {"ix_requests_tab_deadline": ["tab", "deadline_at", "id", *money, "has_later"],
+               "ix_requests_shop_tab_deadline":
+                   ["shop", "tab", "deadline_at", "id", *money, "has_later"]}  # fmt: skip
     assert columns() == at_head
     with engine.connect() as conn, conn.begin():
         command.downgrade(store._alembic_config(conn), "0018")
-    assert columns() == {name: cols[:-2] for name, cols in at_head.items()}
+    assert columns() == {name: cols[:-3] for name, cols in at_head.items()}
     store.upgrade(engine)
     assert columns() == at_head
+
+
+def test_migration_0021_fills_has_later_from_the_orders(engine):
+    """Down to 0020 the column is gone and the deadline indexes end with the money; up again,
+    each request has a later one exactly when the seed (which knows each order's story) and
+    `check` say so."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from returns_tui.check import check
+    from returns_tui.seed import seed_requests
+    from returns_tui.store import engine as store
+
+    seed_requests(engine, 300, seed=3, now=NOW)
+
+    def stored() -> dict[str, bool]:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id, has_later FROM requests")
+            return {rid: bool(later) for rid, later in rows}
+
+    seeded = stored()
+    assert 0 < sum(seeded.values()) < len(seeded)  # some orders have a second request
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(store._alembic_config(conn), "0020")
+    with engine.connect() as conn:
+        assert "has_later" not in {c["name"] for c in sa.inspect(conn).get_columns("requests")}
+        found = sa.inspect(conn).get_indexes("requests")
+    assert next(ix for ix in found if ix["name"] == "ix_requests_tab_deadline")[
+        "column_names"
+    ] == ["tab", "deadline_at", "id", "currency", "amount_cents"]
+    store.upgrade(engine)
+    assert stored() == seeded
+    assert check(engine, NOW) == []
 
 
 def test_an_export_of_the_view_keeps_what_the_filters_keep(data, plan):

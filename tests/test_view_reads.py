@@ -64,6 +64,33 @@ def test_a_rejection_with_a_later_request_on_its_order_is_superseded(svc, alice)
         assert (options.until is None) == bool(rows[rid].superseded), rid
 
 
+def test_mark_later_sets_each_request_of_the_order_whatever_it_held(svc, alice):
+    """store.writes.mark_later, which runs with each new request, makes every request of the
+    order say whether a later one exists: the one before a new request, and the new one
+    itself when the marketplace brings it in after a later one (flags turned around here,
+    as such an arrival leaves them); another order's are not touched."""
+    from returns_tui.store import writes
+
+    svc.submit(BUYER, submission("R1", "O1"), T0)
+    svc.reject(alice, "R1", T0 + H, "no_proof")
+    svc.submit(BUYER, submission("R2", "O1"), T0 + 2 * H)
+    svc.submit(BUYER, submission("R3", "O3"), T0)
+    svc.reject(alice, "R3", T0 + H, "no_proof")
+
+    def flags() -> dict[str, bool]:
+        with read(svc.engine) as conn:
+            rows = conn.exec_driver_sql("SELECT id, has_later FROM requests ORDER BY id")
+            return {rid: bool(later) for rid, later in rows}
+
+    assert flags() == {"R1": True, "R2": False, "R3": False}
+    with svc.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE requests SET has_later = NOT has_later")
+    assert flags() == {"R1": False, "R2": True, "R3": True}
+    with svc.engine.begin() as conn:
+        writes.mark_later(conn, "O1")
+    assert flags() == {"R1": True, "R2": False, "R3": True}
+
+
 def test_superseded_agrees_with_the_rules_on_a_seeded_database(svc):
     """On every rejected request of a seed (second requests, appeals, mediations): the flag
     is set exactly when a later request exists on the order, as domain.summarize_order

@@ -129,18 +129,9 @@ _STORED_ATTR = {
     "status_since": "status_since_us",
 }
 _COLUMN_OF = {attr: column for column, attr in _STORED_ATTR.items()}
-_later = requests.alias("later")
-# Whether a later request on the same order exists, "later" as domain.summarize_order orders
-# an order's requests (attempt, created_at, id): one lookup in the order index.
-LATER_ON_ORDER = sa.exists().where(
-    _later.c.order_id == requests.c.order_id,
-    sa.tuple_(_later.c.attempt, _later.c.created_at, _later.c.id)
-    > sa.tuple_(requests.c.attempt, requests.c.created_at, requests.c.id),
-)
-# A rejection that a later request superseded; asked of rejections only: a lookup per
-# rejected row of the page.
+# A rejection that a later request superseded (requests.has_later).
 SUPERSEDED = sa.case(
-    (sa.and_(requests.c.status == Status.REJECTED.value, LATER_ON_ORDER), 1),
+    (sa.and_(requests.c.status == Status.REJECTED.value, requests.c.has_later), 1),
     else_=0,
 ).label("superseded")
 # Whether the clock approved a completed request: one look at its records (by request id).
@@ -426,7 +417,7 @@ class Filter:
         until the sweep moves the request."""
         assert self.narrow is not None and self.narrow.due_hours is not None
         now = self.due_by_us - self.narrow.due_hours * _HOUR_US
-        window_open = sa.and_(deadline > now, ~LATER_ON_ORDER)
+        window_open = sa.and_(deadline > now, ~requests.c.has_later)
         if self.tab is Tab.CLOSED:
             return [window_open]
         if self.tab is Tab.ALL:

@@ -96,8 +96,18 @@ requests = Table(
     # NULL while unanswered (migration 0010).
     Column("first_answer_at", UTCTime),
     Column("first_answer_by", String(64)),
-    # The deadline indexes hold the money: "due within"'s totals read no row (migration 0019).
-    Index("ix_requests_tab_deadline", "tab", "deadline_at", "id", "currency", "amount_cents"),
+    # Whether a later request on the same order exists (writes.LATER_ON_ORDER: by attempt,
+    # creation time and id), kept by store/writes.mark_later in the transaction that adds a
+    # request to the order, and checked by `check` (migration 0021). A rejection with one is
+    # superseded: its buyer's window to ask again or appeal is closed.
+    Column("has_later", Boolean, nullable=False, server_default=false()),
+    # The deadline indexes hold the money: "due within"'s totals read no row (migration 0019),
+    # and whether a later request superseded a rejection: "due within" reads Closed's open
+    # windows from them alone (0021).
+    Index(
+        "ix_requests_tab_deadline",
+        "tab", "deadline_at", "id", "currency", "amount_cents", "has_later",
+    ),  # fmt: skip
     Index("ix_requests_tab_created", "tab", "created_at", "id"),
     Index("ix_requests_deadline", "deadline_at", "id"),
     Index("ix_requests_created", "created_at", "id"),
@@ -105,7 +115,7 @@ requests = Table(
     Index("ix_requests_created_due", "created_at", "id", "deadline_at"),
     Index(
         "ix_requests_shop_tab_deadline",
-        "shop", "tab", "deadline_at", "id", "currency", "amount_cents",
+        "shop", "tab", "deadline_at", "id", "currency", "amount_cents", "has_later",
     ),  # fmt: skip
     Index("ix_requests_shop_tab_created", "shop", "tab", "created_at", "id"),
     Index("ix_requests_order", "order_id"),

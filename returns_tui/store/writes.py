@@ -30,11 +30,13 @@ class Lost(Exception):
 # no first answer, and an action must not clear one.
 FIRST_ANSWER_COLUMNS = ("first_answer_at", "first_answer_by")
 # Every column an action may change, in the order of update_request's UPDATE (the fixed
-# fields never change, and the chain's columns are written from the key); the times among them.
+# fields never change, the chain's columns are written from the key, and has_later by
+# mark_later); the times among them.
 SAVED_COLUMNS = tuple(
     c.name
     for c in requests.columns
-    if c.name not in chain.FIXED_FIELDS and c.name not in ("seal", "chain", *FIRST_ANSWER_COLUMNS)
+    if c.name not in chain.FIXED_FIELDS
+    and c.name not in ("seal", "chain", "has_later", *FIRST_ANSWER_COLUMNS)
 )
 _SAVED_TIMES = tuple(
     i for i, name in enumerate(SAVED_COLUMNS) if isinstance(requests.c[name].type, UTCTime)
@@ -98,6 +100,7 @@ def insert_request(
     """A new request (request_values with its seal and chain) and its records' rows. A caller
     that writes many in one transaction may announce them once itself (`announced=False`)."""
     conn.execute(_INSERT_REQUEST, values)
+    mark_later(conn, values["order_id"])
     insert_records(conn, rows)
     note_first_answers(conn, rows)
     if announced:
@@ -105,6 +108,30 @@ def insert_request(
 
 
 _INSERT_REQUEST = sa.insert(requests)
+_later = requests.alias("later")
+# Whether a later request on the same order exists, "later" as domain.summarize_order orders
+# an order's requests (attempt, created_at, id): what requests.has_later holds.
+LATER_ON_ORDER = sa.exists().where(
+    _later.c.order_id == requests.c.order_id,
+    sa.tuple_(_later.c.attempt, _later.c.created_at, _later.c.id)
+    > sa.tuple_(requests.c.attempt, requests.c.created_at, requests.c.id),
+)
+_MARK_LATER = (
+    sa.update(requests)
+    .where(
+        requests.c.order_id == sa.bindparam("m_order_id"),
+        requests.c.has_later != LATER_ON_ORDER,
+    )
+    .values(has_later=LATER_ON_ORDER)
+)
+
+
+def mark_later(conn: Connection, order_id: str) -> None:
+    """The order's requests.has_later made true to its requests, in the transaction that
+    added one (which bumped the order, so no other adds one meanwhile): those before it have
+    a later one now, and it has one itself if the marketplace brought it in after a later
+    one. Only the rows that change are written: the one before, for a second request."""
+    conn.execute(_MARK_LATER, {"m_order_id": order_id})
 
 
 def insert_records(conn: Connection, rows: list[tuple]) -> None:
