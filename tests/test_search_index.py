@@ -528,6 +528,36 @@ TRIGRAMS_AND_FILTERS = "search_text gin_trgm_ops, type, currency, reason, shop"
 
 
 @needs_pg
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_reads_the_due_ranges_of_each_tab_for_a_search(engine):
+    """A search with "due within" on PostgreSQL (queries.Filter.due_per_tab): "due within" is
+    one range per tab, which PostgreSQL reads as a BitmapOr (at 1M, of ix_requests_tab_deadline:
+    docs/PERFORMANCE.md) to AND with the search's candidates, and not one bound shared by
+    every range, which it takes out of them and reads as one range of ix_requests_deadline
+    (every deadline up to it). Seen with the only ways left to read it being the two deadline
+    indexes' bitmaps (the other indexes dropped in a transaction rolled back; scans and plain
+    index scans off); which of the two it takes for the five ranges of an empty table is its
+    own affair."""
+    flt = q.Filter(None, d.Tab.ALL, "lima", narrow=Narrowing(due_hours=6), due_by_us=10**15)
+    with engine.connect() as conn, conn.begin() as transaction:
+        flt = q._within_due(conn, flt)
+        due = flt.narrowed()
+        query = sa.select(sa.func.count()).select_from(requests).where(*due)
+        kept = {"ix_requests_tab_deadline", "ix_requests_deadline"}
+        for name in set(_pg_indexes(engine)) - kept:
+            if not name.startswith(("pk_", "requests_pkey", "uq_")):
+                conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_indexonlyscan = off")
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+        transaction.rollback()
+    assert flt.due_per_tab
+    assert "BitmapOr" in plan and plan.count("Bitmap Index Scan") == 5, plan
+
+
+@needs_pg
 def test_postgresql_gets_a_trigram_index_when_it_may(pg_url):
     """One GIN index of search_text's trigrams, the type, currency, reason and shop (0004,
     0020): a search with those filters is one scan of it, not ANDed with the filters' own

@@ -196,6 +196,8 @@ class Filter:
     # Keep of the search's candidates those that the ranges of "due within" hold, before a
     # row is read (due_rowids): when those ranges are short (within_due).
     within_due: bool = False
+    # "Due within" written as one range of ix_requests_tab_deadline per tab (_due_per_tab).
+    due_per_tab: bool = False
 
     @property
     def facets(self) -> search.Facets:
@@ -380,8 +382,11 @@ class Filter:
                 raise ValueError("a due-within filter needs due_by_us")
             column = requests.c.deadline_at if by_deadline else col(requests.c.deadline_at)
             deadline = sa.type_coerce(column, sa.BigInteger)
-            clauses.append(deadline <= self.due_by_us)
-            clauses += self._window_open(deadline)
+            if self.due_per_tab:
+                clauses.append(self._due_per_tab(deadline))
+            else:
+                clauses.append(deadline <= self.due_by_us)
+                clauses += self._window_open(deadline)
         if n.mine:
             clauses.append(self._handled(walk))
         return clauses
@@ -423,6 +428,28 @@ class Filter:
         if self.tab is Tab.ALL:
             return [sa.or_(requests.c.tab != Tab.CLOSED.value, window_open)]
         return []
+
+    def _due_per_tab(self, deadline: Any) -> Any:
+        """"Due within" as an OR of one range per tab of the filter (each tab for All), the
+        same requests as the deadline bound and _window_open keep: PostgreSQL then ANDs a
+        search's candidates with a BitmapOr of those ranges of ix_requests_tab_deadline
+        (20 000 entries for All, due within 6 h at 1M) rather than with every deadline up to
+        the bound in ix_requests_deadline (131 000, most of them windows long closed). The
+        Closed range's bound is written `< due_by + 1` (the same, in integer microseconds):
+        a bound that every branch shares, PostgreSQL takes out of the OR and reads from
+        ix_requests_deadline again."""
+        assert self.narrow is not None and self.narrow.due_hours is not None
+        assert self.due_by_us is not None
+        now = self.due_by_us - self.narrow.due_hours * _HOUR_US
+        tabs = [t for t in Tab if t is not Tab.ALL] if self.tab is Tab.ALL else [self.tab]
+        branches = []
+        for tab in tabs:
+            if tab is Tab.CLOSED:
+                due = [deadline < self.due_by_us + 1, deadline > now, ~requests.c.has_later]
+            else:
+                due = [deadline <= self.due_by_us]
+            branches.append(sa.and_(requests.c.tab == tab.value, *due))
+        return sa.or_(*branches)
 
     def _handled(self, walk: bool) -> Any:
         """The condition "the viewer handled it": on the page that walks `handled` itself,
@@ -686,12 +713,14 @@ def _within_due(conn: Connection, flt: Filter) -> Filter:
     has "due within" and the ranges of that hold fewer than DUE_FEW requests (SQLite, a search
     the index finds candidates for): the rows read are then those both hold, where every
     candidate was read (25 000 for "lima" at 1M; 85 ms of the counts of To Proceed's "due
-    within 6 h", whose ranges hold 12 000 requests)."""
+    within 6 h", whose ranges hold 12 000 requests). On PostgreSQL, "due within" written a
+    range per tab (Filter.due_per_tab): the counts of that case read 453 table pages instead
+    of 3 127, 22-40 ms instead of 56-109."""
     narrow = flt.narrow
     if not (narrow and narrow.due_hours is not None and flt.indexed_search):
         return flt
     if conn.dialect.name != "sqlite":
-        return flt
+        return replace(flt, due_per_tab=True)
     ranges = flt.due_rowids().limit(DUE_FEW).subquery()
     held = conn.execute(sa.select(sa.func.count()).select_from(ranges)).scalar_one()
     return replace(flt, within_due=True) if held < DUE_FEW else flt
