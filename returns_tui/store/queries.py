@@ -430,14 +430,14 @@ class Filter:
         return []
 
     def _due_per_tab(self, deadline: Any) -> Any:
-        """"Due within" as an OR of one range per tab of the filter (each tab for All), the
-        same requests as the deadline bound and _window_open keep: PostgreSQL then ANDs a
-        search's candidates with a BitmapOr of those ranges of ix_requests_tab_deadline
-        (20 000 entries for All, due within 6 h at 1M) rather than with every deadline up to
-        the bound in ix_requests_deadline (131 000, most of them windows long closed). The
-        Closed range's bound is written `< due_by + 1` (the same, in integer microseconds):
-        a bound that every branch shares, PostgreSQL takes out of the OR and reads from
-        ix_requests_deadline again."""
+        """The "due within" condition as an OR of one range per tab of the filter (each tab
+        for All), the same requests as the deadline bound and _window_open keep: PostgreSQL
+        then ANDs a search's candidates with a BitmapOr of those ranges of
+        ix_requests_tab_deadline (20 000 entries for All, due within 6 h at 1M) rather than
+        with every deadline up to the bound in ix_requests_deadline (131 000, most of them
+        windows long closed). The Closed range's bound is written `< due_by + 1` (the same,
+        in integer microseconds): a bound that every branch shares, PostgreSQL takes out of
+        the OR and reads from ix_requests_deadline again."""
         assert self.narrow is not None and self.narrow.due_hours is not None
         assert self.due_by_us is not None
         now = self.due_by_us - self.narrow.due_hours * _HOUR_US
