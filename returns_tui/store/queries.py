@@ -391,20 +391,30 @@ class Filter:
             clauses.append(self._handled(walk))
         return clauses
 
+    @property
+    def tabs(self) -> list[Tab]:
+        """The tabs the filter's requests are in: its own, or each of them for All."""
+        return [t for t in Tab if t is not Tab.ALL] if self.tab is Tab.ALL else [self.tab]
+
+    @property
+    def asked_at_us(self) -> int:
+        """The moment "due within" is asked at (due_by_us less its hours): a rejection's
+        window whose deadline is not after it has closed."""
+        assert self.narrow is not None and self.narrow.due_hours is not None
+        assert self.due_by_us is not None
+        return self.due_by_us - self.narrow.due_hours * _HOUR_US
+
     def due_rowids(self) -> Any:
         """The rowids of the requests of the filter's tab (each tab for All) whose deadline
         falls in "due within": a range of ix_requests_tab_deadline per tab, no row read. A
         superset of what the filter keeps (_window_open has the rest); Closed's range starts
         now, past the deadlines of every window that ended."""
-        assert self.narrow is not None and self.narrow.due_hours is not None
-        assert self.due_by_us is not None
-        now = self.due_by_us - self.narrow.due_hours * _HOUR_US
         deadline = sa.type_coerce(requests.c.deadline_at, sa.BigInteger)
         ranges = []
-        for tab in [t for t in Tab if t is not Tab.ALL] if self.tab is Tab.ALL else [self.tab]:
+        for tab in self.tabs:
             clauses = [requests.c.tab == tab.value, deadline <= self.due_by_us]
             if tab is Tab.CLOSED:
-                clauses.append(deadline > now)
+                clauses.append(deadline > self.asked_at_us)
             ranges.append(
                 sa.select(_ROWID.label("due"))
                 .select_from(requests)
@@ -420,9 +430,7 @@ class Filter:
         table shows a dash), so "due within" keeps a Closed request only while its window is
         open. Closed holds no other deadline; in the other tabs a deadline passed is due,
         until the sweep moves the request."""
-        assert self.narrow is not None and self.narrow.due_hours is not None
-        now = self.due_by_us - self.narrow.due_hours * _HOUR_US
-        window_open = sa.and_(deadline > now, ~requests.c.has_later)
+        window_open = sa.and_(deadline > self.asked_at_us, ~requests.c.has_later)
         if self.tab is Tab.CLOSED:
             return [window_open]
         if self.tab is Tab.ALL:
@@ -438,14 +446,15 @@ class Filter:
         windows long closed). The Closed range's bound is written `< due_by + 1` (the same,
         in integer microseconds): a bound that every branch shares, PostgreSQL takes out of
         the OR and reads from ix_requests_deadline again."""
-        assert self.narrow is not None and self.narrow.due_hours is not None
         assert self.due_by_us is not None
-        now = self.due_by_us - self.narrow.due_hours * _HOUR_US
-        tabs = [t for t in Tab if t is not Tab.ALL] if self.tab is Tab.ALL else [self.tab]
         branches = []
-        for tab in tabs:
+        for tab in self.tabs:
             if tab is Tab.CLOSED:
-                due = [deadline < self.due_by_us + 1, deadline > now, ~requests.c.has_later]
+                due = [
+                    deadline < self.due_by_us + 1,
+                    deadline > self.asked_at_us,
+                    ~requests.c.has_later,
+                ]
             else:
                 due = [deadline <= self.due_by_us]
             branches.append(sa.and_(requests.c.tab == tab.value, *due))
@@ -754,12 +763,11 @@ def _by_deadline(flt: Filter, columns: Any) -> list[Any]:
     per tab of the filter (each tab for All), each one range of the (shop,) tab, deadline
     index. Read as one, SQLite scanned ix_requests_tab_deadline in tab order, through the
     412 000 requests of Completed that have no deadline (50-110 ms for All's few matches)."""
-    tabs = [t for t in Tab if t is not Tab.ALL] if flt.tab is Tab.ALL else [flt.tab]
     return [
         sa.select(*columns(tab)).select_from(requests).where(
             *replace(flt, tab=tab).where(by_deadline=True)
         )
-        for tab in tabs
+        for tab in flt.tabs
     ]
 
 
