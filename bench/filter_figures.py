@@ -11,7 +11,8 @@ a filtered tab: the first window (load_window: the page of 101 rows) and the tab
 alone and their sum per run ("paint": the console reads both before the tab is complete), and
 the same statements through the bare driver; and "paint, as the console reads": the window,
 the counts and the money at stake read at once, each in a thread of its own as the console's
-workers read them, until the last is done. Results go to stdout only.
+workers read them, until the last is done. The counts and the money of a paint share a Paint
+as the console's do (a search's read once for both: paint.py). Results go to stdout only.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def cases():
 def filter_figures(suite: run.Suite, size: int, url: str) -> None:
     from returns_tui.clock import utc_now
     from returns_tui.console_data import FIRST, View, load_window
+    from returns_tui.paint import Paint
     from returns_tui.services import Returns
     from returns_tui.store.engine import open_engine
     from returns_tui.store.queries import DEFAULT_SORT
@@ -84,16 +86,19 @@ def filter_figures(suite: run.Suite, size: int, url: str) -> None:
         def window(view=view, actor=actor, now=now):
             return load_window(svc, actor, view, FIRST, 100, now)
 
-        def counts(actor=actor, text=text, narrow=narrow, now=now):
-            return svc.counts(actor, text, narrow=narrow, now=now)
+        # The counts and the money of one paint share a Paint, as the console's do.
+        def counts(paint=None, actor=actor, text=text, narrow=narrow, now=now):
+            return svc.counts(actor, text, narrow=narrow, now=now, paint=paint or Paint(now))
 
-        def totals(actor=actor, tab=tab, text=text, narrow=narrow, now=now):
-            return svc.totals(actor, tab, text, narrow=narrow, now=now)
+        def totals(paint, actor=actor, tab=tab, text=text, narrow=narrow, now=now):
+            return svc.totals(actor, tab, text, narrow=narrow, now=now, paint=paint)
 
-        def together(reads=(window, counts, totals)):
+        def together(now=now):
             # As the console reads a tab: each in a worker thread of its own, all at once
             # (screens/main.py: _read_rows, _read_counts, _read_totals); done when all are.
-            for future in [workers.submit(read) for read in reads]:
+            paint = Paint(now)
+            reads = [workers.submit(window), workers.submit(counts, paint)]
+            for future in [*reads, workers.submit(totals, paint)]:
                 future.result()
 
         with run.captured(engine) as statements:

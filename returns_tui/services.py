@@ -28,6 +28,7 @@ from returns_tui.actions import Facts
 from returns_tui.clock import utc_now
 from returns_tui.errors import Conflict, Forbidden, NotAUser, NotFound, Refused, WrongStatus
 from returns_tui.filters import Narrowing
+from returns_tui.paint import Paint
 from returns_tui.roles import (
     ALLOWED,
     BUYER,
@@ -376,10 +377,14 @@ class Returns:
 
     def counts(
         self, actor: Actor, search: str = "", *, narrow: Narrowing | None = None,
-        now: DateTime | None = None,
+        now: DateTime | None = None, paint: Paint | None = None,
     ) -> dict[d.Tab, int]:
+        """Requests per tab that the actor may see, searched and filtered; with `paint`, a
+        search's counts read with its money (paint.py)."""
         with read(self.engine) as conn:
-            flt = self._filter(conn, actor, d.Tab.ALL, search, narrow, now)
+            flt = self._filter(conn, actor, d.Tab.ALL, search, narrow, paint.now if paint else now)
+            if paint and (sums := paint.sums(conn, flt)) is not None:
+                return q.counts_of(sums)
             return q.counts(conn, flt.shops, flt=flt)
 
     def _filter(
@@ -517,12 +522,15 @@ class Returns:
 
     def totals(
         self, actor: Actor, tab: d.Tab, search: str = "", *, narrow: Narrowing | None = None,
-        now: DateTime | None = None,
+        now: DateTime | None = None, paint: Paint | None = None,
     ) -> dict[str, int]:
         """The money at stake in a tab (or a search in it, filtered) that the actor may see:
         the amounts asked for, in minor units per currency, never summed across currencies."""
         with read(self.engine) as conn:
-            return q.totals(conn, self._filter(conn, actor, tab, search, narrow, now))
+            flt = self._filter(conn, actor, tab, search, narrow, paint.now if paint else now)
+            if paint and (sums := paint.sums(conn, flt)) is not None:
+                return q.totals_of(sums, tab)
+            return q.totals(conn, flt)
 
     # -----------------------------------------------------------------------------------------
     # Users (DESIGN §3): the first user of an empty database must be an admin, made by the

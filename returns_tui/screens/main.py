@@ -40,6 +40,7 @@ from returns_tui.console_data import (
 from returns_tui.errors import Refused, ReturnsError, StoreError
 from returns_tui.filters import Narrowing
 from returns_tui.money import format_amount
+from returns_tui.paint import Paint
 from returns_tui.roles import ALLOWED, Actor
 from returns_tui.saved_views import SLOTS, SavedView, views_file
 from returns_tui.screens.confirm import EXTRA, ConfirmScreen
@@ -273,8 +274,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
 
     def reload(self, *, anchor: Anchor | None = None, keep_id: str | None = None) -> None:
         """Read counts, the window (where it is, unless `anchor` says where) and the detail."""
-        self.load_counts(self.search)
-        self.load_totals()
+        self._load_sums()
         if anchor is None and self._pending is not None:
             # A move to another window is under way: read that one, not the one it leaves.
             self.load_rows(*self._pending)
@@ -305,7 +305,13 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
             )
             self.post_message(WindowLoaded(seq, window, keep_id, cursor))
 
-    def load_counts(self, search: str) -> None:
+    def _load_sums(self) -> None:
+        """Read the tab counts and the money of the view, a search's once for both (paint.py)."""
+        paint = Paint(self.clock())
+        self.load_counts(self.search, paint)
+        self.load_totals(paint)
+
+    def load_counts(self, search: str, paint: Paint | None = None) -> None:
         """Count the tabs, one count at a time: a search counts by scanning, and a thread
         cannot be stopped, so changes arriving meanwhile ask for one more count afterwards
         instead of piling up scans."""
@@ -314,24 +320,30 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
             self._count_again = True
             return
         self._counting = key
-        self._read_counts(search, self.narrow)
+        self._read_counts(search, self.narrow, paint)
 
     @work(thread=True, group="counts", exit_on_error=False)
-    def _read_counts(self, search: str, narrow: Narrowing) -> None:
+    def _read_counts(self, search: str, narrow: Narrowing, paint: Paint | None) -> None:
         try:
             with self._guard():
-                counts = self.service.counts(self.actor, search, narrow=narrow, now=self.clock())
+                counts = self.service.counts(
+                    self.actor, search, narrow=narrow, now=self.clock(), paint=paint
+                )
                 self.post_message(CountsLoaded(search, counts, narrow))
         finally:
             self.post_message(CountsFinished(search, narrow))
 
-    def load_totals(self) -> None:
-        self._read_totals(self.tab, self.search, self.narrow)
+    def load_totals(self, paint: Paint | None = None) -> None:
+        self._read_totals(self.tab, self.search, self.narrow, paint)
 
     @work(thread=True, exclusive=True, group="totals", exit_on_error=False)
-    def _read_totals(self, tab: d.Tab, search: str, narrow: Narrowing) -> None:
+    def _read_totals(
+        self, tab: d.Tab, search: str, narrow: Narrowing, paint: Paint | None
+    ) -> None:
         with self._guard():
-            totals = self.service.totals(self.actor, tab, search, narrow=narrow, now=self.clock())
+            totals = self.service.totals(
+                self.actor, tab, search, narrow=narrow, now=self.clock(), paint=paint
+            )
             self.post_message(TotalsLoaded(tab, search, totals, narrow))
 
     @on(TotalsLoaded)
@@ -611,8 +623,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         self._places.clear()
         self.counts = None
         self.totals = None
-        self.load_counts(self.search)
-        self.load_totals()
+        self._load_sums()
         self.load_rows(FIRST, keep_id=None, cursor=0)
         self._show_status()
 
