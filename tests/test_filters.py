@@ -723,9 +723,11 @@ def test_an_export_of_the_view_keeps_what_the_filters_keep(data, plan):
     assert found == sorted(r.id for r in every(data, "sam", search="lima", narrow=narrow))
 
 
-def test_migration_0015_has_autovacuum_visit_requests_sooner_on_postgresql(pg_url):
+@pytest.mark.parametrize("table,before", [("requests", "0014"), ("handled", "0021")])
+def test_autovacuum_visits_the_filters_tables_sooner_on_postgresql(pg_url, table, before):
     """The counts read PostgreSQL's indexes alone only where vacuum has been: after 1 % of
-    `requests` changed, not 20 % (migration 0015); the downgrade puts the defaults back."""
+    `requests` (migration 0015) or of `handled` ("handled by me": migration 0022) changed,
+    not 20 %; the downgrade puts the defaults back."""
     from alembic import command
 
     from returns_tui.store.engine import _alembic_config, open_engine, upgrade
@@ -736,7 +738,7 @@ def test_migration_0015_has_autovacuum_visit_requests_sooner_on_postgresql(pg_ur
     def options() -> list[str]:
         with engine.connect() as conn:
             found = conn.exec_driver_sql(
-                "SELECT reloptions FROM pg_class WHERE relname = 'requests'"
+                "SELECT reloptions FROM pg_class WHERE relname = %s", (table,)
             )
             return sorted(found.scalar_one() or [])
 
@@ -746,6 +748,6 @@ def test_migration_0015_has_autovacuum_visit_requests_sooner_on_postgresql(pg_ur
         "autovacuum_vacuum_scale_factor=0.01",
     ]
     with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0014")
+        command.downgrade(_alembic_config(conn), before)
     assert options() == []
     engine.dispose()

@@ -1,6 +1,6 @@
 """One paint of the console (paint.py): its tab counts and money, read with one Paint, are
-what each read alone gives, in every tab and filter; a search's are read once for both, from
-two threads at once as the console asks them; the next paint sees what changed."""
+what each read alone gives, in every tab and every way they are read; they are read once for
+both, from two threads at once as the console asks them; the next paint sees what changed."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ LIMA = [f"R30{n:02d}" for n in range(1, 6)]
 
 @pytest.fixture
 def data(svc):
-    """The console tests' requests, and five of "Tia Lima" in two currencies, one rejected."""
+    """The console tests' requests, five of "Tia Lima" in two currencies (one rejected), and
+    one in yen, accepted."""
     seed(svc)
     for n, rid in enumerate(LIMA):
         svc.submit(
@@ -35,32 +36,53 @@ def data(svc):
             NOW.subtract(hours=n + 1),
         )  # fmt: skip
     svc.reject(svc.login("alice"), LIMA[1], NOW.subtract(minutes=30), "no_proof", "No.")
+    # The one request in yen, accepted: To Proceed's row of it in tab_counts holds 0 now.
+    svc.submit(
+        BUYER,
+        d.Submission(
+            id="R3100", order_id="OR3100", shop="acme", type="refund", buyer="Ken", product="Mug",
+            sku="MUG-1", quantity=1, amount="900", currency="JPY", reason="damaged", note="",
+        ),
+        NOW.subtract(hours=2),
+    )  # fmt: skip
+    svc.accept(svc.login("alice"), "R3100", NOW.subtract(hours=1))
     return svc
 
 
-SEARCHES = [
+N = Narrowing
+VIEWS = [
     ("lima", None),
-    ("lima", Narrowing(type="refund")),
-    ("lima", Narrowing(currency="USD", max_cents=400)),
-    ("mug", Narrowing(due_hours=30)),
-    ("acme", Narrowing(shop="acme", reason="damaged")),
+    ("lima", N(type="refund")),
+    ("lima", N(currency="USD", max_cents=400)),
+    ("mug", N(due_hours=30)),
+    ("acme", N(shop="acme", reason="damaged")),
     ("zzzz", None),  # nothing found
     ("r", None),  # a letter: no index, a scan
-    ("", Narrowing(type="refund")),  # no search: each reads its own way
-    ("", None),
+    ("", None),  # tab_counts
+    ("", N(type="refund", currency="EUR")),  # tab_counts
+    ("", N(mine=True)),  # the viewer's range of `handled`
+    ("", N(due_hours=30)),  # a range of each tab's deadlines
+    ("", N(due_hours=30, shop="acme")),
+    ("", N(min_cents=300, max_cents=2000)),  # an amount range
+    ("", N(shop="acme", type="refund", max_cents=2000)),  # the filters' index
+    ("", N(mine=True, type="refund")),
+    ("lima", N(mine=True)),
 ]
 
 
-@pytest.mark.parametrize("text,narrow", SEARCHES, ids=[f"{t}-{n}" for t, n in SEARCHES])
+@pytest.mark.parametrize("text,narrow", VIEWS, ids=[f"{t}-{n}" for t, n in VIEWS])
 def test_a_paint_reads_the_counts_and_money_each_read_alone_reads(data, text, narrow):
+    found = 0
     for who in ("root-admin", "alice"):  # every shop; acme's alone
         actor = data.login(who)
         paint = Paint(NOW)
         alone = data.counts(actor, text, narrow=narrow, now=NOW)
         assert data.counts(actor, text, narrow=narrow, paint=paint) == alone, who
+        found += alone[d.Tab.ALL]
         for tab in d.Tab:
             alone = data.totals(actor, tab, text, narrow=narrow, now=NOW)
             assert data.totals(actor, tab, text, narrow=narrow, paint=paint) == alone, (who, tab)
+    assert found or text == "zzzz"
 
 
 @pytest.fixture
