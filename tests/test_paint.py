@@ -1,6 +1,7 @@
 """One paint of the console (paint.py): its tab counts and money, read with one Paint, are
-what each read alone gives, in every tab and every way they are read; they are read once for
-both, from two threads at once as the console asks them; the next paint sees what changed."""
+what each read alone gives, in every tab and every way they are read; a search's are read
+once for both, from two threads at once as the console asks them; the next paint sees what
+changed."""
 
 from __future__ import annotations
 
