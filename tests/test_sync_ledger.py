@@ -30,7 +30,7 @@ from returns_tui.store.schema import metadata
 from returns_tui.sync.ledger import Ledger
 from returns_tui.sync.values import MarketRecord, MarketReturn
 from returns_tui.timefmt import iso_utc
-from tests.conftest import T0, submission
+from tests.conftest import T0, needs_pg, submission
 from tests.support.old_databases import (
     at_revision,
     copy_into_older,
@@ -706,3 +706,27 @@ def test_migration_0007_keeps_every_request_local_and_the_sync_works_after(
         assert check(old, T0 + 100 * H, rules=RULES) == []
     finally:
         old.dispose()
+
+
+@needs_pg
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_pages_brought_in_take_turns_on_postgresql(ledger, svc):
+    """Two shops' pages brought in at once add to the same Insights rollup rows, each in its
+    own order: on PostgreSQL they deadlocked, again and again with big pages (ledger.
+    _pages_take_turns). A page waits while another holds the turn, and is brought in after."""
+    from returns_tui.sync.ledger import PAGES_LOCK
+
+    done = threading.Event()
+
+    def bring() -> None:
+        brought(ledger, (market("M1"), mrec()))
+        done.set()
+
+    with svc.engine.connect() as other, other.begin():
+        other.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PAGES_LOCK})")
+        thread = threading.Thread(target=bring)
+        thread.start()
+        assert not done.wait(0.5)  # its turn has not come
+    thread.join(30)
+    assert done.is_set()
+    assert export(svc)["M1"]["status"] == "pending"
