@@ -52,6 +52,9 @@ class LiveFeed(Screen):
 
     def __init__(self, service: Returns) -> None:
         super().__init__()
+        # One more each time the database is seen reachable again: a read that began before
+        # that and failed says nothing of now (Guard, _store_failed).
+        self.store_epoch = 0
         self.watcher = ChangeWatcher(service.engine)
         self._watcher_lock = threading.Lock()
         self._watcher_closed = False
@@ -191,8 +194,9 @@ class Guard:
     """In a worker: turn any failure into a banner (the database) or a toast (anything else
     with a sentence for people) instead of a traceback."""
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(self, screen: LiveFeed) -> None:
         self.screen = screen
+        self.epoch = screen.store_epoch  # when the read began
 
     def __enter__(self) -> None:
         return None
@@ -201,16 +205,15 @@ class Guard:
         if exc is None or not isinstance(exc, Exception):
             return False
         if isinstance(exc, StoreError):
-            self.screen.post_message(StoreFailed(exc.message))
+            self.screen.post_message(StoreFailed(exc.message, self.epoch))
         elif isinstance(exc, ReturnsError):
             self.screen.post_message(Problem(exc.message))
         else:
             # A driver error outside SQLAlchemy's translation (the change watcher's own
             # connection), or a bug: the banner says so, and the poll keeps retrying.
             log.exception("console read failed")
-            self.screen.post_message(
-                StoreFailed((str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
-            )
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            self.screen.post_message(StoreFailed(first, self.epoch))
         return True
 
 

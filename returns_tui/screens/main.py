@@ -507,6 +507,10 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
 
     @on(StoreFailed)
     def _store_failed(self, msg: StoreFailed) -> None:
+        if msg.epoch is not None and msg.epoch < self.store_epoch:
+            # Begun while the database was down, and failed after a later read found it
+            # back: the banner would come back for nothing until the next poll.
+            return
         self.store_error = msg.message
         self.query_one(Banner).show(msg.message)
 
@@ -517,6 +521,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
     def _store_ok(self) -> None:
         if self.store_error is not None:
             self.store_error = None
+            self.store_epoch += 1
             self.query_one(Banner).hide()
             self.notify("The database is reachable again.", markup=False)
 

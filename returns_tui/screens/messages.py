@@ -58,6 +58,8 @@ class DetailLoaded(_Msg):
 @dataclass
 class StoreFailed(_Msg):
     message: str
+    # The screen's store_epoch when the failed read began (None: the failure is of now).
+    epoch: int | None = None
 
 
 @dataclass
