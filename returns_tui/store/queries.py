@@ -518,8 +518,12 @@ def counts(
     else:
         query = sa.select(requests.c.tab, sa.func.count()).group_by(flt.grouped(requests.c.tab))
         query = _seeking(conn, query, flt)
-    per_tab = {Tab(tab): int(n) for tab, n in conn.execute(query)}
-    result = {tab: per_tab.get(tab, 0) for tab in Tab if tab is not Tab.ALL}
+    return _with_all({tab: int(n) for tab, n in conn.execute(query)})
+
+
+def _with_all(per_tab: dict[str, int]) -> dict[Tab, int]:
+    """Every tab's count (0 where `per_tab`, by tab name, has none), and All's, their sum."""
+    result = {tab: per_tab.get(tab.value, 0) for tab in Tab if tab is not Tab.ALL}
     result[Tab.ALL] = sum(result.values())
     return result
 
@@ -549,9 +553,7 @@ def counts_of(sums: Sums) -> dict[Tab, int]:
     per_tab: Counter[str] = Counter()
     for tab, _currency, n, _cents in sums:
         per_tab[tab] += n
-    result = {tab: per_tab[tab.value] for tab in Tab if tab is not Tab.ALL}
-    result[Tab.ALL] = sum(result.values())
-    return result
+    return _with_all(per_tab)
 
 
 def totals_of(sums: Sums, tab: Tab) -> dict[str, int]:
