@@ -231,6 +231,55 @@ async def test_the_footer_keeps_help_and_quit_on_screen_at_every_width(tmp_path)
         svc.engine.dispose()
 
 
+async def test_the_footer_is_made_again_only_when_its_keys_change(tmp_path):
+    """Textual makes the footer anew whenever the screen's bindings are refreshed: every
+    search, filter, saved view and change of focus, 70-90 ms of a paint at 200 columns with
+    the same keys as before. It is kept while its keys stay, and still follows them."""
+    from textual.widgets._footer import FooterKey
+
+    from returns_tui.filters import Narrowing
+    from returns_tui.saved_views import SavedView, save_views, views_file
+    from returns_tui.settings import Settings
+    from returns_tui.store.queries import Sort
+
+    svc = new_service(f"sqlite:///{tmp_path / 'footer.db'}")
+    seed(svc)
+    view = SavedView("mugs", 1, d.Tab.TO_PROCEED, Sort.DEADLINE, "mug", Narrowing(type="refund"))
+    save_views(views_file(tmp_path, "alice"), [view])
+    settings = Settings(poll_seconds=60, views_dir=tmp_path)
+    try:
+        async with opened(svc, "alice", FakeClock(), size=(160, 36), settings=settings) as (
+            app,
+            pilot,
+        ):
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.window is not None, what="the first window")
+            keys = list(screen.query(FooterKey))
+            assert keys
+            # A saved view (its search and filters), its filters cleared, then its search:
+            # each refreshes the bindings, none changes the keys.
+            await pilot.press("f1")
+            await wait_for(pilot, lambda: screen.window.view == screen.view, what="the view")
+            assert screen.narrow == view.narrow and screen.search == "mug"
+            await pilot.press("F", "escape")
+            await wait_for(pilot, lambda: not screen.search and not screen.narrow, what="cleared")
+            await pilot.pause(0.2)
+            assert list(screen.query(FooterKey)) == keys  # the same widgets: not made again
+            # A key that goes (as the role's do): the footer follows.
+            allowed = screen.check_action
+            screen.check_action = lambda action, parameters: (
+                action != "sort" and allowed(action, parameters)
+            )
+            screen.refresh_bindings()
+            await wait_for(
+                pilot,
+                lambda: "Sort" not in [k.description for k in screen.query(FooterKey)],
+                what="Sort gone from the footer",
+            )
+    finally:
+        svc.engine.dispose()
+
+
 async def test_a_request_the_clock_approved_says_so_in_its_row_and_detail(tmp_path):
     """Issue 10 item 10: "auto-approved" said plainly, on the completed row and in the detail
     (a refund nobody answered in time), and not on one a person accepted."""
