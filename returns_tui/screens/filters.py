@@ -297,8 +297,9 @@ class FiltersAndViews(Screen):
             # Saved while the shop was theirs: it shows nothing now, and says why.
             warning = f"View {view.name}: {shop!r} is no longer one of your shops; it shows none."
             self.notify(safe(warning), severity="warning", markup=False, timeout=10)
-            return
-        self.notify(safe(f"View {view.name}."), markup=False, timeout=2)
+        # No toast for a view shown: the tab, the search bar and the status line's filters
+        # say which it is, and a toast coming and going laid the screen out three times more
+        # (10-30 ms each at 200 columns, while the view's rows were being read).
 
     def view_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         """The palette's entries for the saved views: show each, delete each."""
