@@ -57,6 +57,8 @@ def cases():
         ("bench-agent", al, "lima", N(type="refund"), "All, search lima + refund"),
         ("bench-operator", al, "", N(type="refund", currency="USD"),
          "operator acme: All, refund USD"),
+        ("bench-operator", al, "", N(), "operator acme: All, no filter"),
+        ("bench-operator", tp, "", N(), "operator acme: To Proceed, no filter"),
         ("bench-agent", d.Tab.CLOSED, "", N(shop="wonka", currency="EUR"),
          "Closed, wonka EUR"),
     ]  # fmt: skip

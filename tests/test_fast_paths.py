@@ -325,11 +325,16 @@ def _reference(svc, actor, tab, sort) -> list[str]:
     return ids[::-1] if sort is q.Sort.NEWEST else ids
 
 
-@pytest.mark.parametrize("who", ["sam", "alice"])
+@pytest.mark.parametrize("who", ["sam", "alice", "dana"])
 def test_pages_walk_every_tab_and_sort_both_ways(svc, who):
+    """Every page against the reference: an agent's (every shop), an operator's of one shop,
+    and of two (on SQLite, an operator's pages across tabs or shops merge a range per shop
+    and tab: queries.walks_segments)."""
     _story(svc, T0)
     for n in range(6):  # same created_at: the id breaks the tie
         svc.submit(BUYER, submission(f"S{n}", f"OS{n}", "globex"), T0 + hours(3))
+        svc.submit(BUYER, submission(f"I{n}", f"OI{n}", "initech"), T0 + hours(3 + n))
+    svc.add_user("root-admin", "dana", "operator", ("acme", "globex"), T0)
     actor = svc.login(who)
     for tab in d.Tab:
         for sort in q.Sort:

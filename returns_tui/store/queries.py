@@ -199,6 +199,9 @@ class Filter:
     within_due: bool = False
     # "Due within" written as one range of ix_requests_tab_deadline per tab (_due_per_tab).
     due_per_tab: bool = False
+    # Read a page from a range of (shop, tab, sort column) per shop and tab, each cut at the
+    # page's size, and merge them (page: walks_segments).
+    by_segments: bool = False
 
     @property
     def facets(self) -> search.Facets:
@@ -664,6 +667,8 @@ def page(
         flt = replace(flt, by_matches=True)
     elif walks_handled(flt, sort):
         flt = replace(flt, by_handled=True)
+    elif walks_segments(conn, flt, sort):
+        flt = replace(flt, by_segments=True)
     elif flt.narrow and not flt.search.strip():
         # PostgreSQL plans by its statistics, except for "mine": it cannot know how few of
         # a tab's requests the viewer handled (it walked 10 267 rows of To Proceed for 101).
@@ -903,6 +908,23 @@ def walks_handled(flt: Filter, sort: Sort) -> bool:
     )
 
 
+def walks_segments(conn: Connection, flt: Filter, sort: Sort) -> bool:
+    """Whether a page of SQLite merges a range of ix_requests_shop_tab_created (or _deadline)
+    per shop and tab, rather than read every request of the viewer's shops and sort them:
+    when the viewer's shops are fixed and the page spans tabs or shops, with no search or
+    filter (they have their own ways). No index orders a shop's requests across tabs: an
+    operator of one shop paged All newest first in 411 ms at 1M (its 200 000 requests sorted
+    for 101), against a few ms for the five ranges. PostgreSQL plans it well by itself."""
+    return (
+        conn.dialect.name == "sqlite"
+        and bool(flt.shops)
+        and (flt.tab is Tab.ALL or len(flt.shops) > 1)  # type: ignore[arg-type]
+        and not flt.search.strip()
+        and not flt.narrow
+        and sort in (Sort.NEWEST, Sort.OLDEST, Sort.DEADLINE)
+    )
+
+
 @dataclass(frozen=True)
 class _PageShape:
     """What decides a page's statement; the page key's values are its only parameters."""
@@ -924,6 +946,8 @@ class _PageShape:
         if self.flt.by_handled:
             joined = handled.join(requests, requests.c.id == handled.c.request_id)
             return self._rows(sa.select(*LIST_COLUMNS).select_from(joined))
+        if self.flt.by_segments:
+            return self._merged()
         if not self.flt.by_matches:
             return self._rows(sa.select(*LIST_COLUMNS))
         # The few matches: the page's ids ordered and cut among them, and only then the
@@ -943,6 +967,26 @@ class _PageShape:
         order = self._order(search.unindexed)
         return (
             sa.select(*LIST_COLUMNS).where(requests.c.id.in_(ids.correlate(None))).order_by(*order)
+        )
+
+    def _merged(self) -> Any:
+        """The page of walks_segments: the first rows of each (shop, tab) in the page's
+        order (an index range each), merged and cut, then the page's rows read by id."""
+        tabs = [t for t in Tab if t is not Tab.ALL and self.flt.tab in (Tab.ALL, t)]
+        parts = []
+        for shop in sorted(self.flt.shops or ()):
+            for tab in tabs:
+                where = [requests.c.shop == shop, requests.c.tab == tab.value]
+                part = self._rows(sa.select(*self.key_columns), where).subquery()
+                parts.append(sa.select(*part.c))
+        merged = sa.union_all(*parts).subquery()
+        keys = [merged.c[c.name] for c in self.key_columns]
+        ids = sa.select(merged.c.id).order_by(*[k.desc() if self.descending else k for k in keys])
+        ids = ids.limit(self.limit)
+        return (
+            sa.select(*LIST_COLUMNS)
+            .where(requests.c.id.in_(ids))
+            .order_by(*self._order(search.unindexed))
         )
 
     def _order(self, wrap: Any) -> list[Any]:
