@@ -361,6 +361,28 @@ def test_pages_walk_every_tab_and_sort_both_ways(svc, who):
                 assert svc.position(actor, tab, sort, "", row) == forwards.index(row)
 
 
+def test_migration_0023_makes_the_waiting_indexes(engine):
+    """"Longest waiting first" reads a range of a tab (and shop) in its order; down to 0022
+    the two indexes are gone, and up again they are back."""
+    from alembic import command
+
+    from returns_tui.store import engine as store
+
+    def waiting() -> dict[str, list[str]]:
+        with engine.connect() as conn:
+            found = sa.inspect(conn).get_indexes("requests")
+        return {ix["name"]: ix["column_names"] for ix in found if "waiting" in ix["name"]}
+
+    at_head = {"ix_requests_tab_waiting": ["tab", "status_since", "id"],
+               "ix_requests_shop_tab_waiting": ["shop", "tab", "status_since", "id"]}  # fmt: skip
+    assert waiting() == at_head
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(store._alembic_config(conn), "0022")
+    assert waiting() == {}
+    store.upgrade(engine)
+    assert waiting() == at_head
+
+
 def test_a_search_page_is_its_own_statement(svc):
     _story(svc, T0)
     sam = svc.login("sam")

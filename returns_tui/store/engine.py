@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision. Every start checks the database against it; knowing it here
 # spares the console importing Alembic (and Mako, Pygments) for that, a fifth of its start-up.
 # tests/test_schema_head.py checks that it is Alembic's head.
-HEAD = "0022"
+HEAD = "0023"
 # The placeholder of the SQL we send straight to the driver (exec_driver_sql), by the driver's
 # DB-API paramstyle: sqlite3's qmark, psycopg's format.
 PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}

@@ -118,6 +118,10 @@ requests = Table(
         "shop", "tab", "deadline_at", "id", "currency", "amount_cents", "has_later",
     ),  # fmt: skip
     Index("ix_requests_shop_tab_created", "shop", "tab", "created_at", "id"),
+    # "Longest waiting first": a tab's range in that order, for every shop or the viewer's
+    # (migration 0023).
+    Index("ix_requests_tab_waiting", "tab", "status_since", "id"),
+    Index("ix_requests_shop_tab_waiting", "shop", "tab", "status_since", "id"),
     Index("ix_requests_order", "order_id"),
     Index("ix_requests_tracking", "tracking"),
     # The money at stake in a tab, per currency, summed from the index alone (queries.totals).
