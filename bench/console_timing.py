@@ -83,7 +83,7 @@ def run_console(url: str, login: str) -> int:
 
 
 class Pane:
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, width: int = 120, height: int = 36) -> None:
         self.socket = f"bench-{uuid.uuid4().hex[:8]}"
         self.started = time.perf_counter()
         self._tmux(
@@ -92,9 +92,9 @@ class Pane:
             "-s",
             "b",
             "-x",
-            "120",
+            str(width),
             "-y",
-            "36",
+            str(height),
             f"env TERM=xterm-256color {command}; sleep 60",
         )
         self._tmux("set-option", "-s", "escape-time", "0")
