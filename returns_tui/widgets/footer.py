@@ -34,16 +34,14 @@ class ConsoleFooter(Footer):
         self._composed = _shown(self.screen) if self._bindings_ready else None
         yield from super().compose()
 
-    def bindings_changed(self, screen: Screen) -> None:
-        # Textual makes the footer anew whenever the screen's bindings are refreshed: every
-        # search, filter and saved view, with the same keys. Each key made again (its styles,
-        # then the screen laid out): at 200 columns and 1M requests, a saved view's status
-        # line said "loading…" 320-430 ms after its key, and 85-130 ms once this skipped it.
-        if self._bindings_ready and screen is self.screen and _shown(screen) == self._composed:
-            return
-        super().bindings_changed(screen)
-
     async def recompose(self) -> None:
+        # Textual makes the footer anew whenever the screen's bindings are refreshed (each
+        # search, filter and saved view, with the same keys): every key made again, then the
+        # screen laid out. At 200 columns and 1M requests, a saved view's status line said
+        # "loading…" 320-430 ms after its key, 85-130 ms once this skipped it. Skipped here,
+        # when it runs, rather than when it is asked for: several asks may wait for one run.
+        if self._composed is not None and _shown(self.screen) == self._composed:
+            return
         await super().recompose()  # the bindings changed: measure them again
         self._widths = {}
         self.call_after_refresh(self._fit)
