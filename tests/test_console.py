@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, Select
-from textual.widgets import Tab as TabWidget
 
 from returns_tui import domain as d
 from returns_tui.money import format_amount
@@ -15,6 +14,7 @@ from returns_tui.store.queries import DEFAULT_SORT
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.status_line import StatusLine
+from returns_tui.widgets.tab_bar import TabBar
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     HOSTILE,
     NOW,
@@ -36,7 +36,7 @@ from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixt
 
 
 def tab_labels(app) -> list[str]:
-    return [t.label_text for t in app.main.query(TabWidget)]
+    return app.main.query_one(TabBar).labels()
 
 
 def status_line(app) -> str:

@@ -12,6 +12,7 @@ from returns_tui import domain as d
 from returns_tui.services import Returns
 from returns_tui.store.engine import open_engine
 from returns_tui.widgets.banner import Banner
+from returns_tui.widgets.tab_bar import TabBar
 from tests.conftest import needs_pg
 from tests.support.console import (
     NOW,
@@ -48,7 +49,7 @@ def own_service(url: str) -> Returns:
 
 
 def tab_counts(app) -> str:
-    return " ".join(t.label_text for t in app.main.query("Tab"))
+    return " ".join(app.main.query_one(TabBar).labels())
 
 
 async def test_an_accept_in_one_console_appears_in_the_other_and_a_late_reject_is_refused(

@@ -21,7 +21,7 @@ from pendulum import DateTime
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Tabs
+from textual.widgets import Input
 
 from returns_tui import actions
 from returns_tui import domain as d
@@ -584,11 +584,9 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         self.query_one(TabBar).select(tab)
         self._show_status()
 
-    @on(Tabs.TabActivated)
-    def _tab_clicked(self, event: Tabs.TabActivated) -> None:
-        tab = TabBar.tab_of(event.tab.id if event.tab else None)
-        if tab is not None and tab is not self.tab:
-            self.switch_tab(tab)
+    @on(TabBar.Clicked)
+    def _tab_clicked(self, event: TabBar.Clicked) -> None:
+        self.switch_tab(event.tab)
 
     def action_sort(self) -> None:
         current = self.sorts[self.tab]
