@@ -177,6 +177,38 @@ async def test_a_saved_view_of_a_shop_no_longer_mine_says_so(svc, tmp_path):
         await wait_for(pilot, lambda: any("no longer one of your shops" in t for t in toasts(app)))
 
 
+async def test_a_views_first_row_is_read_once_for_the_detail(svc, tmp_path, monkeypatch):
+    """Its detail (with the buyer's history: thousands of requests at 1M) was read twice
+    for a new view's first row, both reads running while the view's rows waited to be
+    drawn."""
+    from returns_tui.saved_views import SavedView, save_views
+    from returns_tui.screens import main
+    from returns_tui.store.queries import Sort
+
+    reads: list[str] = []
+    read = main.load_detail
+
+    def counted(service, actor, request_id, now):
+        reads.append(request_id)
+        return read(service, actor, request_id, now)
+
+    monkeypatch.setattr(main, "load_detail", counted)
+    view = SavedView("refunds", 1, d.Tab.TO_PROCEED, Sort.DEADLINE, "", Narrowing(type="refund"))
+    save_views(views_file(tmp_path, "alice"), [view])
+    settings = replace(FAST, views_dir=tmp_path, poll_seconds=60)
+    async with opened(svc, "alice", settings=settings) as (app, pilot):
+        screen = app.main
+        for key, tab in (("f1", d.Tab.TO_PROCEED), ("1", d.Tab.ALL), ("f1", d.Tab.TO_PROCEED)):
+            reads.clear()
+            await pilot.press(key)
+            await loaded(pilot, app)
+            assert screen.tab is tab
+            first = table_ids(app)[0]
+            await wait_for(pilot, lambda first=first: first in detail_text(app), what="detail")
+            await pilot.pause(0.2)
+            assert reads == [first], (key, reads)
+
+
 async def test_the_buyers_history_and_mark_in_the_detail_panel(svc, tmp_path):
     for i in range(3):  # three more requests of one buyer, one of them rejected
         rid = f"R30{i}"

@@ -213,6 +213,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         self.counts: dict[d.Tab, int] | None = None
         self.totals: dict[str, int] | None = None  # the money at stake in the view shown
         self.detail: Detail | None = None
+        self._detail_asked: str | None = None  # the request whose detail is being read
         self.store_error: str | None = None
         # Per tab, the window last shown and the request under the cursor, so that coming back
         # to a tab shows it at once, where it was left.
@@ -400,7 +401,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         if after is None:
             self._set_detail(None)
         elif after != before or self.detail is None or self.detail.request.id != after:
-            self.load_detail(after)
+            self._ask_detail(after)
 
     @on(CountsLoaded)
     def _show_counts(self, msg: CountsLoaded) -> None:
@@ -423,6 +424,8 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
 
     @on(DetailLoaded)
     def _show_detail(self, msg: DetailLoaded) -> None:
+        if msg.request_id == self._detail_asked:
+            self._detail_asked = None
         if msg.request_id == self.table.highlighted_id:
             self._set_detail(msg.detail)
 
@@ -451,9 +454,26 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
     @on(RequestTable.Highlighted)
     def _row_highlighted(self, event: RequestTable.Highlighted) -> None:
         self._show_status()
-        rid = event.request_id
-        if rid and (self.detail is None or self.detail.request.id != rid):
+        if event.request_id:
+            self._ask_detail(event.request_id)
+
+    def _ask_detail(self, rid: str) -> None:
+        """Read the detail of `rid` once the screen is refreshed, unless it is shown or being
+        read: a new view's first row was asked for twice (its window shown, its row
+        highlighted), and both reads (with the buyer's history, thousands of requests at 1M)
+        ran while the view's rows waited to be drawn."""
+        shown = self.detail.request.id if self.detail else None
+        if rid not in (shown, self._detail_asked):
+            self._detail_asked = rid
+            self.call_after_refresh(self._read_detail, rid)
+
+    def _read_detail(self, rid: str) -> None:
+        if rid != self._detail_asked:
+            return  # another row was highlighted meanwhile, and asked for
+        if rid == self.table.highlighted_id:
             self.load_detail(rid)
+        else:
+            self._detail_asked = None
 
     @on(RequestTable.Selected)
     def _row_selected(self) -> None:
