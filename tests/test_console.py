@@ -99,6 +99,21 @@ async def test_tabs_show_counts_and_each_tab_its_rows_in_its_order(svc):
         assert "Appeals 2" in text and "R1021" in text
 
 
+async def test_a_click_on_a_tab_shows_it(svc):
+    async with opened(svc, "alice") as (app, pilot):
+        bar = screen_text(app).splitlines()[1]
+        for label, tab in (("4 Completed 3", d.Tab.COMPLETED), ("1 All 16", d.Tab.ALL)):
+            column = bar.index(label) + 2
+            await pilot.click(TabBar, offset=(column, 0))
+            await wait_for(pilot, lambda tab=tab: app.main.tab is tab, what=f"{tab} clicked")
+            await loaded(pilot, app)
+            assert app.main.query_one(TabBar).active is tab  # the one underlined
+        # Between two tabs' labels is still a tab (its padding); past the last, nothing.
+        await pilot.click(TabBar, offset=(len(bar.rstrip()) + 5, 0))
+        await pilot.pause(0.1)
+        assert app.main.tab is d.Tab.ALL
+
+
 async def test_the_header_keeps_the_clock_in_sight_and_gives_up_the_last_read_first(svc):
     clock = NOW.format("YYYY-MM-DD HH:mm") + " UTC"
     async with opened(svc, "alice", FakeClock(), size=(120, 36)) as (app, pilot):
