@@ -108,7 +108,7 @@ async def test_a_click_on_a_tab_shows_it(svc):
             await wait_for(pilot, lambda tab=tab: app.main.tab is tab, what=f"{tab} clicked")
             await loaded(pilot, app)
             assert app.main.query_one(TabBar).active is tab  # the one underlined
-        # Between two tabs' labels is still a tab (its padding); past the last, nothing.
+        # Past the last tab: nothing.
         await pilot.click(TabBar, offset=(len(bar.rstrip()) + 5, 0))
         await pilot.pause(0.1)
         assert app.main.tab is d.Tab.ALL
