@@ -40,7 +40,7 @@ class TabBar(Widget):
     DEFAULT_CSS = """
     TabBar { height: 2; }
     TabBar > .tab-bar--tab { color: $foreground 50%; }
-    TabBar > .tab-bar--active { color: $foreground; text-style: bold; }
+    TabBar > .tab-bar--active { color: $foreground; }
     TabBar > .tab-bar--rule { color: $foreground 10%; }
     TabBar > .tab-bar--underline { color: $block-cursor-background; }
     """
