@@ -5,6 +5,8 @@ docs/PERFORMANCE.md has the figures of a full run."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,3 +52,14 @@ def test_the_quick_suite_produces_every_figure(tmp_path):
         assert results["machine"][key], key
     assert "| requests | figure | median | p95 |" in result.stdout
     assert not doc.exists()  # --quick leaves the doc alone
+    # The paint on screen (bench/filter_terminal.py) on the same database, one filter, one
+    # round: it cannot rot either.
+    key = {"RETURNS_TUI_CHAIN_KEY": str(tmp_path / "chain.key")}
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "filter_terminal.py"), "--url",
+         f"sqlite:///{tmp_path / 'requests-2000.db'}", "--rounds", "1", "--only", "shop acme"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, **key},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
+    assert re.search(r"bench-agent +All, shop acme +\d+ +\d+", shown.stdout), shown.stdout
