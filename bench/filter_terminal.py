@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import console_timing  # noqa: E402  (bench/console_timing.py: Pane)
 import filter_figures  # noqa: E402
 
+WIDTH, HEIGHT = 200, 50  # the terminal's size: the status line's money is not cut
+
 
 def painted(tab, sort, text: str, narrow):
     """Whether a capture of the pane shows the view painted: its status line names its tab,
@@ -68,10 +70,14 @@ def run_viewer(url: str, who: str, cases, rounds: int, folder: Path) -> None:
         checks.append(painted(tab, DEFAULT_SORT[tab], text, narrow))
     save_views(views_file(folder / "views", who), views)
     command = f"{sys.executable} {Path(__file__).resolve()} --console {url} {who} {folder}"
-    pane = console_timing.Pane(command, width=200, height=50)
+    pane = console_timing.Pane(command, width=WIDTH, height=HEIGHT)
     times: list[list[float]] = [[] for _ in cases]
     try:
         pane.until(lambda text: bool(console_timing.ROW.search(text)))
+        # The size again, and until the console has it: on a loaded machine (a CI run) the
+        # console once started at tmux's default 80×24 and kept it.
+        pane._tmux("resize-window", "-t", "b", "-x", str(WIDTH), "-y", str(HEIGHT))
+        pane.until(lambda text: "━" * WIDTH in text)
         for round_ in range(rounds + 1):
             for i, check in enumerate(checks):
                 pane.keys(f"F{i + 1}")
