@@ -393,15 +393,14 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
             keep_id, cursor = self.table.highlighted_id, self.table.cursor_row
         self.window = msg.window
         self._freeze_once_loaded()
-        before = self.table.highlighted_id
         self.table.show_rows(msg.window.rows, self.clock(), keep_id=keep_id, cursor=cursor)
         self.query_one(ConsoleHeader).set_refreshed(self._local(self.clock(), "HH:mm:ss"))
         self._show_status()
         after = self.table.highlighted_id
         if after is None:
             self._set_detail(None)
-        elif after != before or self.detail is None or self.detail.request.id != after:
-            self._ask_detail(after)
+        else:
+            self._ask_detail(after)  # unless it is shown or being read already
 
     @on(CountsLoaded)
     def _show_counts(self, msg: CountsLoaded) -> None:
