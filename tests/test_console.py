@@ -547,7 +547,10 @@ async def test_a_rejection_shows_the_buyers_window_quietly_and_no_countdown_once
             lambda: "(passed)" in detail_text(app) or "resubmit has closed" in detail_text(app),
             what="the window to close",
         )
-        assert table.get_cell("R1016", "due").plain == "—"  # not "due": nothing will happen
+        # The row says it too, at its own tick (the detail may be read again before it).
+        await wait_for(
+            pilot, lambda: table.get_cell("R1016", "due").plain == "—", what="the row's dash"
+        )  # not "due": nothing will happen
 
 
 async def test_a_busy_desk_is_warned_about_the_soonest_and_forgets_passed_deadlines(
