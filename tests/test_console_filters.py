@@ -119,6 +119,32 @@ async def test_an_operator_asking_for_another_shop_is_told_not_shown_nothing(svc
         assert app.main.narrow == Narrowing() and table_ids(app) == rows
 
 
+
+async def test_the_dialog_completes_shops_types_and_reasons_as_they_are_typed(svc, tmp_path):
+    async with opened(svc, "alice", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
+        await opens(pilot, app, "f", "FilterScreen")
+        for name, typed, taken in (
+            ("shop", "ac", "acme"),  # alice's one shop
+            ("type", "ret", "return_and_refund"),
+            ("reason", "DAM", "damaged"),
+        ):
+            field = app.screen.query_one(f"#{name}", Input)
+            field.focus()
+            await pilot.press(*typed, "right")
+            await wait_for(pilot, lambda f=field, t=taken: f.value == t)
+        # A code that no list holds is kept as typed: nothing is forced on it.
+        reason = app.screen.query_one("#reason", Input)
+        reason.value = ""
+        reason.focus()
+        await pilot.press(*"lost_in_transit", "right")
+        await pilot.pause()
+        assert reason.value == "lost_in_transit"
+        await dismiss(pilot, app, "ctrl+s")
+        await loaded(pilot, app)
+        assert app.main.narrow == Narrowing(
+            shop="acme", type="return_and_refund", reason="lost_in_transit"
+        )
+
 async def test_handled_by_me_shows_only_what_i_acted_on(svc, tmp_path):
     async with opened(svc, "alice", settings=replace(FAST, views_dir=tmp_path)) as (app, pilot):
         await opens(pilot, app, "f", "FilterScreen")

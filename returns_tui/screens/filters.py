@@ -17,11 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from returns_tui.domain import Tab
+from returns_tui.domain import RequestType, Tab
 from returns_tui.errors import Refused
 from returns_tui.filters import Narrowing, narrowing_from_text
+from returns_tui.labels import BUYER_REASON
 from returns_tui.money import format_amount
 from returns_tui.roles import Actor
 from returns_tui.saved_views import (
@@ -100,7 +102,12 @@ class FilterScreen(FormDialog[Narrowing | None]):
                     for name, label, placeholder in FIELDS[row : row + 2]:
                         with Horizontal(classes="filter-cell"):
                             yield Label(label, markup=False)
-                            yield SafeInput(values[name], placeholder=placeholder, id=name)
+                            yield SafeInput(
+                                values[name],
+                                placeholder=placeholder,
+                                id=name,
+                                suggester=self._suggester(name),
+                            )
                     if row + 2 > len(FIELDS):  # the last row's second place
                         with Horizontal(classes="filter-cell"):
                             yield Checkbox("Handled by me", self._current.mine, id="mine")
@@ -110,12 +117,23 @@ class FilterScreen(FormDialog[Narrowing | None]):
                 yield Button("Clear all", id="clear")
                 yield Button("Cancel", id="cancel")
             yield Static(
-                "Blank is any · amounts in the currency's units, both ends included · "
-                "handled by me: a request with a record of mine · Enter or ctrl+s applies · "
-                "Esc cancels",
+                "Blank is any · → takes the grey suggestion · amounts in the currency's "
+                "units, both ends included · handled by me: a request with a record of mine · "
+                "Enter or ctrl+s applies · Esc cancels",
                 classes="hint",
                 markup=False,
             )
+
+    def _suggester(self, name: str) -> Suggester | None:
+        """What a field completes as it is typed (→ takes it): the viewer's shops (an agent's
+        are every shop: none offered), the types and the buyers' reason codes. A code that no
+        list holds (a marketplace's own reason) can still be typed whole."""
+        words = {
+            "shop": sorted(self._shops or ()),
+            "type": [t.value for t in RequestType],
+            "reason": list(BUYER_REASON),
+        }.get(name)
+        return SuggestFromList(words, case_sensitive=False) if words else None
 
     def on_mount(self) -> None:
         focus_now(self.query_one("#shop", Input))
