@@ -993,7 +993,14 @@ class _PageShape:
         )
 
     def _order(self, wrap: Any) -> list[Any]:
-        cols = [wrap(self._walked(c)) for c in self.key_columns]
+        columns = self.key_columns
+        if self.null_segment:
+            # The rows without a deadline, by id: ordered by the deadline (all NULL) too, so
+            # that PostgreSQL reads them from the (shop,) tab, deadline_at, id index in order.
+            # By id alone it walked the primary key backwards and kept those of the tab with
+            # no deadline, past all 1M rows when a tab has none (To Proceed's last page, 0.26 s).
+            columns = [_SORT_COLUMN[self.sort], *columns]
+        cols = [wrap(self._walked(c)) for c in columns]
         return [c.desc() if self.descending else c.asc() for c in cols]
 
     def _walked(self, column: Any) -> Any:
