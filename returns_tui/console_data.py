@@ -8,7 +8,7 @@ costs what page 1 costs and no more than a window is ever in memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pendulum import DateTime
 
@@ -37,10 +37,18 @@ class View:
 @dataclass(frozen=True)
 class Anchor:
     """Where a window starts. Forwards: the page after `after` (None: the first page).
-    Backwards: the page before `after` (None: the last page)."""
+    Backwards: the page before `after` (None: the last page).
+
+    `before`: how many rows of the view come before `after`, when the window that the step
+    leaves knew it; the new window's offset then follows from it instead of being counted.
+    Counting the rows before a row reads them all, through indexes that a filter does not
+    lead (at 1M, the second window of "USD from 500.00" counted for 144 ms, "handled by me"
+    for 119). Not part of where the window is: a window read again after a change drops it
+    (its rows before may have come or gone), and is the same window."""
 
     after: ListRow | None = None
     backwards: bool = False
+    before: int | None = field(default=None, compare=False)
 
     @property
     def is_first_page(self) -> bool:
@@ -97,7 +105,15 @@ def load_window(
         if anchor.after is not None and not rows:
             return load_window(service, actor, view, LAST, size, now)
     offset = 0
-    if rows and not anchor.is_first_page:
+    if rows and anchor == LAST:
+        # The last page: what comes before it is the rest of the tab, which the tab's count
+        # says in a few index entries (tab_counts, or the filter's own ways), where counting
+        # the rows before it read every one of them (at 1M, All on PostgreSQL: 80-106 ms).
+        total = service.counts(actor, view.search, narrow=view.narrow, now=now)[view.tab]
+        offset = max(total - len(rows), 0)
+    elif rows and anchor.before is not None:
+        offset = anchor.before - len(rows) if anchor.backwards else anchor.before + 1
+    elif rows and not anchor.is_first_page:
         offset = service.position(
             actor, view.tab, view.sort, view.search, rows[0], narrow=view.narrow, now=now
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -282,7 +283,8 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         else:
             window = self.window if self.window and self.window.view == self.view else None
             if anchor is None:
-                anchor = window.anchor if window else FIRST
+                # Its offset counted again: rows before it may have come or gone.
+                anchor = replace(window.anchor, before=None) if window else FIRST
             self.load_rows(
                 anchor, keep_id=keep_id or self.table.highlighted_id, cursor=self.table.cursor_row
             )
@@ -513,10 +515,11 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         elif msg.edge == "last":
             self.load_rows(LAST, keep_id=None, cursor=self.page_size)
         elif msg.edge == "next" and window.more_after and window.rows:
-            self.load_rows(Anchor(window.rows[-1]), keep_id=None, cursor=msg.overshoot)
+            last = window.offset + len(window.rows) - 1  # the rows before the window's last
+            self.load_rows(Anchor(window.rows[-1], before=last), None, cursor=msg.overshoot)
         elif msg.edge == "previous" and window.more_before and window.rows:
             self.load_rows(
-                Anchor(window.rows[0], backwards=True),
+                Anchor(window.rows[0], backwards=True, before=window.offset),
                 keep_id=None,
                 cursor=self.page_size - 1 - msg.overshoot,
             )
@@ -591,7 +594,7 @@ class ConsoleScreen(FiltersAndViews, LiveFeed, SyncNotices):
         # The read first: its thread then runs while this one repaints the tab bar.
         if place and place[0].view == self.view:
             window, keep = place
-            self.load_rows(window.anchor, keep_id=keep, cursor=0)
+            self.load_rows(replace(window.anchor, before=None), keep_id=keep, cursor=0)
             # Meanwhile the tab as it was left; the read brings it up to date.
             self.window = window
             self.table.show_rows(window.rows, self.clock(), keep_id=keep, cursor=0)
