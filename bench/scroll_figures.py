@@ -3,7 +3,7 @@ after the first (a step past its edge, ↓ or PgDn) and for the last one (End), 
 of bench/filter_figures.py. Both used to count the rows before the window ("row N of M"),
 which read every one of them.
 
-    .venv/bin/python bench/scroll_figures.py --url sqlite:////tmp/rt-sq/requests-1000000.db
+    .venv/bin/python bench/scroll_figures.py --url sqlite:////tmp/rt-sq/requests-1000000.db [--only TEXT]
     RETURNS_TUI_CHAIN_KEY=… .venv/bin/python bench/scroll_figures.py --url postgresql+psycopg://…
 
 The database is one that bench/filter_figures.py built (its users and "alice"). Each figure
@@ -29,6 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", help="only the cases whose label holds this text")
     args = parser.parse_args()
 
     from returns_tui.clock import utc_now
@@ -44,6 +45,8 @@ def main() -> int:
           f"median of {args.runs} ms")  # fmt: skip
     print(f"  {'view':<45} {'next window':>11} {'End':>8}")
     for who, tab, text, narrow, label in filter_figures.cases():
+        if args.only and args.only not in label:
+            continue
         actor = svc.login(who)
         view = View(tab, DEFAULT_SORT[tab], text, narrow)
         now = utc_now()

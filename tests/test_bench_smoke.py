@@ -63,3 +63,12 @@ def test_the_quick_suite_produces_every_figure(tmp_path):
     )  # fmt: skip
     assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
     assert re.search(r"bench-agent +All, shop acme +\d+ +\d+", shown.stdout), shown.stdout
+    # And the scrolling figures (bench/scroll_figures.py).
+    scrolled = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scroll_figures.py"), "--url",
+         f"sqlite:///{tmp_path / 'requests-2000.db'}", "--runs", "1", "--only", "shop acme"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, **key},
+    )  # fmt: skip
+    assert scrolled.returncode == 0, scrolled.stdout[-3000:] + scrolled.stderr[-3000:]
+    assert re.search(r"All, shop acme +[\d.]+ +[\d.]+", scrolled.stdout), scrolled.stdout
