@@ -52,23 +52,20 @@ def test_the_quick_suite_produces_every_figure(tmp_path):
         assert results["machine"][key], key
     assert "| requests | figure | median | p95 |" in result.stdout
     assert not doc.exists()  # --quick leaves the doc alone
-    # The paint on screen (bench/filter_terminal.py) on the same database, one filter, one
-    # round: it cannot rot either.
-    key = {"RETURNS_TUI_CHAIN_KEY": str(tmp_path / "chain.key")}
-    shown = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "filter_terminal.py"), "--url",
-         f"sqlite:///{tmp_path / 'requests-2000.db'}", "--rounds", "1", "--only", "shop acme"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={**os.environ, **key},
-    )  # fmt: skip
-    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
-    assert re.search(r"bench-agent +All, shop acme +\d+ +\d+", shown.stdout), shown.stdout
-    # And the scrolling figures (bench/scroll_figures.py).
-    scrolled = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "scroll_figures.py"), "--url",
-         f"sqlite:///{tmp_path / 'requests-2000.db'}", "--runs", "1", "--only", "shop acme"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={**os.environ, **key},
-    )  # fmt: skip
-    assert scrolled.returncode == 0, scrolled.stdout[-3000:] + scrolled.stderr[-3000:]
-    assert re.search(r"All, shop acme +[\d.]+ +[\d.]+", scrolled.stdout), scrolled.stdout
+    # The paint on screen (bench/filter_terminal.py) and the scrolling figures
+    # (bench/scroll_figures.py) on the same database, one filter, one round: they cannot rot
+    # either.
+    def bench(script: str, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / script), "--url",
+             f"sqlite:///{tmp_path / 'requests-2000.db'}", "--only", "shop acme", *args],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env={**os.environ, "RETURNS_TUI_CHAIN_KEY": str(tmp_path / "chain.key")},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    shown = bench("filter_terminal.py", "--rounds", "1")
+    assert re.search(r"bench-agent +All, shop acme +\d+ +\d+", shown), shown
+    scrolled = bench("scroll_figures.py", "--runs", "1")
+    assert re.search(r"All, shop acme +[\d.]+ +[\d.]+", scrolled), scrolled
