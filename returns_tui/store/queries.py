@@ -1058,23 +1058,48 @@ def _key_of(row: ListRow, columns: Sequence[Any]) -> Any:
 
 
 def position(conn: Connection, flt: Filter, sort: Sort, row: ListRow) -> int:
-    """How many rows come before `row` in this order (for "row 1 234 of 98 765")."""
+    """How many rows come before `row` in this order (for "row 1 234 of 98 765"): counted
+    the way a page of the filter reads, where it has a way of its own. Counted through the
+    page's order, the rows before a window of a filter were every row of the tab before it:
+    at 1M on SQLite, 144 ms for the second window of "USD from 500.00" (1 374 matches, now
+    counted among them) and 119 ms for "handled by me" in All (now the viewer's range of
+    `handled` before the row)."""
+    plan_for_values(conn, flt)
+    if walks_handled(flt, sort):
+        return conn.execute(_before_query(replace(flt, by_handled=True), sort, row)).scalar_one()
+    narrow = flt.narrow
+    if conn.dialect.name == "sqlite" and narrow and not narrow.mine and not flt.search.strip():
+        found = matched_ids(conn, flt)
+        if found is not None:  # the few matches: the row's key compared in each
+            listed = sa.select(sa.column("value")).select_from(sa.func.json_each(json.dumps(found)))
+            query = _before_query(replace(flt, by_matches=True), sort, row)
+            return conn.execute(query.where(_ROWID.in_(listed))).scalar_one()
     return conn.execute(_before_query(flt, sort, row)).scalar_one()
 
 
 def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
     column = _SORT_COLUMN[sort]
-    query = sa.select(sa.func.count()).select_from(requests)
-    for clause in flt.where():
+    if flt.by_handled:  # the viewer's handled requests, keyed on their copy of the key
+        query = sa.select(sa.func.count()).select_from(
+            handled.join(requests, requests.c.id == handled.c.request_id)
+        )
+        conditions = flt.where(walk=True)
+        column, key_id = handled.c[column.name], handled.c.request_id
+    else:
+        query = sa.select(sa.func.count()).select_from(requests)
+        conditions = flt.where()
+        key_id = requests.c.id
+    for clause in conditions:
         query = query.where(clause)
+    keyed = [_SORT_COLUMN[sort], requests.c.id]  # the row's key, as requests store it
     value = getattr(row, column.name)
-    where_column, where_id = flt.filtered(column), flt.filtered(requests.c.id)
+    where_column, where_id = flt.filtered(column), flt.filtered(key_id)
     if sort is Sort.DEADLINE and value is None:
         return query.where(
             sa.or_(where_column.is_not(None), sa.and_(where_column.is_(None), where_id < row.id))
         )
     key_cols = sa.tuple_(where_column, where_id)
-    key = _key_of(row, [column, requests.c.id])
+    key = _key_of(row, keyed)
     if sort is Sort.NEWEST:
         return query.where(key_cols > key)
     return query.where(key_cols < key)
