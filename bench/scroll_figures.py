@@ -1,10 +1,13 @@
 """Scrolling a filtered tab at 1 000 000 requests: what the console reads for the window
 after the first (a step past its edge, ↓ or PgDn) and for the last one (End), for each view
-of bench/filter_figures.py. Both used to count the rows before the window ("row N of M"),
-which read every one of them.
+of bench/filter_figures.py, and the count of the rows before that second window that a
+read of it again after a change makes ("again": service.position). The first two used to
+make that count too ("row N of M"), which read every row before the window.
 
-    .venv/bin/python bench/scroll_figures.py --url sqlite:////tmp/rt-sq/requests-1000000.db [--only TEXT]
+    .venv/bin/python bench/scroll_figures.py --url sqlite:////tmp/rt-sq/requests-1000000.db
     RETURNS_TUI_CHAIN_KEY=… .venv/bin/python bench/scroll_figures.py --url postgresql+psycopg://…
+
+(--only TEXT: only the views whose label holds it.)
 
 The database is one that bench/filter_figures.py built (its users and "alice"). Each figure
 is the median of --runs reads through console_data.load_window, as the console's worker
@@ -43,7 +46,7 @@ def main() -> int:
     svc = Returns(open_engine(args.url))
     print(f"bench: {filter_figures.run.machine()}; {args.url.split('/')[-1]}; "
           f"median of {args.runs} ms")  # fmt: skip
-    print(f"  {'view':<45} {'next window':>11} {'End':>8}")
+    print(f"  {'view':<45} {'next window':>11} {'End':>8} {'again':>8}")
     for who, tab, text, narrow, label in filter_figures.cases():
         if args.only and args.only not in label:
             continue
@@ -55,15 +58,19 @@ def main() -> int:
             continue
         before = {"before": first.offset + len(first.rows) - 1} if told else {}
         step = Anchor(first.rows[-1], **before)
-        nexts, ends = [], []
+        nexts, ends, agains = [], [], []
         for _ in range(args.runs):
             started = time.perf_counter()
-            load_window(svc, actor, view, step, 100, now)
+            second = load_window(svc, actor, view, step, 100, now)
             middle = time.perf_counter()
             load_window(svc, actor, view, LAST, 100, now)
+            ended = time.perf_counter()
+            svc.position(actor, tab, view.sort, text, second.rows[0], narrow=narrow, now=now)
             nexts.append((middle - started) * 1000)
-            ends.append((time.perf_counter() - middle) * 1000)
-        print(f"  {label:<45} {statistics.median(nexts):11.1f} {statistics.median(ends):8.1f}",
+            ends.append((ended - middle) * 1000)
+            agains.append((time.perf_counter() - ended) * 1000)
+        medians = [statistics.median(x) for x in (nexts, ends, agains)]
+        print(f"  {label:<45} {medians[0]:11.1f} {medians[1]:8.1f} {medians[2]:8.1f}",
               flush=True)  # fmt: skip
     return 0
 
