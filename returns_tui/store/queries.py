@@ -1061,9 +1061,9 @@ def position(conn: Connection, flt: Filter, sort: Sort, row: ListRow) -> int:
     """How many rows come before `row` in this order (for "row 1 234 of 98 765"): counted
     the way a page of the filter reads, where it has a way of its own. Counted through the
     page's order, the rows before a window of a filter were every row of the tab before it:
-    at 1M on SQLite, 144 ms for the second window of "USD from 500.00" (1 374 matches, now
-    counted among them) and 119 ms for "handled by me" in All (now the viewer's range of
-    `handled` before the row)."""
+    at 1M on SQLite, 156-161 ms for the second window of "USD from 500.00" (1 374 matches, now
+    counted among them) and 131-135 ms for "handled by me" in All (now the viewer's range of
+    `handled` before the row; bench/scroll_figures.py's "again")."""
     plan_for_values(conn, flt)
     if walks_handled(flt, sort):
         return conn.execute(_before_query(replace(flt, by_handled=True), sort, row)).scalar_one()
