@@ -42,9 +42,9 @@ class Anchor:
     `before`: how many rows of the view come before `after`, when the window that the step
     leaves knew it; the new window's offset then follows from it instead of being counted.
     Counting the rows before a row reads them all, through indexes that a filter does not
-    lead (at 1M, the second window of "USD from 500.00" counted for 144 ms, "handled by me"
-    for 119). Not part of where the window is: a window read again after a change drops it
-    (its rows before may have come or gone), and is the same window."""
+    lead (at 1M on SQLite, the second window of "USD from 500.00" took 162 ms, of "handled
+    by me" 125: bench/scroll_figures.py). Not part of where the window is: a window read again
+    after a change drops it (its rows before may have come or gone), and is the same window."""
 
     after: ListRow | None = None
     backwards: bool = False
