@@ -14,7 +14,7 @@ from returns_tui.store.queries import DEFAULT_SORT
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
 from returns_tui.widgets.status_line import StatusLine
-from returns_tui.widgets.tab_bar import TabBar
+from returns_tui.widgets.tab_bar import TabBar, short_count
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     HOSTILE,
     NOW,
@@ -137,6 +137,32 @@ async def test_at_80_columns_every_tab_stays_in_sight_without_its_key_number(svc
         await pilot.resize_terminal(120, 36)
         await wait_for(pilot, lambda: tab_labels(app)[0] == "1 All 16", what="the keys back")
         assert tab_labels(app)[-1] == "6 Appeals 2"
+
+
+async def test_at_80_columns_counts_of_a_million_are_shortened_not_cut(svc):
+    counts = {d.Tab.ALL: 1_000_000, d.Tab.TO_PROCEED: 166_627, d.Tab.IN_PROCESS: 65_004,
+              d.Tab.COMPLETED: 407_555, d.Tab.CLOSED: 260_804, d.Tab.APPEALS: 9_999}  # fmt: skip
+    short = ["All 1.0M", "To Proceed 167k", "In Process 65k", "Completed 408k", "Closed 261k",
+             "Appeals 10k"]  # fmt: skip
+    async with opened(svc, "alice", size=(80, 24)) as (app, pilot):
+        app.main.query_one(TabBar).set_counts(counts)
+        await pilot.pause()
+        assert tab_labels(app) == short
+        bar = screen_text(app).splitlines()[1]
+        assert [name for name in short if name in bar] == short, bar
+        await pilot.resize_terminal(200, 50)  # room for them whole, with their keys
+        await wait_for(pilot, lambda: tab_labels(app)[0] == "1 All 1,000,000")
+        assert tab_labels(app)[-1] == "6 Appeals 9,999"
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(0, "0"), (999, "999"), (1_000, "1.0k"), (1_234, "1.2k"), (9_949, "9.9k"),
+     (9_950, "10k"), (166_627, "167k"), (999_499, "999k"), (999_500, "1.0M"),
+     (9_949_999, "9.9M"), (9_950_000, "10M"), (123_456_789, "123M"), (10**10, "10000M")],
+)  # fmt: skip
+def test_a_short_count_keeps_its_magnitude_in_four_characters(count, shown):
+    assert short_count(count) == shown and (len(shown) <= 4 or count >= 10**9)
 
 
 async def test_an_agent_sees_every_shop_with_a_shop_column_and_the_appeal_details(svc):
