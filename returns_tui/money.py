@@ -37,3 +37,10 @@ def format_amount(cents: int, currency: str) -> str:
     value = Decimal(cents).scaleb(-2)
     digits = minor_digits(currency)
     return f"{value:.{digits}f}"
+
+
+def grouped_amount(cents: int, currency: str) -> str:
+    """format_amount with its thousands grouped, for people to read ("15,756,515.32"); files
+    and the command line keep format_amount's plain decimal."""
+    value = Decimal(cents).scaleb(-2)
+    return f"{value:,.{minor_digits(currency)}f}"

@@ -7,13 +7,13 @@ import pytest
 from textual.widgets import Input, Select
 
 from returns_tui import domain as d
-from returns_tui.money import format_amount
+from returns_tui.money import format_amount, grouped_amount
 from returns_tui.screens.main import ConsoleScreen
 from returns_tui.settings import Settings
 from returns_tui.store.queries import DEFAULT_SORT
 from returns_tui.widgets.banner import Banner
 from returns_tui.widgets.detail import DetailPanel
-from returns_tui.widgets.status_line import StatusLine
+from returns_tui.widgets.status_line import StatusLine, at_stake
 from returns_tui.widgets.tab_bar import TabBar, short_count
 from tests.support.console import (  # noqa: F401 - seeded_svc is the `svc` fixture
     HOSTILE,
@@ -785,7 +785,13 @@ def stake(svc, who: str, tab: d.Tab, search: str = "") -> str:
     actor = svc.login(who)
     for row in svc.page(actor, tab, DEFAULT_SORT[tab], search, limit=1000):
         sums[row.currency] = sums.get(row.currency, 0) + row.amount_cents
-    return ", ".join(f"{format_amount(sums[cur], cur)} {cur}" for cur in sorted(sums))
+    return ", ".join(f"{grouped_amount(sums[cur], cur)} {cur}" for cur in sorted(sums))
+
+
+def test_the_money_at_stake_groups_its_thousands_in_each_currencys_digits():
+    assert at_stake({"BRL": 1_575_651_532, "JPY": 123_456_700, "USD": 999}) == (
+        "15,756,515.32 BRL, 1,234,567 JPY, 9.99 USD"
+    )
 
 
 async def test_the_status_line_says_the_money_at_stake_per_currency(svc):

@@ -6,14 +6,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from returns_tui.money import format_amount
+from returns_tui.money import grouped_amount
 from returns_tui.textsafe import safe
 
 
 def at_stake(totals: dict[str, int]) -> str:
-    """The money of a view per currency, each in its own minor units, never added together:
-    `1234.50 USD, 20.00 EUR`."""
-    return ", ".join(f"{format_amount(cents, cur)} {safe(cur)}" for cur, cents in totals.items())
+    """The money of a view per currency, each in its own minor units, never added together,
+    its thousands grouped (at 1M a tab's sum runs to eight digits): `1,234.50 USD, 20.00 EUR`."""
+    return ", ".join(f"{grouped_amount(cents, cur)} {safe(cur)}" for cur, cents in totals.items())
 
 
 class StatusLine(Static):
