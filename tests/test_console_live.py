@@ -310,3 +310,14 @@ async def test_a_step_to_the_next_window_counts_nothing_and_a_reload_counts_agai
             assert "row 6 of" in screen_text(app)
     finally:
         svc.engine.dispose()
+
+
+def test_a_toast_of_many_requests_names_five_and_counts_the_rest_grouped():
+    from returns_tui.screens.live_feed import _listed
+
+    ids = [f"R{i:07d}" for i in range(10_720)]
+    one, many = "was auto-approved.", "were auto-approved."
+    first = "R0000000, R0000001, R0000002, R0000003, R0000004"
+    assert _listed(ids, one, many) == f"{first} and 10,715 more were auto-approved."
+    assert _listed(ids[:1], one, many) == "R0000000 was auto-approved."
+    assert _listed(ids[:6], one, many, at_least=True) == f"{first} and at least 1 more {many}"

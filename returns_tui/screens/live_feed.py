@@ -221,7 +221,7 @@ def _listed(ids: list[str], one: str, many: str, *, at_least: bool = False) -> s
     more = len(ids) - 5
     shown = ", ".join(ids[:5])
     if at_least:
-        shown += f" and at least {max(more, 0)} more" if more > 0 else " and more"
+        shown += f" and at least {max(more, 0):,} more" if more > 0 else " and more"
     elif more > 0:
-        shown += f" and {more} more"
+        shown += f" and {more:,} more"
     return f"{shown} {one if len(ids) == 1 and not at_least else many}"

@@ -143,8 +143,8 @@ class DetailPanel(Static):
         out.append("buyer's history ", style="dim")
         n = history.other_orders
         out.append(
-            f"{n} request{'' if n == 1 else 's'} on other orders · {history.rejected} rejected"
-            f" · {history.appealed} appealed · {history.recent} in 90 days"
+            f"{n:,} request{'' if n == 1 else 's'} on other orders · {history.rejected:,} rejected"
+            f" · {history.appealed:,} appealed · {history.recent:,} in 90 days"
         )
         if history.recent > self.mark_threshold:
             out.append("  ")
