@@ -237,7 +237,7 @@ class InsightsScreen(Screen):
         top = max((sum(col) for col in zip(*series, strict=True)), default=0)
         unit = max(1, -(-top // 4))
         plt.yticks(list(range(0, top + unit, unit)))
-        plt.title(f"Requests by day and outcome now ({ins.requests})")
+        plt.title(f"Requests by day and outcome now ({ins.requests:,})")
         plot.refresh()
 
     def _chart_reasons(self, ins: insights.Insights) -> None:
