@@ -46,8 +46,8 @@ def short_count(count: int) -> str:
 
 
 # Columns a tab takes beyond its label: one of padding each side; when even short counts do
-# not fit, one after it only (the last one's may be cut: six labels with four-character counts
-# then take 80 columns).
+# not fit, one after it only (six labels with four-character counts then take 81 columns, the
+# last one's space cut at 80).
 TAB_PADDING = 2
 TIGHT_PADDING = 1
 
