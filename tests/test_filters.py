@@ -306,6 +306,18 @@ def test_a_filtered_tab_pages_and_positions_as_one_page_would(data, sort, plan):
     assert data.position(sam, d.Tab.ALL, sort, "", row, narrow=narrow, now=NOW) == len(whole) // 2
 
 
+@pytest.mark.parametrize("sort", list(Sort))
+def test_due_within_positions_every_row_in_every_tab_and_order(data, sort, plan):
+    """"Row N of M" with "due within": each row's position is its place in the filtered tab
+    (the count before it bounds the key's first column too: queries._before_query)."""
+    sam, narrow = data.login("sam"), Narrowing(due_hours=30)
+    for tab in d.Tab:
+        whole = data.page(sam, tab, sort, limit=ALL, narrow=narrow, now=NOW)
+        for i, row in enumerate(whole):
+            assert data.position(sam, tab, sort, "", row, narrow=narrow, now=NOW) == i, tab
+    everything = data.page(sam, d.Tab.ALL, sort, limit=ALL, narrow=narrow, now=NOW)
+    assert len(everything) > 3
+
 def test_the_amount_range_includes_both_ends(data):
     narrow = Narrowing(currency="USD", min_cents=1000, max_cents=1000)
     assert "R2002" in {r.id for r in every(data, "sam", narrow=narrow)}

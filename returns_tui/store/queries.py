@@ -1100,9 +1100,16 @@ def _before_query(flt: Filter, sort: Sort, row: ListRow) -> Any:
         )
     key_cols = sa.tuple_(where_column, where_id)
     key = _key_of(row, keyed)
-    if sort is Sort.NEWEST:
-        return query.where(key_cols > key)
-    return query.where(key_cols < key)
+    newest = sort is Sort.NEWEST
+    if flt.narrow and flt.narrow.due_hours is not None:
+        # The key's first column bounded alone too: PostgreSQL estimates a comparison of row
+        # values without its statistics, and with "due within" it read the deadline index's
+        # 160 000 entries up to the bound for a window of All (200 ms at 1M) instead of the
+        # range before the key (13 ms). Not for the other filters: each has its own index,
+        # and the bound led PostgreSQL away from it (a search's 9 -> 15 ms).
+        bound = _key_of(row, keyed[:1])
+        query = query.where(where_column >= bound if newest else where_column <= bound)
+    return query.where(key_cols > key if newest else key_cols < key)
 
 
 _REQUEST = sa.select(requests).where(requests.c.id == sa.bindparam("id"))
